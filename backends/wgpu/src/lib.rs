@@ -1,0 +1,1 @@
+//! wgpu backend of wapo-rs.

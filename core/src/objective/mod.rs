@@ -1,0 +1,254 @@
+//! The objective family of `OBJECTIVE.md`: one generic engine, configured by
+//! [`ObjectiveConfig`]. The WAPO loss is [`wapo`]; every objective runs
+//! through [`token_objective`] (log-probs in) or
+//! [`crate::logits::logits_objective`] (logits in).
+
+mod config;
+mod output;
+mod surrogate;
+pub mod wapo;
+
+pub use config::{AdvantageMode, Aggregation, BinSpec, Objective, ObjectiveConfig};
+pub use output::{BinCounts, Output, Summary};
+pub use surrogate::{Surrogate, clipped_surrogate};
+
+use crate::advantage::{Groups, advantages};
+use crate::aggregate::weights;
+use crate::error::{Error, Pos, Result};
+use crate::shape::Shape;
+use crate::taxonomy::{bin_codes, in_bins};
+use crate::tensor::{Binary, Tensor, Unary};
+
+/// A batch at token level: shapes (N), (N, T).
+pub struct TokenBatch<'a, T> {
+    pub groups: &'a Groups<T>,
+    /// (N) scalar verifiable rewards.
+    pub rewards: &'a T,
+    /// (N, T) 1 for completion tokens, 0 for padding.
+    pub mask: &'a T,
+    /// (N, T) log-probs of the sampled tokens under the policy being trained.
+    pub logprobs: &'a T,
+    /// (N, T) log-probs under the behaviour policy.
+    pub old_logprobs: &'a T,
+    /// (N, T) Σ_v p_v² per position; without it every token is a peak.
+    pub sum_p_sq: Option<&'a T>,
+}
+
+/// Evaluates the configured objective on token-level inputs: loss, ∂loss/∂ℓ
+/// and what the diagnostics need.
+pub fn token_objective<T: Tensor>(
+    cfg: &ObjectiveConfig,
+    batch: &TokenBatch<'_, T>,
+) -> Result<Output<T>> {
+    cfg.validate()?;
+    check_token_batch(batch)?;
+    let TokenBatch {
+        groups,
+        rewards,
+        mask,
+        logprobs,
+        old_logprobs,
+        sum_p_sq,
+    } = *batch;
+
+    let adv = advantages(rewards, groups, cfg.advantage_mode())?; // (N)
+    let mut seq_kept = if cfg.objective.winners_only() {
+        adv.unary(Unary::Positive)?
+    } else {
+        T::full(&adv.device(), adv.shape(), 1.0)?
+    };
+    if cfg.mask_positive_advantages {
+        seq_kept = seq_kept.mul(&adv.binary(&adv.scalar(0.0)?, Binary::Lt)?)?;
+    }
+    let codes = bin_codes(&adv, logprobs, sum_p_sq)?; // (N, T)
+    let mut keep = mask.mul(&seq_kept)?;
+    if cfg.bins_active() {
+        keep = keep.mul(&in_bins(&codes, cfg.kept_bins())?)?;
+    }
+    let agg = weights(cfg, groups, mask, &seq_kept, &keep)?;
+
+    // Per-token loss L and ∂L/∂ℓ (before weights), and the ratio x.
+    let log_ratio = logprobs.sub(old_logprobs)?.binary(mask, Binary::MaskMul)?;
+    let (loss_tok, dl_dlogp, ratio, clipped) = if cfg.objective == crate::objective::Objective::Raft
+    {
+        let zero = T::full(&mask.device(), mask.shape(), 0.0)?;
+        (
+            logprobs.mul_scalar(-1.0)?,
+            T::full(&mask.device(), mask.shape(), -1.0)?,
+            log_ratio.exp()?,
+            zero,
+        )
+    } else if !cfg.importance_sampling {
+        let zero = T::full(&mask.device(), mask.shape(), 0.0)?;
+        let neg_adv = adv.mul_scalar(-1.0)?;
+        (
+            logprobs.mul(&neg_adv)?,
+            zero.add(&neg_adv)?,
+            log_ratio.exp()?,
+            zero,
+        )
+    } else if cfg.objective == crate::objective::Objective::Gspo {
+        sequence_ratio_terms(cfg, mask, &log_ratio, &adv, &keep, &agg)?
+    } else {
+        let ratio = log_ratio.exp()?;
+        let (lo, hi) = cfg.clip_bounds();
+        let s = clipped_surrogate(&ratio, &adv, lo, hi)?;
+        (
+            s.loss,
+            ratio.binary(&s.dloss_dx, Binary::MaskMul)?,
+            ratio,
+            s.clipped,
+        )
+    };
+
+    let weighted = loss_tok.binary(&keep, Binary::MaskMul)?.sum_last()?; // (N)
+    let loss_sum = weighted.mul(&agg.w)?.sum_all()?;
+    let loss = loss_sum.div(&agg.d)?;
+    let scale = agg.w.div(&agg.d)?; // (N) w_i / D
+    let grad = if cfg.objective == crate::objective::Objective::Gspo && cfg.importance_sampling {
+        dl_dlogp // already carries weights, keep mask and D
+    } else {
+        dl_dlogp.binary(&keep, Binary::MaskMul)?.mul(&scale)?
+    };
+    let clipped = clipped.mul(&keep)?;
+    Ok(Output {
+        advantages: adv,
+        weights: agg.w,
+        normalizer: agg.d,
+        loss_sum,
+        loss,
+        grad_logprobs: grad,
+        grad_logits: None,
+        logprobs: logprobs.clone(),
+        entropy: None,
+        sum_p_sq: sum_p_sq.cloned(),
+        ratio,
+        keep,
+        mask: mask.clone(),
+        clipped,
+        bins: codes,
+        counts: None,
+    })
+}
+
+/// GSPO: one ratio per sequence, s_i = exp(Σ_t mask·(ℓ − ℓ°) / (n_i + 1e-8)),
+/// whose gradient reaches every completion token of the sequence.
+fn sequence_ratio_terms<T: Tensor>(
+    cfg: &ObjectiveConfig,
+    mask: &T,
+    log_ratio: &T,
+    adv: &T,
+    keep: &T,
+    agg: &crate::aggregate::Weights<T>,
+) -> Result<(T, T, T, T)> {
+    let n_eps = mask.sum_last()?.add_scalar(1e-8)?; // (N)
+    let s = log_ratio.sum_last()?.div(&n_eps)?.exp()?; // (N)
+    let x = T::full(&mask.device(), mask.shape(), 0.0)?.add(&s)?; // (N, T)
+    let (lo, hi) = cfg.clip_bounds();
+    let sur = clipped_surrogate(&x, adv, lo, hi)?;
+    // ∂loss/∂ℓ_it = (w_i/D) · Σ_t' k_it' ∂L/∂s · s_i · mask_it / (n_i + 1e-8)
+    let per_seq = sur
+        .dloss_dx
+        .mul(keep)?
+        .sum_last()?
+        .mul(&agg.w)?
+        .div(&agg.d)?
+        .mul(&s)?
+        .div(&n_eps)?;
+    let grad = mask.mul(&per_seq)?;
+    Ok((sur.loss, grad, x, sur.clipped))
+}
+
+/// Shapes, empty batches, 0/1 masks and non-finite values, with positions.
+fn check_token_batch<T: Tensor>(b: &TokenBatch<'_, T>) -> Result<()> {
+    let ms = b.mask.shape();
+    if ms.rank() != 2 {
+        return Err(Error::Shape {
+            field: "mask",
+            expected: Shape::d2(b.rewards.shape().numel(), ms.last()),
+            got: ms,
+        });
+    }
+    let (n, t) = (ms.dims()[0], ms.dims()[1]);
+    if n == 0 {
+        return Err(Error::Empty { field: "rewards" });
+    }
+    if t == 0 {
+        return Err(Error::Empty { field: "mask" });
+    }
+    expect_shape("rewards", b.rewards, Shape::d1(n))?;
+    expect_shape("logprobs", b.logprobs, ms)?;
+    expect_shape("old_logprobs", b.old_logprobs, ms)?;
+    if let Some(s) = b.sum_p_sq {
+        expect_shape("sum_p_sq", s, ms)?;
+    }
+    b.groups.check(n)?;
+    check_mask("mask", b.mask)?;
+    check_finite("rewards", b.rewards, None)?;
+    check_finite("logprobs", b.logprobs, Some(b.mask))?;
+    check_finite("old_logprobs", b.old_logprobs, Some(b.mask))?;
+    if let Some(s) = b.sum_p_sq {
+        check_finite("sum_p_sq", s, Some(b.mask))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn expect_shape<T: Tensor>(field: &'static str, x: &T, expected: Shape) -> Result<()> {
+    if x.shape() != expected {
+        return Err(Error::Shape {
+            field,
+            expected,
+            got: x.shape(),
+        });
+    }
+    Ok(())
+}
+
+/// Fails with the first position where `x` is not finite (only where `mask` is 1).
+pub(crate) fn check_finite<T: Tensor>(field: &'static str, x: &T, mask: Option<&T>) -> Result<()> {
+    let mut bad = x.unary(Unary::IsFinite)?.unary(Unary::IsZero)?;
+    if let Some(m) = mask {
+        bad = bad.mul(m)?;
+    }
+    locate(bad, |pos| Error::NonFinite { field, pos })
+}
+
+/// Fails with the first position of a mask value other than 0 or 1.
+pub(crate) fn check_mask<T: Tensor>(field: &'static str, m: &T) -> Result<()> {
+    let ok = m
+        .binary(&m.scalar(0.0)?, Binary::Eq)?
+        .add(&m.binary(&m.scalar(1.0)?, Binary::Eq)?)?;
+    locate(ok.unary(Unary::IsZero)?, |pos| Error::Invalid {
+        field,
+        pos,
+        reason: "mask values must be 0 or 1",
+    })
+}
+
+/// One reduction on the device; the host copy is read only when something is wrong.
+pub(crate) fn locate<T: Tensor>(bad: T, err: impl Fn(Pos) -> Error) -> Result<()> {
+    if bad.sum_all()?.item()? == 0.0 {
+        return Ok(());
+    }
+    let shape = bad.shape();
+    let first = first_nonzero(&bad)?;
+    let d = shape.dims();
+    Err(err(match (shape.rank(), first) {
+        (_, None) => Pos::NONE,
+        (1, Some(i)) => Pos::at1(i),
+        (2, Some(i)) => Pos::at2(i / d[1], i % d[1]),
+        (_, Some(i)) => Pos::at3(i / (d[1] * d[2]), (i / d[2]) % d[1], i % d[2]),
+    }))
+}
+
+#[cfg(feature = "alloc")]
+fn first_nonzero<T: Tensor>(x: &T) -> Result<Option<usize>> {
+    let mut host = alloc::vec![0.0; x.shape().numel()];
+    x.download(&mut host)?;
+    Ok(host.iter().position(|v| *v != 0.0))
+}
+
+#[cfg(not(feature = "alloc"))]
+fn first_nonzero<T: Tensor>(_x: &T) -> Result<Option<usize>> {
+    Ok(None)
+}
