@@ -1,4 +1,8 @@
-//! Shared helpers of the test suite: the golden cases and their comparison.
+//! Shared helpers of the test suite: the golden cases and their comparison,
+//! random cases, and a naive reference loop.
+
+pub mod naive;
+pub mod random;
 
 use std::path::PathBuf;
 
