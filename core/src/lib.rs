@@ -25,6 +25,14 @@ pub mod shape;
 pub mod taxonomy;
 pub mod tensor;
 
+#[cfg(feature = "serde")]
+pub mod case;
+
+#[cfg(feature = "alloc")]
+pub mod task;
+
+#[cfg(feature = "alloc")]
+pub mod diagnostics;
 #[cfg(feature = "alloc")]
 pub mod host;
 
