@@ -31,28 +31,14 @@ pub fn weights<T: Tensor>(
         }
         Aggregation::Group if cfg.objective == Objective::Wapo => {
             // WAPO's fixed denominator: each winner token weighs 1/(G · L_max).
-            let w = groups
-                .sizes()?
-                .mul_scalar(cfg.max_seq_len as f64)?
-                .unary(Unary::Recip)?;
+            let w = groups.sizes()?.mul_scalar(cfg.max_seq_len as f64)?.unary(Unary::Recip)?;
             let winners = seq_kept.segment_sum(&groups.ids, groups.count)?;
-            (
-                w,
-                winners.unary(Unary::Positive)?.sum_all()?.max_scalar(1.0)?,
-            )
+            (w, winners.unary(Unary::Positive)?.sum_all()?.max_scalar(1.0)?)
         }
         Aggregation::Group => {
-            let tokens = seq_kept
-                .mul(&n_tok)?
-                .segment_sum(&groups.ids, groups.count)?; // (groups)
-            let w = tokens
-                .max_scalar(1.0)?
-                .unary(Unary::Recip)?
-                .take(&groups.ids)?;
-            (
-                w,
-                tokens.unary(Unary::Positive)?.sum_all()?.max_scalar(1.0)?,
-            )
+            let tokens = seq_kept.mul(&n_tok)?.segment_sum(&groups.ids, groups.count)?; // (groups)
+            let w = tokens.max_scalar(1.0)?.unary(Unary::Recip)?.take(&groups.ids)?;
+            (w, tokens.unary(Unary::Positive)?.sum_all()?.max_scalar(1.0)?)
         }
         Aggregation::Global => {
             let w = n_tok.mul_scalar(0.0)?.add_scalar(1.0)?;
@@ -70,25 +56,16 @@ pub fn weights<T: Tensor>(
     }
     let kept = keep.sum_last()?; // (N) Σ_t k_it
     Ok(match level {
-        Aggregation::Seq => Weights {
-            w: kept.max_scalar(1.0)?.unary(Unary::Recip)?,
-            d,
-        },
+        Aggregation::Seq => Weights { w: kept.max_scalar(1.0)?.unary(Unary::Recip)?, d },
         Aggregation::Group => {
             // Each sequence of the group counts as at least one token.
             let per_group = groups.sum(&kept.max_scalar(1.0)?)?;
-            Weights {
-                w: per_group.unary(Unary::Recip)?,
-                d,
-            }
+            Weights { w: per_group.unary(Unary::Recip)?, d }
         }
         Aggregation::Global => {
             let total = kept.sum_all()?.max_scalar(1.0)?;
             let w = kept.mul_scalar(0.0)?.add(&total.unary(Unary::Recip)?)?;
-            Weights {
-                w,
-                d: total.mul_scalar(0.0)?.add_scalar(1.0)?,
-            }
+            Weights { w, d: total.mul_scalar(0.0)?.add_scalar(1.0)? }
         }
     })
 }

@@ -14,27 +14,15 @@ pub struct Pos {
 }
 
 impl Pos {
-    pub const NONE: Pos = Pos {
-        idx: [0; 3],
-        rank: 0,
-    };
+    pub const NONE: Pos = Pos { idx: [0; 3], rank: 0 };
     pub const fn at1(i: usize) -> Pos {
-        Pos {
-            idx: [i, 0, 0],
-            rank: 1,
-        }
+        Pos { idx: [i, 0, 0], rank: 1 }
     }
     pub const fn at2(i: usize, t: usize) -> Pos {
-        Pos {
-            idx: [i, t, 0],
-            rank: 2,
-        }
+        Pos { idx: [i, t, 0], rank: 2 }
     }
     pub const fn at3(i: usize, t: usize, v: usize) -> Pos {
-        Pos {
-            idx: [i, t, v],
-            rank: 3,
-        }
+        Pos { idx: [i, t, v], rank: 3 }
     }
     pub fn indices(&self) -> &[usize] {
         &self.idx[..self.rank as usize]
@@ -54,24 +42,13 @@ impl core::fmt::Display for Pos {
 #[non_exhaustive]
 pub enum Error {
     /// A tensor argument has the wrong shape.
-    Shape {
-        field: &'static str,
-        expected: Shape,
-        got: Shape,
-    },
+    Shape { field: &'static str, expected: Shape, got: Shape },
     /// A value that must be finite is NaN or infinite.
     NonFinite { field: &'static str, pos: Pos },
     /// A value is out of its domain (a mask that is not 0/1, a token id ≥ V, ...).
-    Invalid {
-        field: &'static str,
-        pos: Pos,
-        reason: &'static str,
-    },
+    Invalid { field: &'static str, pos: Pos, reason: &'static str },
     /// A configuration field is missing or out of range.
-    Config {
-        field: &'static str,
-        reason: &'static str,
-    },
+    Config { field: &'static str, reason: &'static str },
     /// The batch is empty (N = 0 or T = 0).
     Empty { field: &'static str },
     /// Two tensors of one call live on different devices or backends.
@@ -81,20 +58,13 @@ pub enum Error {
     Backend(alloc::string::String),
     /// A malformed case file (parse error with line/column, wrong type, ...).
     #[cfg(feature = "alloc")]
-    Case {
-        field: alloc::string::String,
-        reason: alloc::string::String,
-    },
+    Case { field: alloc::string::String, reason: alloc::string::String },
 }
 
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Error::Shape {
-                field,
-                expected,
-                got,
-            } => {
+            Error::Shape { field, expected, got } => {
                 write!(f, "`{field}`: expected shape {expected}, got {got}")
             }
             Error::NonFinite { field, pos } => {

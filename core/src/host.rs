@@ -20,16 +20,9 @@ pub struct HostTensor<E: Scalar = f64> {
 impl<E: Scalar> HostTensor<E> {
     pub fn from_vec(data: Vec<E>, shape: Shape) -> Result<Self> {
         if data.len() != shape.numel() {
-            return Err(Error::Shape {
-                field: "data",
-                expected: shape,
-                got: Shape::d1(data.len()),
-            });
+            return Err(Error::Shape { field: "data", expected: shape, got: Shape::d1(data.len()) });
         }
-        Ok(HostTensor {
-            data: Arc::new(data),
-            shape,
-        })
+        Ok(HostTensor { data: Arc::new(data), shape })
     }
     pub fn from_f64(data: &[f64], shape: Shape) -> Result<Self> {
         Self::upload(&(), data, shape)
@@ -58,11 +51,7 @@ fn bcast(op: Shape, out: Shape, field: &'static str) -> Result<Bcast> {
     } else if out.rank() > 1 && op == out.without_last() {
         Ok(Bcast::Row(out.last()))
     } else {
-        Err(Error::Shape {
-            field,
-            expected: out,
-            got: op,
-        })
+        Err(Error::Shape { field, expected: out, got: op })
     }
 }
 
@@ -159,11 +148,7 @@ impl<E: Scalar> Tensor for HostTensor<E> {
     }
     fn download(&self, out: &mut [f64]) -> Result<()> {
         if out.len() != self.data.len() {
-            return Err(Error::Shape {
-                field: "download",
-                expected: self.shape,
-                got: Shape::d1(out.len()),
-            });
+            return Err(Error::Shape { field: "download", expected: self.shape, got: Shape::d1(out.len()) });
         }
         for (o, v) in out.iter_mut().zip(self.data.iter()) {
             *o = v.as_f64();
@@ -175,56 +160,29 @@ impl<E: Scalar> Tensor for HostTensor<E> {
     }
     fn iota_last(_dev: &(), shape: Shape) -> Result<Self> {
         let c = shape.last();
-        Self::from_vec(
-            (0..shape.numel())
-                .map(|i| E::of_f64((i % c) as f64))
-                .collect(),
-            shape,
-        )
+        Self::from_vec((0..shape.numel()).map(|i| E::of_f64((i % c) as f64)).collect(), shape)
     }
     fn reshape(&self, shape: Shape) -> Result<Self> {
         if shape.numel() != self.shape.numel() {
-            return Err(Error::Shape {
-                field: "reshape",
-                expected: self.shape,
-                got: shape,
-            });
+            return Err(Error::Shape { field: "reshape", expected: self.shape, got: shape });
         }
-        Ok(HostTensor {
-            data: self.data.clone(),
-            shape,
-        })
+        Ok(HostTensor { data: self.data.clone(), shape })
     }
     fn unary(&self, op: Unary) -> Result<Self> {
-        Self::from_vec(
-            self.data.iter().map(|x| unary_f(op, *x)).collect(),
-            self.shape,
-        )
+        Self::from_vec(self.data.iter().map(|x| unary_f(op, *x)).collect(), self.shape)
     }
     fn binary(&self, rhs: &Self, op: Binary) -> Result<Self> {
         let out = broadcast_shape(&[self.shape, rhs.shape]);
-        let (ba, bb) = (
-            bcast(self.shape, out, "lhs")?,
-            bcast(rhs.shape, out, "rhs")?,
-        );
-        let data = (0..out.numel())
-            .map(|i| binary_f(op, self.at(ba, i), rhs.at(bb, i)))
-            .collect();
+        let (ba, bb) = (bcast(self.shape, out, "lhs")?, bcast(rhs.shape, out, "rhs")?);
+        let data = (0..out.numel()).map(|i| binary_f(op, self.at(ba, i), rhs.at(bb, i))).collect();
         Self::from_vec(data, out)
     }
     fn select(cond: &Self, a: &Self, b: &Self) -> Result<Self> {
         let out = broadcast_shape(&[cond.shape, a.shape, b.shape]);
         let bc = bcast(cond.shape, out, "cond")?;
         let (ba, bb) = (bcast(a.shape, out, "a")?, bcast(b.shape, out, "b")?);
-        let data = (0..out.numel())
-            .map(|i| {
-                if cond.at(bc, i) != E::zero() {
-                    a.at(ba, i)
-                } else {
-                    b.at(bb, i)
-                }
-            })
-            .collect();
+        let data =
+            (0..out.numel()).map(|i| if cond.at(bc, i) != E::zero() { a.at(ba, i) } else { b.at(bb, i) }).collect();
         Self::from_vec(data, out)
     }
     fn reduce_last(&self, op: Reduce) -> Result<Self> {
@@ -249,11 +207,7 @@ impl<E: Scalar> Tensor for HostTensor<E> {
     fn gather_last(&self, idx: &Self) -> Result<Self> {
         let c = self.shape.last();
         if idx.shape != self.shape.without_last() {
-            return Err(Error::Shape {
-                field: "gather index",
-                expected: self.shape.without_last(),
-                got: idx.shape,
-            });
+            return Err(Error::Shape { field: "gather index", expected: self.shape.without_last(), got: idx.shape });
         }
         let mut out = Vec::with_capacity(idx.data.len());
         for (r, j) in idx.data.iter().enumerate() {
@@ -271,11 +225,7 @@ impl<E: Scalar> Tensor for HostTensor<E> {
     }
     fn segment_sum(&self, seg: &Self, n: usize) -> Result<Self> {
         if seg.shape != self.shape || self.shape.rank() != 1 {
-            return Err(Error::Shape {
-                field: "segment ids",
-                expected: self.shape,
-                got: seg.shape,
-            });
+            return Err(Error::Shape { field: "segment ids", expected: self.shape, got: seg.shape });
         }
         let mut out = alloc::vec![E::zero(); n];
         for (x, s) in self.data.iter().zip(seg.data.iter()) {

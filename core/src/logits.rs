@@ -10,8 +10,7 @@
 use crate::advantage::Groups;
 use crate::error::{Error, Pos, Result};
 use crate::objective::{
-    ObjectiveConfig, Output, TokenBatch, check_finite, check_mask, expect_shape, locate,
-    token_objective,
+    ObjectiveConfig, Output, TokenBatch, check_finite, check_mask, expect_shape, locate, token_objective,
 };
 use crate::shape::Shape;
 use crate::tensor::{Binary, Reduce, Tensor, Unary};
@@ -33,10 +32,7 @@ pub struct LogitsBatch<'a, T> {
 
 /// Evaluates the objective from logits, through the backend's override of
 /// [`Tensor::logits_objective`] when it has one.
-pub fn logits_objective<T: Tensor>(
-    cfg: &ObjectiveConfig,
-    batch: &LogitsBatch<'_, T>,
-) -> Result<Output<T>> {
+pub fn logits_objective<T: Tensor>(cfg: &ObjectiveConfig, batch: &LogitsBatch<'_, T>) -> Result<Output<T>> {
     T::logits_objective(cfg, batch)
 }
 
@@ -67,11 +63,7 @@ pub fn row_stats(row: &[f64], token: usize, temperature: f64) -> RowStats {
         }
         if x > m {
             // Rescale the sums to the new max; shift the (z − m) moments.
-            let f = if m == f64::NEG_INFINITY {
-                0.0
-            } else {
-                libm::exp(m - x)
-            };
+            let f = if m == f64::NEG_INFINITY { 0.0 } else { libm::exp(m - x) };
             let dm = if m == f64::NEG_INFINITY { 0.0 } else { m - x };
             s1 = f * (s1 + dm * s0);
             s3 = f * f * (s3 + dm * s2);
@@ -88,13 +80,7 @@ pub fn row_stats(row: &[f64], token: usize, temperature: f64) -> RowStats {
     }
     if m == f64::NEG_INFINITY {
         let logp = f64::NEG_INFINITY;
-        return RowStats {
-            lse: m,
-            logp,
-            entropy: 0.0,
-            sum_p_sq: 0.0,
-            sum_p_sq_logp: 0.0,
-        };
+        return RowStats { lse: m, logp, entropy: 0.0, sum_p_sq: 0.0, sum_p_sq_logp: 0.0 };
     }
     let log_s0 = libm::log(s0);
     let lse = m + log_s0;
@@ -119,14 +105,10 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     let finite = zt.unary(Unary::IsFinite)?;
     let zero = zt.scalar(0.0)?;
     let p = T::select(&finite, &logp_all.exp()?, &zero)?; // (N, T, V)
-    let entropy = logp_all
-        .binary(&p, Binary::MaskMul)?
-        .sum_last()?
-        .mul_scalar(-1.0)?;
+    let entropy = logp_all.binary(&p, Binary::MaskMul)?.sum_last()?.mul_scalar(-1.0)?;
     let sum_p_sq = p.unary(Unary::Sqr)?.sum_last()?;
     let logprobs = logp_all.gather_last(b.tokens)?; // (N, T)
-    check_finite("logits", &logprobs, Some(b.mask))
-        .map_err(|e| sampled_logit_error(e, b.tokens))?;
+    check_finite("logits", &logprobs, Some(b.mask)).map_err(|e| sampled_logit_error(e, b.tokens))?;
 
     let tok = TokenBatch {
         groups: b.groups,
@@ -137,8 +119,7 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
         sum_p_sq: Some(&sum_p_sq),
     };
     let mut out = token_objective(cfg, &tok)?;
-    let onehot =
-        T::iota_last(&b.logits.device(), b.logits.shape())?.binary(b.tokens, Binary::Eq)?;
+    let onehot = T::iota_last(&b.logits.device(), b.logits.shape())?.binary(b.tokens, Binary::Eq)?;
     let g = out.grad_logprobs.mul_scalar(1.0 / cfg.temperature)?; // (N, T)
     out.grad_logits = Some(onehot.sub(&p)?.binary(&g, Binary::MaskMul)?);
     out.entropy = Some(entropy);
@@ -201,15 +182,7 @@ pub fn check_logits_batch<T: Tensor>(b: &LogitsBatch<'_, T>) -> Result<usize> {
     let bad = y
         .binary(&y.scalar(0.0)?, Binary::Lt)?
         .add(&y.scalar(v as f64)?.binary(y, Binary::Le)?)?
-        .add(
-            &y.unary(Unary::Floor)?
-                .binary(y, Binary::Eq)?
-                .unary(Unary::IsZero)?,
-        )?;
-    locate(bad, |pos| Error::Invalid {
-        field: "tokens",
-        pos,
-        reason: "token id must be an integer in 0..V",
-    })?;
+        .add(&y.unary(Unary::Floor)?.binary(y, Binary::Eq)?.unary(Unary::IsZero)?)?;
+    locate(bad, |pos| Error::Invalid { field: "tokens", pos, reason: "token id must be an integer in 0..V" })?;
     Ok(v)
 }

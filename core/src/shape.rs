@@ -10,22 +10,13 @@ pub struct Shape {
 
 impl Shape {
     pub const fn d1(a: usize) -> Self {
-        Shape {
-            dims: [a, 1, 1],
-            rank: 1,
-        }
+        Shape { dims: [a, 1, 1], rank: 1 }
     }
     pub const fn d2(a: usize, b: usize) -> Self {
-        Shape {
-            dims: [a, b, 1],
-            rank: 2,
-        }
+        Shape { dims: [a, b, 1], rank: 2 }
     }
     pub const fn d3(a: usize, b: usize, c: usize) -> Self {
-        Shape {
-            dims: [a, b, c],
-            rank: 3,
-        }
+        Shape { dims: [a, b, c], rank: 3 }
     }
     pub fn rank(&self) -> usize {
         self.rank as usize

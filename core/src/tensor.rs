@@ -138,13 +138,11 @@ pub trait Tensor: Sized + Clone {
     }
     /// The sum of every element, as a (1) tensor.
     fn sum_all(&self) -> Result<Self> {
-        self.reshape(Shape::d1(self.shape().numel()))?
-            .reduce_last(Reduce::Sum)
+        self.reshape(Shape::d1(self.shape().numel()))?.reduce_last(Reduce::Sum)
     }
     /// The max of every element, as a (1) tensor.
     fn max_all(&self) -> Result<Self> {
-        self.reshape(Shape::d1(self.shape().numel()))?
-            .reduce_last(Reduce::Max)
+        self.reshape(Shape::d1(self.shape().numel()))?.reduce_last(Reduce::Max)
     }
     /// A rank-1 (or any) tensor broadcast along a new last axis of length `c`.
     fn broadcast_last(&self, c: usize) -> Result<Self> {
@@ -159,11 +157,7 @@ pub trait Tensor: Sized + Clone {
     fn item(&self) -> Result<f64> {
         let mut v = [0.0];
         if self.shape().numel() != 1 {
-            return Err(Error::Shape {
-                field: "item",
-                expected: Shape::d1(1),
-                got: self.shape(),
-            });
+            return Err(Error::Shape { field: "item", expected: Shape::d1(1), got: self.shape() });
         }
         self.download(&mut v)?;
         Ok(v[0])

@@ -48,10 +48,7 @@ impl Case {
         let (out, v) = match &self.input {
             CaseInput::Tokens { logprobs, sum_p_sq } => {
                 let lp = T::upload(dev, logprobs, Shape::d2(n, t))?;
-                let sq = sum_p_sq
-                    .as_ref()
-                    .map(|s| T::upload(dev, s, Shape::d2(n, t)))
-                    .transpose()?;
+                let sq = sum_p_sq.as_ref().map(|s| T::upload(dev, s, Shape::d2(n, t))).transpose()?;
                 let batch = TokenBatch {
                     groups: &groups,
                     rewards: &rewards,
@@ -62,11 +59,7 @@ impl Case {
                 };
                 (token_objective(&self.config, &batch)?, None)
             }
-            CaseInput::Logits {
-                logits,
-                tokens,
-                vocab,
-            } => {
+            CaseInput::Logits { logits, tokens, vocab } => {
                 let z = T::upload(dev, logits, Shape::d3(n, t, *vocab))?;
                 let y = T::upload(dev, tokens, Shape::d2(n, t))?;
                 let batch = LogitsBatch {
@@ -91,20 +84,11 @@ fn host<T: Tensor>(x: &T) -> Result<Vec<f64>> {
 }
 
 impl CaseOutput {
-    pub fn download<T: Tensor>(
-        out: &Output<T>,
-        n: usize,
-        t: usize,
-        v: Option<usize>,
-    ) -> Result<Self> {
+    pub fn download<T: Tensor>(out: &Output<T>, n: usize, t: usize, v: Option<usize>) -> Result<Self> {
         let s = out.summary()?;
         let logits_level = v.is_some();
         let opt = |x: &Option<T>| -> Result<Option<Vec<f64>>> {
-            if logits_level {
-                x.as_ref().map(host).transpose()
-            } else {
-                Ok(None)
-            }
+            if logits_level { x.as_ref().map(host).transpose() } else { Ok(None) }
         };
         Ok(CaseOutput {
             n,
@@ -117,11 +101,7 @@ impl CaseOutput {
             loss: s.loss,
             grad_logprobs: host(&out.grad_logprobs)?,
             grad_logits: opt(&out.grad_logits)?,
-            logprobs: if logits_level {
-                Some(host(&out.logprobs)?)
-            } else {
-                None
-            },
+            logprobs: if logits_level { Some(host(&out.logprobs)?) } else { None },
             entropy: opt(&out.entropy)?,
             sum_p_sq: opt(&out.sum_p_sq)?,
             clipped_tokens: s.clipped_tokens,
@@ -140,14 +120,8 @@ impl CaseOutput {
         m.insert("clipped_tokens".into(), json!(self.clipped_tokens));
         let mut bins = Map::new();
         for (c, name) in BinSpec::NAMES.iter().enumerate() {
-            bins.insert(
-                alloc::format!("{name}_eligible"),
-                json!(self.bin_counts.eligible[c]),
-            );
-            bins.insert(
-                alloc::format!("{name}_kept"),
-                json!(self.bin_counts.kept[c]),
-            );
+            bins.insert(alloc::format!("{name}_eligible"), json!(self.bin_counts.eligible[c]));
+            bins.insert(alloc::format!("{name}_kept"), json!(self.bin_counts.kept[c]));
         }
         m.insert("bin_counts".into(), Value::Object(bins));
         let rows = |x: &[f64]| Value::Array(x.chunks(self.t).map(|r| json!(r)).collect());
@@ -157,21 +131,14 @@ impl CaseOutput {
             }
             Some(v) => {
                 if let Some(g) = &self.grad_logits {
-                    let cube = g
-                        .chunks(self.t * v)
-                        .map(|seq| Value::Array(seq.chunks(v).map(|r| json_row(r)).collect()));
+                    let cube =
+                        g.chunks(self.t * v).map(|seq| Value::Array(seq.chunks(v).map(|r| json_row(r)).collect()));
                     m.insert("grad_logits".into(), Value::Array(cube.collect()));
                 }
-                for (key, x) in [
-                    ("logprobs", &self.logprobs),
-                    ("entropy", &self.entropy),
-                    ("sum_p_sq", &self.sum_p_sq),
-                ] {
+                for (key, x) in [("logprobs", &self.logprobs), ("entropy", &self.entropy), ("sum_p_sq", &self.sum_p_sq)]
+                {
                     if let Some(x) = x {
-                        m.insert(
-                            key.into(),
-                            Value::Array(x.chunks(self.t).map(json_row).collect()),
-                        );
+                        m.insert(key.into(), Value::Array(x.chunks(self.t).map(json_row).collect()));
                     }
                 }
             }
@@ -182,9 +149,5 @@ impl CaseOutput {
 
 /// A row of numbers; a non-finite value (−inf log-prob of a masked entry) becomes `null`.
 fn json_row(r: &[f64]) -> Value {
-    Value::Array(
-        r.iter()
-            .map(|x| if x.is_finite() { json!(x) } else { Value::Null })
-            .collect(),
-    )
+    Value::Array(r.iter().map(|x| if x.is_finite() { json!(x) } else { Value::Null }).collect())
 }

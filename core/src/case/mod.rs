@@ -19,16 +19,9 @@ use crate::objective::ObjectiveConfig;
 #[derive(Clone, Debug, PartialEq)]
 pub enum CaseInput {
     /// Token level: (N, T) current-policy log-probs, optional (N, T) Σp².
-    Tokens {
-        logprobs: Vec<f64>,
-        sum_p_sq: Option<Vec<f64>>,
-    },
+    Tokens { logprobs: Vec<f64>, sum_p_sq: Option<Vec<f64>> },
     /// Logits level: (N, T, V) logits (−inf for `null`), (N, T) token ids.
-    Logits {
-        logits: Vec<f64>,
-        tokens: Vec<f64>,
-        vocab: usize,
-    },
+    Logits { logits: Vec<f64>, tokens: Vec<f64>, vocab: usize },
 }
 
 /// A parsed, validated case.

@@ -46,10 +46,7 @@ const CONFIG_KEYS: [&str; 12] = [
 ];
 
 fn err(field: impl Into<String>, reason: impl Into<String>) -> Error {
-    Error::Case {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    Error::Case { field: field.into(), reason: reason.into() }
 }
 
 pub(super) fn parse(text: &str) -> Result<Case> {
@@ -63,9 +60,7 @@ pub(super) fn parse(text: &str) -> Result<Case> {
             ),
         )
     })?;
-    let obj = root
-        .as_object()
-        .ok_or_else(|| err("<file>", "a case must be a JSON object"))?;
+    let obj = root.as_object().ok_or_else(|| err("<file>", "a case must be a JSON object"))?;
     for key in obj.keys() {
         if !TOP_KEYS.contains(&key.as_str()) {
             return Err(err(key.clone(), "unknown field"));
@@ -74,10 +69,7 @@ pub(super) fn parse(text: &str) -> Result<Case> {
     match obj.get("format") {
         Some(Value::String(f)) if f == FORMAT => {}
         Some(other) => {
-            return Err(err(
-                "format",
-                format!("unknown format {other}; expected \"{FORMAT}\""),
-            ));
+            return Err(err("format", format!("unknown format {other}; expected \"{FORMAT}\"")));
         }
         None => return Err(err("format", format!("missing; expected \"{FORMAT}\""))),
     }
@@ -99,10 +91,7 @@ pub(super) fn parse(text: &str) -> Result<Case> {
     }
     for (k, m) in mask.iter().enumerate() {
         if *m != 0.0 && *m != 1.0 {
-            return Err(err(
-                format!("mask[{}][{}]", k / t, k % t),
-                format!("must be 0 or 1, got {m}"),
-            ));
+            return Err(err(format!("mask[{}][{}]", k / t, k % t), format!("must be 0 or 1, got {m}")));
         }
     }
     let (old_logprobs, _) = numbers_2d(obj, "old_logprobs", n, Some(t))?;
@@ -110,16 +99,10 @@ pub(super) fn parse(text: &str) -> Result<Case> {
 
     let input = match (obj.get("logprobs"), obj.get("logits")) {
         (Some(_), Some(_)) => {
-            return Err(err(
-                "logits",
-                "give either `logprobs` (token level) or `logits` + `tokens`, not both",
-            ));
+            return Err(err("logits", "give either `logprobs` (token level) or `logits` + `tokens`, not both"));
         }
         (None, None) => {
-            return Err(err(
-                "logprobs",
-                "missing: give `logprobs` (token level) or `logits` + `tokens`",
-            ));
+            return Err(err("logprobs", "missing: give `logprobs` (token level) or `logits` + `tokens`"));
         }
         (Some(_), None) => {
             if obj.contains_key("tokens") {
@@ -135,26 +118,12 @@ pub(super) fn parse(text: &str) -> Result<Case> {
         (None, Some(_)) => logits_input(obj, n, t, &mask)?,
     };
     let expected = obj.get("expected").cloned();
-    Ok(Case {
-        name,
-        config,
-        n,
-        t,
-        group_ids,
-        rewards,
-        mask,
-        old_logprobs,
-        input,
-        expected,
-    })
+    Ok(Case { name, config, n, t, group_ids, rewards, mask, old_logprobs, input, expected })
 }
 
 fn logits_input(obj: &Map<String, Value>, n: usize, t: usize, mask: &[f64]) -> Result<CaseInput> {
     if obj.contains_key("sum_p_sq") {
-        return Err(err(
-            "sum_p_sq",
-            "only valid at token level: at logits level Σp² is computed from the logits",
-        ));
+        return Err(err("sum_p_sq", "only valid at token level: at logits level Σp² is computed from the logits"));
     }
     let rows = array(obj.get("logits"), "logits")?;
     expect_len(rows, n, "logits", "N (the length of `rewards`)")?;
@@ -188,10 +157,7 @@ fn logits_input(obj: &Map<String, Value>, n: usize, t: usize, mask: &[f64]) -> R
     for (k, y) in tokens.iter().enumerate() {
         let (i, tt) = (k / t, k % t);
         if y.fract() != 0.0 || *y < 0.0 || *y >= vocab as f64 {
-            return Err(err(
-                format!("tokens[{i}][{tt}]"),
-                format!("token id {y} is not an integer in 0..{vocab} (V)"),
-            ));
+            return Err(err(format!("tokens[{i}][{tt}]"), format!("token id {y} is not an integer in 0..{vocab} (V)")));
         }
         let z = logits[k * vocab + *y as usize];
         if mask[k] == 1.0 && z == f64::NEG_INFINITY {
@@ -201,18 +167,12 @@ fn logits_input(obj: &Map<String, Value>, n: usize, t: usize, mask: &[f64]) -> R
             ));
         }
     }
-    Ok(CaseInput::Logits {
-        logits,
-        tokens,
-        vocab,
-    })
+    Ok(CaseInput::Logits { logits, tokens, vocab })
 }
 
 fn config(obj: &Map<String, Value>, t: usize) -> Result<ObjectiveConfig> {
     let cfg = obj.get("config").ok_or_else(|| err("config", "missing"))?;
-    let cfg = cfg
-        .as_object()
-        .ok_or_else(|| err("config", "must be an object"))?;
+    let cfg = cfg.as_object().ok_or_else(|| err("config", "must be an object"))?;
     for key in cfg.keys() {
         if !CONFIG_KEYS.contains(&key.as_str()) {
             return Err(err(format!("config.{key}"), "unknown field"));
@@ -229,28 +189,19 @@ fn config(obj: &Map<String, Value>, t: usize) -> Result<ObjectiveConfig> {
         Some(v) => {
             let x = number(v, "config.max_seq_len")?;
             if x.fract() != 0.0 || x < 1.0 {
-                return Err(err(
-                    "config.max_seq_len",
-                    format!("must be an integer ≥ 1, got {x}"),
-                ));
+                return Err(err("config.max_seq_len", format!("must be an integer ≥ 1, got {x}")));
             }
             x as usize
         }
         None if objective == Objective::Wapo => {
-            return Err(err(
-                "config.max_seq_len",
-                "missing: WAPO's denominator L_max is required",
-            ));
+            return Err(err("config.max_seq_len", "missing: WAPO's denominator L_max is required"));
         }
         None => t,
     };
     let mut c = ObjectiveConfig::new(objective, max_seq_len);
     c.clip_eps = opt_number(cfg, "clip_eps")?;
     if objective.needs_clip_eps() && c.clip_eps.is_none() {
-        return Err(err(
-            "config.clip_eps",
-            format!("missing: required by {objective}"),
-        ));
+        return Err(err("config.clip_eps", format!("missing: required by {objective}")));
     }
     if let Some(v) = opt_number(cfg, "clip_low")? {
         c.clip_low = v;
@@ -296,11 +247,12 @@ fn bins(cfg: &Map<String, Value>, key: &str) -> Result<BinSpec> {
     };
     let mut spec = BinSpec::NONE;
     for (k, b) in list.iter().enumerate() {
-        let name = b
-            .as_str()
-            .ok_or_else(|| err(format!("{field}[{k}]"), "must be a string"))?;
+        let name = b.as_str().ok_or_else(|| err(format!("{field}[{k}]"), "must be a string"))?;
         let one = BinSpec::parse(name).ok_or_else(|| {
-            err(format!("{field}[{k}]"), format!("unknown bin \"{name}\" (pos_peak pos_valley neg_peak neg_valley peak valley pos neg)"))
+            err(
+                format!("{field}[{k}]"),
+                format!("unknown bin \"{name}\" (pos_peak pos_valley neg_peak neg_valley peak valley pos neg)"),
+            )
         })?;
         spec = spec.union(one);
     }
@@ -332,10 +284,7 @@ fn array<'a>(v: Option<&'a Value>, field: &str) -> Result<&'a Vec<Value>> {
 
 fn expect_len(a: &[Value], len: usize, field: &str, what: &str) -> Result<()> {
     if a.len() != len {
-        return Err(err(
-            field,
-            format!("expected {len} values to match {what}, got {}", a.len()),
-        ));
+        return Err(err(field, format!("expected {len} values to match {what}, got {}", a.len())));
     }
     Ok(())
 }
@@ -343,37 +292,22 @@ fn expect_len(a: &[Value], len: usize, field: &str, what: &str) -> Result<()> {
 fn number(v: &Value, field: &str) -> Result<f64> {
     match v.as_f64() {
         Some(x) if x.is_finite() => Ok(x),
-        _ => Err(err(
-            field,
-            format!("must be a finite number, got {}", short(v)),
-        )),
+        _ => Err(err(field, format!("must be a finite number, got {}", short(v)))),
     }
 }
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 40 {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    } else {
-        s
-    }
+    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s }
 }
 
 fn numbers_1d(obj: &Map<String, Value>, key: &str) -> Result<Vec<f64>> {
     let a = array(obj.get(key), key)?;
-    a.iter()
-        .enumerate()
-        .map(|(i, v)| number(v, &format!("{key}[{i}]")))
-        .collect()
+    a.iter().enumerate().map(|(i, v)| number(v, &format!("{key}[{i}]"))).collect()
 }
 
 /// An (N, T) array: N rows of equal length (`t` when known). Returns the data and T.
-fn numbers_2d(
-    obj: &Map<String, Value>,
-    key: &str,
-    n: usize,
-    t: Option<usize>,
-) -> Result<(Vec<f64>, usize)> {
+fn numbers_2d(obj: &Map<String, Value>, key: &str, n: usize, t: Option<usize>) -> Result<(Vec<f64>, usize)> {
     let rows = array(obj.get(key), key)?;
     expect_len(rows, n, key, "N (the length of `rewards`)")?;
     let mut out = Vec::new();
@@ -382,11 +316,7 @@ fn numbers_2d(
         let f = format!("{key}[{i}]");
         let cols = array(Some(row), &f)?;
         let w = *width.get_or_insert(cols.len());
-        let what = if t.is_some() {
-            "T (the row length of `mask`)"
-        } else {
-            "the length of its first row"
-        };
+        let what = if t.is_some() { "T (the row length of `mask`)" } else { "the length of its first row" };
         expect_len(cols, w, &f, what)?;
         for (k, v) in cols.iter().enumerate() {
             out.push(number(v, &format!("{key}[{i}][{k}]"))?);
@@ -407,10 +337,7 @@ fn group_ids(obj: &Map<String, Value>, n: usize) -> Result<Vec<i64>> {
             }
             match v.as_f64() {
                 Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(x as i64),
-                _ => Err(err(
-                    f,
-                    format!("group id must be an integer, got {}", short(v)),
-                )),
+                _ => Err(err(f, format!("group id must be an integer, got {}", short(v)))),
             }
         })
         .collect()

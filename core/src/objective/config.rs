@@ -76,10 +76,7 @@ impl Objective {
 
     /// Winners-only objectives keep a sequence only when its advantage is > 0.
     pub fn winners_only(self) -> bool {
-        matches!(
-            self,
-            Objective::Wapo | Objective::Raft | Objective::RaftPlusPlus
-        )
+        matches!(self, Objective::Wapo | Objective::Raft | Objective::RaftPlusPlus)
     }
 
     pub fn default_aggregation(self) -> Aggregation {
@@ -92,10 +89,7 @@ impl Objective {
 
     /// Whether the objective reads `clip_low`/`clip_high` (else `clip_eps`).
     pub fn uses_clip_low_high(self) -> bool {
-        matches!(
-            self,
-            Objective::Dapo | Objective::DrDapo | Objective::DrDapoSeq
-        )
+        matches!(self, Objective::Dapo | Objective::DrDapo | Objective::DrDapoSeq)
     }
 
     /// Whether the objective needs `clip_eps`.
@@ -195,11 +189,7 @@ impl ObjectiveConfig {
     pub fn new(objective: Objective, max_seq_len: usize) -> Self {
         ObjectiveConfig {
             objective,
-            clip_eps: if objective.needs_clip_eps() {
-                Some(0.2)
-            } else {
-                None
-            },
+            clip_eps: if objective.needs_clip_eps() { Some(0.2) } else { None },
             clip_low: 0.8,
             clip_high: 1.28,
             importance_sampling: true,
@@ -214,8 +204,7 @@ impl ObjectiveConfig {
     }
 
     pub fn aggregation(&self) -> Aggregation {
-        self.aggregation
-            .unwrap_or(self.objective.default_aggregation())
+        self.aggregation.unwrap_or(self.objective.default_aggregation())
     }
 
     pub fn advantage_mode(&self) -> AdvantageMode {
@@ -242,11 +231,7 @@ impl ObjectiveConfig {
 
     /// The bins the keep mask lets through.
     pub fn kept_bins(&self) -> BinSpec {
-        let inc = if self.include_bins.is_empty() {
-            BinSpec::ALL
-        } else {
-            self.include_bins
-        };
+        let inc = if self.include_bins.is_empty() { BinSpec::ALL } else { self.include_bins };
         BinSpec(inc.0 & !self.exclude_bins.0 & BinSpec::ALL.0)
     }
 

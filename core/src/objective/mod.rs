@@ -36,20 +36,10 @@ pub struct TokenBatch<'a, T> {
 
 /// Evaluates the configured objective on token-level inputs: loss, ∂loss/∂ℓ
 /// and what the diagnostics need.
-pub fn token_objective<T: Tensor>(
-    cfg: &ObjectiveConfig,
-    batch: &TokenBatch<'_, T>,
-) -> Result<Output<T>> {
+pub fn token_objective<T: Tensor>(cfg: &ObjectiveConfig, batch: &TokenBatch<'_, T>) -> Result<Output<T>> {
     cfg.validate()?;
     check_token_batch(batch)?;
-    let TokenBatch {
-        groups,
-        rewards,
-        mask,
-        logprobs,
-        old_logprobs,
-        sum_p_sq,
-    } = *batch;
+    let TokenBatch { groups, rewards, mask, logprobs, old_logprobs, sum_p_sq } = *batch;
 
     let adv = advantages(rewards, groups, cfg.advantage_mode())?; // (N)
     let mut seq_kept = if cfg.objective.winners_only() {
@@ -69,36 +59,20 @@ pub fn token_objective<T: Tensor>(
 
     // Per-token loss L and ∂L/∂ℓ (before weights), and the ratio x.
     let log_ratio = logprobs.sub(old_logprobs)?.binary(mask, Binary::MaskMul)?;
-    let (loss_tok, dl_dlogp, ratio, clipped) = if cfg.objective == crate::objective::Objective::Raft
-    {
+    let (loss_tok, dl_dlogp, ratio, clipped) = if cfg.objective == crate::objective::Objective::Raft {
         let zero = T::full(&mask.device(), mask.shape(), 0.0)?;
-        (
-            logprobs.mul_scalar(-1.0)?,
-            T::full(&mask.device(), mask.shape(), -1.0)?,
-            log_ratio.exp()?,
-            zero,
-        )
+        (logprobs.mul_scalar(-1.0)?, T::full(&mask.device(), mask.shape(), -1.0)?, log_ratio.exp()?, zero)
     } else if !cfg.importance_sampling {
         let zero = T::full(&mask.device(), mask.shape(), 0.0)?;
         let neg_adv = adv.mul_scalar(-1.0)?;
-        (
-            logprobs.mul(&neg_adv)?,
-            zero.add(&neg_adv)?,
-            log_ratio.exp()?,
-            zero,
-        )
+        (logprobs.mul(&neg_adv)?, zero.add(&neg_adv)?, log_ratio.exp()?, zero)
     } else if cfg.objective == crate::objective::Objective::Gspo {
         sequence_ratio_terms(cfg, mask, &log_ratio, &adv, &keep, &agg)?
     } else {
         let ratio = log_ratio.exp()?;
         let (lo, hi) = cfg.clip_bounds();
         let s = clipped_surrogate(&ratio, &adv, lo, hi)?;
-        (
-            s.loss,
-            ratio.binary(&s.dloss_dx, Binary::MaskMul)?,
-            ratio,
-            s.clipped,
-        )
+        (s.loss, ratio.binary(&s.dloss_dx, Binary::MaskMul)?, ratio, s.clipped)
     };
 
     let weighted = loss_tok.binary(&keep, Binary::MaskMul)?.sum_last()?; // (N)
@@ -147,14 +121,7 @@ fn sequence_ratio_terms<T: Tensor>(
     let (lo, hi) = cfg.clip_bounds();
     let sur = clipped_surrogate(&x, adv, lo, hi)?;
     // ∂loss/∂ℓ_it = (w_i/D) · Σ_t' k_it' ∂L/∂s · s_i · mask_it / (n_i + 1e-8)
-    let per_seq = sur
-        .dloss_dx
-        .mul(keep)?
-        .sum_last()?
-        .mul(&agg.w)?
-        .div(&agg.d)?
-        .mul(&s)?
-        .div(&n_eps)?;
+    let per_seq = sur.dloss_dx.mul(keep)?.sum_last()?.mul(&agg.w)?.div(&agg.d)?.mul(&s)?.div(&n_eps)?;
     let grad = mask.mul(&per_seq)?;
     Ok((sur.loss, grad, x, sur.clipped))
 }
@@ -163,11 +130,7 @@ fn sequence_ratio_terms<T: Tensor>(
 fn check_token_batch<T: Tensor>(b: &TokenBatch<'_, T>) -> Result<()> {
     let ms = b.mask.shape();
     if ms.rank() != 2 {
-        return Err(Error::Shape {
-            field: "mask",
-            expected: Shape::d2(b.rewards.shape().numel(), ms.last()),
-            got: ms,
-        });
+        return Err(Error::Shape { field: "mask", expected: Shape::d2(b.rewards.shape().numel(), ms.last()), got: ms });
     }
     let (n, t) = (ms.dims()[0], ms.dims()[1]);
     if n == 0 {
@@ -195,11 +158,7 @@ fn check_token_batch<T: Tensor>(b: &TokenBatch<'_, T>) -> Result<()> {
 
 pub(crate) fn expect_shape<T: Tensor>(field: &'static str, x: &T, expected: Shape) -> Result<()> {
     if x.shape() != expected {
-        return Err(Error::Shape {
-            field,
-            expected,
-            got: x.shape(),
-        });
+        return Err(Error::Shape { field, expected, got: x.shape() });
     }
     Ok(())
 }
@@ -215,14 +174,8 @@ pub(crate) fn check_finite<T: Tensor>(field: &'static str, x: &T, mask: Option<&
 
 /// Fails with the first position of a mask value other than 0 or 1.
 pub(crate) fn check_mask<T: Tensor>(field: &'static str, m: &T) -> Result<()> {
-    let ok = m
-        .binary(&m.scalar(0.0)?, Binary::Eq)?
-        .add(&m.binary(&m.scalar(1.0)?, Binary::Eq)?)?;
-    locate(ok.unary(Unary::IsZero)?, |pos| Error::Invalid {
-        field,
-        pos,
-        reason: "mask values must be 0 or 1",
-    })
+    let ok = m.binary(&m.scalar(0.0)?, Binary::Eq)?.add(&m.binary(&m.scalar(1.0)?, Binary::Eq)?)?;
+    locate(ok.unary(Unary::IsZero)?, |pos| Error::Invalid { field, pos, reason: "mask values must be 0 or 1" })
 }
 
 /// One reduction on the device; the host copy is read only when something is wrong.

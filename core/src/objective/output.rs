@@ -69,9 +69,7 @@ impl<T: Tensor> Output<T> {
         }
         out[0] = self.clipped.sum_all()?.item()?;
         for code in 0..4 {
-            let is = self
-                .bins
-                .binary(&self.bins.scalar(code as f64)?, Binary::Eq)?;
+            let is = self.bins.binary(&self.bins.scalar(code as f64)?, Binary::Eq)?;
             out[1 + code] = is.mul(&self.mask)?.sum_all()?.item()?;
             out[5 + code] = is.mul(&self.keep)?.sum_all()?.item()?;
         }

@@ -23,25 +23,14 @@ pub fn clipped_surrogate<T: Tensor>(x: &T, adv: &T, lo: f64, hi: f64) -> Result<
     let clamped = x.max_scalar(lo)?.min_scalar(hi)?;
     let a = x.mul(adv)?;
     let b = clamped.mul(adv)?;
-    let inside = x
-        .scalar(lo)?
-        .binary(x, Binary::Lt)?
-        .mul(&x.binary(&x.scalar(hi)?, Binary::Lt)?)?;
+    let inside = x.scalar(lo)?.binary(x, Binary::Lt)?.mul(&x.binary(&x.scalar(hi)?, Binary::Lt)?)?;
     let a_lt_b = a.binary(&b, Binary::Lt)?;
     let b_lt_a = b.binary(&a, Binary::Lt)?;
     let tie = a.binary(&b, Binary::Eq)?;
     // gate = 1[a<b] + 1[a>b]·inside + 1[a=b]·(1 + inside)/2
-    let gate = a_lt_b
-        .add(&b_lt_a.mul(&inside)?)?
-        .add(&tie.mul(&inside.add_scalar(1.0)?)?.mul_scalar(0.5)?)?;
+    let gate = a_lt_b.add(&b_lt_a.mul(&inside)?)?.add(&tie.mul(&inside.add_scalar(1.0)?)?.mul_scalar(0.5)?)?;
     let dloss_dx = gate.mul(adv)?.mul_scalar(-1.0)?;
     let loss = a.binary(&b, Binary::Min)?.mul_scalar(-1.0)?;
-    let clipped = clamped
-        .binary(x, Binary::Eq)?
-        .unary(crate::tensor::Unary::IsZero)?;
-    Ok(Surrogate {
-        loss,
-        dloss_dx,
-        clipped,
-    })
+    let clipped = clamped.binary(x, Binary::Eq)?.unary(crate::tensor::Unary::IsZero)?;
+    Ok(Surrogate { loss, dloss_dx, clipped })
 }
