@@ -241,6 +241,13 @@ impl<E: Scalar> Tensor for HostTensor<E> {
         }
         Self::from_vec(out, Shape::d1(n))
     }
+    /// The streaming path ([`crate::logits::streamed`]): one pass per row.
+    fn logits_objective(
+        cfg: &crate::objective::ObjectiveConfig,
+        batch: &crate::logits::LogitsBatch<'_, Self>,
+    ) -> Result<crate::objective::Output<Self>> {
+        crate::logits::streamed(cfg, batch)
+    }
     fn take(&self, idx: &Self) -> Result<Self> {
         let n = self.data.len();
         let mut out = Vec::with_capacity(idx.data.len());

@@ -4,7 +4,6 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use num_traits::Float;
 
 use serde_json::{Map, Value};
 
@@ -156,7 +155,7 @@ fn logits_input(obj: &Map<String, Value>, n: usize, t: usize, mask: &[f64]) -> R
     let (tokens, _) = numbers_2d(obj, "tokens", n, Some(t))?;
     for (k, y) in tokens.iter().enumerate() {
         let (i, tt) = (k / t, k % t);
-        if y.fract() != 0.0 || *y < 0.0 || *y >= vocab as f64 {
+        if !is_integer(*y) || *y < 0.0 || *y >= vocab as f64 {
             return Err(err(format!("tokens[{i}][{tt}]"), format!("token id {y} is not an integer in 0..{vocab} (V)")));
         }
         let z = logits[k * vocab + *y as usize];
@@ -188,7 +187,7 @@ fn config(obj: &Map<String, Value>, t: usize) -> Result<ObjectiveConfig> {
     let max_seq_len = match cfg.get("max_seq_len") {
         Some(v) => {
             let x = number(v, "config.max_seq_len")?;
-            if x.fract() != 0.0 || x < 1.0 {
+            if !is_integer(x) || x < 1.0 {
                 return Err(err("config.max_seq_len", format!("must be an integer ≥ 1, got {x}")));
             }
             x as usize
@@ -336,9 +335,13 @@ fn group_ids(obj: &Map<String, Value>, n: usize) -> Result<Vec<i64>> {
                 return Ok(x);
             }
             match v.as_f64() {
-                Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(x as i64),
+                Some(x) if is_integer(x) && libm::fabs(x) < 9.0e15 => Ok(x as i64),
                 _ => Err(err(f, format!("group id must be an integer, got {}", short(v)))),
             }
         })
         .collect()
+}
+
+fn is_integer(x: f64) -> bool {
+    libm::floor(x) == x
 }

@@ -5,7 +5,14 @@
 //! [`row_stats`] is the one-pass streaming form (max, Σe, Σe·(z−m), Σe²,
 //! Σe²·(z−m) with rescaling), stable for ±1e4 and −inf entries; fused
 //! backends implement exactly it. [`composed`] builds the same numbers from
-//! the [`Tensor`] primitives and is the default of [`Tensor::logits_objective`].
+//! the [`Tensor`] primitives and is the default of [`Tensor::logits_objective`];
+//! [`streamed`] runs `row_stats` row by row on the host and is the reference
+//! backend's path.
+
+#[cfg(feature = "alloc")]
+mod streamed;
+#[cfg(feature = "alloc")]
+pub use streamed::streamed;
 
 use crate::advantage::Groups;
 use crate::error::{Error, Pos, Result};
@@ -98,7 +105,7 @@ pub fn row_stats(row: &[f64], token: usize, temperature: f64) -> RowStats {
 /// The logits-level objective built from primitives.
 pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Result<Output<T>> {
     cfg.validate()?;
-    let v = check_logits_batch(b)?;
+    check_logits_batch(b)?;
     let zt = b.logits.mul_scalar(1.0 / cfg.temperature)?; // (N, T, V)
     let lse = zt.reduce_last(Reduce::LogSumExp)?; // (N, T)
     let logp_all = zt.sub(&lse)?;
@@ -123,13 +130,12 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     let g = out.grad_logprobs.mul_scalar(1.0 / cfg.temperature)?; // (N, T)
     out.grad_logits = Some(onehot.sub(&p)?.binary(&g, Binary::MaskMul)?);
     out.entropy = Some(entropy);
-    let _ = v;
     Ok(out)
 }
 
 /// A non-finite ℓ at a real token means its logit is −inf (or the row holds
 /// NaN/+inf): report it at `logits[i][t][y]`.
-fn sampled_logit_error<T: Tensor>(e: Error, tokens: &T) -> Error {
+pub(crate) fn sampled_logit_error<T: Tensor>(e: Error, tokens: &T) -> Error {
     if let Error::NonFinite { pos, .. } = e {
         let idx = pos.indices();
         if idx.len() == 2 {
