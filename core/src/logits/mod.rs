@@ -107,6 +107,11 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     cfg.validate()?;
     check_logits_batch(b)?;
     let zt = b.logits.mul_scalar(1.0 / cfg.temperature)?; // (N, T, V)
+    // Shift by the row max first: in f32, logsumexp of logits near 1e4 is
+    // itself rounded to 1e-3, which would move every ℓ by as much.
+    let m = zt.reduce_last(Reduce::Max)?; // (N, T)
+    let m = T::select(&m.unary(Unary::IsFinite)?, &m, &m.scalar(0.0)?)?; // all −inf rows: 0
+    let zt = zt.sub(&m)?;
     let lse = zt.reduce_last(Reduce::LogSumExp)?; // (N, T)
     let logp_all = zt.sub(&lse)?;
     let finite = zt.unary(Unary::IsFinite)?;
