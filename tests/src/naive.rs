@@ -1,6 +1,9 @@
 //! A naive per-token loop over `docs/OBJECTIVE.md`, written independently of
 //! the core's tensor composites, to check them. Float64, token level.
 
+// Index loops mirror the spec's Σ_i Σ_t formulas on purpose.
+#![allow(clippy::needless_range_loop)]
+
 use wapo_core::objective::{AdvantageMode, Aggregation, Objective, ObjectiveConfig};
 
 /// A token-level case in plain vectors: (N), (N, T) row-major.

@@ -2,6 +2,8 @@
 //! composites against a naive per-token loop, gradients against central
 //! finite differences (token and logits level), and WAPO's invariants.
 
+#![allow(clippy::needless_range_loop)] // per-position finite differences
+
 use proptest::prelude::*;
 use wapo_core::Objective;
 use wapo_core::case::{Case, CaseInput, CaseOutput};
