@@ -32,6 +32,9 @@ pub mod case;
 pub mod task;
 
 #[cfg(feature = "alloc")]
+pub mod rl;
+
+#[cfg(feature = "alloc")]
 pub mod diagnostics;
 #[cfg(feature = "alloc")]
 pub mod host;

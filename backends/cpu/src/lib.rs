@@ -2,6 +2,7 @@
 //! f32 on dfdx's `Cpu` device, with a fused logits-level objective.
 
 pub mod fused;
+pub mod gpt;
 pub mod tensor;
 
 pub use dfdx::prelude::Cpu;

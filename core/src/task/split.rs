@@ -109,7 +109,7 @@ mod tests {
         let b: u64 = example_rng(1, Split::Heldout, 0).random();
         let c: u64 = example_rng(1, Split::Train, 1).random();
         let d: u64 = example_rng(2, Split::Train, 0).random();
-        let all = vec![a, b, c, d];
+        let all = [a, b, c, d];
         for i in 0..4 {
             for j in i + 1..4 {
                 assert_ne!(all[i], all[j]);

@@ -1,0 +1,281 @@
+//! The GPT policy of `DESIGN.md` on the CPU: token + learned position
+//! embeddings, L pre-LayerNorm blocks (causal multi-head attention, GELU MLP
+//! with the tanh approximation), final LayerNorm, LM head.
+//!
+//! Hand-written kernels, llm.c style ([`kernels`], [`attention`]): sgemm
+//! from `matrixmultiply` for the matmuls, rayon for the rest. The G samples
+//! of a prompt share its prompt positions in the training forward and
+//! backward ([`attention::Rows`]) and in generation ([`generate`]).
+
+pub mod attention;
+pub mod attention_train;
+pub mod bench;
+pub mod checkpoint;
+pub mod generate;
+pub mod kernels;
+pub mod model;
+pub mod optim;
+pub mod params;
+
+use wapo_core::host::HostTensor;
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, check_tokens};
+use wapo_core::{Error, Result, Shape, Tensor};
+
+use attention::Rows;
+use generate::{GenScratch, Request};
+use model::Acts;
+use optim::AdamW;
+use params::Layout;
+
+/// The CPU GPT policy, its gradients, optimizer state and saved activations.
+/// `T` is the tensor type the logits are handed out in.
+pub struct Gpt<T: Tensor = HostTensor<f32>> {
+    cfg: ModelConfig,
+    layout: Layout,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    decay: Vec<bool>,
+    opt: AdamW,
+    acts: Acts,
+    scratch: GenScratch,
+    dev: T::Device,
+}
+
+impl<T: Tensor> Gpt<T>
+where
+    T::Device: Default,
+{
+    /// A freshly initialised model (GPT-2 initialisation from `seed`).
+    pub fn new(cfg: ModelConfig, seed: u64) -> Result<Self> {
+        Self::with_device(cfg, seed, T::Device::default())
+    }
+}
+
+impl<T: Tensor> Gpt<T> {
+    pub fn with_device(cfg: ModelConfig, seed: u64, dev: T::Device) -> Result<Self> {
+        cfg.validate()?;
+        let layout = Layout::new(&cfg);
+        let params = layout.init(&cfg, seed);
+        Ok(Gpt {
+            grads: vec![0.0; layout.total],
+            decay: layout.decays(),
+            opt: AdamW::new(layout.total),
+            params,
+            layout,
+            cfg,
+            acts: Acts::default(),
+            scratch: GenScratch::default(),
+            dev,
+        })
+    }
+
+    /// The flat parameter block and its layout (tests, other backends).
+    pub fn raw_parameters(&self) -> (&[f32], &Layout) {
+        (&self.params, &self.layout)
+    }
+    pub fn raw_parameters_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+    /// The accumulated gradient, in the parameter block's layout.
+    pub fn raw_gradients(&self) -> &[f32] {
+        &self.grads
+    }
+
+    /// Training forward on host slices; returns the logits (N·T, V).
+    pub fn forward_host(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<&[f32]> {
+        let rows = self.check_batch(prompts, group, completions)?;
+        let t = completions.len() / rows.n();
+        model::forward(&mut self.acts, &self.cfg, &self.layout, &self.params, prompts.tokens, completions, rows, t);
+        Ok(&self.acts.logits)
+    }
+
+    /// Accumulates the gradient from ∂loss/∂logits (N·T, V) of the last forward.
+    pub fn backward_host(&mut self, dlogits: &[f32]) -> Result<()> {
+        if self.acts.rows.is_none() {
+            return Err(Error::Backend("backward without a preceding training forward".into()));
+        }
+        if dlogits.len() != self.acts.logits.len() {
+            return Err(Error::Shape {
+                field: "grad_logits",
+                expected: Shape::d2(self.acts.sel.len(), self.cfg.vocab),
+                got: Shape::d1(dlogits.len()),
+            });
+        }
+        model::backward(&mut self.acts, &self.cfg, &self.layout, &self.params, &mut self.grads, dlogits);
+        Ok(())
+    }
+
+    fn check_batch(&self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<Rows> {
+        prompts.check(self.cfg.vocab)?;
+        check_tokens("completions", completions, self.cfg.vocab)?;
+        let n = prompts.batch * group;
+        if group == 0 || completions.is_empty() || !completions.len().is_multiple_of(n) {
+            return Err(Error::Shape {
+                field: "completions",
+                expected: Shape::d2(n, completions.len() / n.max(1)),
+                got: Shape::d1(completions.len()),
+            });
+        }
+        let t = completions.len() / n;
+        self.check_context(prompts.len, t)?;
+        Ok(Rows { b: prompts.batch, g: group, p: prompts.len, s: t - 1 })
+    }
+
+    fn check_context(&self, p: usize, t: usize) -> Result<()> {
+        if p + t - 1 > self.cfg.context {
+            return Err(Error::Config {
+                field: "model.context",
+                reason: "prompt + completion − 1 exceeds the model's context",
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<T: Tensor> Policy for Gpt<T> {
+    type T = T;
+
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn device(&self) -> T::Device {
+        self.dev.clone()
+    }
+
+    fn generate(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        steps: usize,
+        temperature: f64,
+        uniforms: &[f32],
+    ) -> Result<Rollout> {
+        prompts.check(self.cfg.vocab)?;
+        if group == 0 || steps == 0 {
+            return Err(Error::Empty { field: "generate" });
+        }
+        self.check_context(prompts.len, steps)?;
+        if !temperature.is_finite() || temperature < 0.0 {
+            return Err(Error::Config { field: "temperature", reason: "must be a finite number ≥ 0" });
+        }
+        let n = prompts.batch * group;
+        if temperature > 0.0 && uniforms.len() != n * steps {
+            return Err(Error::Shape {
+                field: "uniforms",
+                expected: Shape::d2(n, steps),
+                got: Shape::d1(uniforms.len()),
+            });
+        }
+        let req = Request {
+            prompts: prompts.tokens,
+            b: prompts.batch,
+            p: prompts.len,
+            g: group,
+            steps,
+            temperature,
+            uniforms,
+        };
+        Ok(generate::generate(&mut self.acts, &mut self.scratch, &self.cfg, &self.layout, &self.params, &req))
+    }
+
+    fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<T> {
+        let v = self.cfg.vocab;
+        let n = prompts.batch * group;
+        let logits = self.forward_host(prompts, group, completions)?;
+        let host: Vec<f64> = logits.iter().map(|&x| x as f64).collect();
+        T::upload(&self.dev, &host, Shape::d3(n, host.len() / (n * v), v))
+    }
+
+    fn backward(&mut self, grad_logits: &T) -> Result<()> {
+        let mut host = vec![0.0; grad_logits.shape().numel()];
+        grad_logits.download(&mut host)?;
+        let g: Vec<f32> = host.iter().map(|&x| x as f32).collect();
+        self.backward_host(&g)
+    }
+
+    fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32]) -> Result<f64> {
+        let v = self.cfg.vocab;
+        let logits = self.forward_host(prompts, 1, gold)?;
+        let rows = gold.len();
+        let mut dlogits = vec![0.0f32; rows * v];
+        let mut loss = 0.0;
+        for (i, &y) in gold.iter().enumerate() {
+            let z = &logits[i * v..(i + 1) * v];
+            let max = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            let sum: f64 = z.iter().map(|&x| ((x - max) as f64).exp()).sum();
+            let lse = max as f64 + sum.ln();
+            loss += lse - z[y as usize] as f64;
+            let d = &mut dlogits[i * v..(i + 1) * v];
+            for k in 0..v {
+                let p = (z[k] as f64 - lse).exp();
+                let onehot = if k == y as usize { 1.0 } else { 0.0 };
+                d[k] = ((p - onehot) / rows as f64) as f32;
+            }
+        }
+        self.backward_host(&dlogits)?;
+        Ok(loss / rows as f64)
+    }
+
+    fn zero_grad(&mut self) {
+        self.grads.fill(0.0);
+    }
+
+    fn optimizer_step(&mut self, cfg: &OptimConfig) -> Result<f64> {
+        let norm = self.opt.step(cfg, &mut self.params, &self.grads, &self.decay);
+        if !norm.is_finite() {
+            return Err(Error::NonFinite { field: "gradient norm", pos: wapo_core::error::Pos::NONE });
+        }
+        Ok(norm)
+    }
+
+    fn parameters(&self) -> Result<Vec<Named>> {
+        Ok(named(&self.layout, &self.params, ""))
+    }
+
+    fn load_parameters(&mut self, params: &[Named]) -> Result<()> {
+        load_named(&self.layout, &mut self.params, params, "")
+    }
+
+    fn optimizer_state(&self) -> Result<OptimState> {
+        let mut moments = named(&self.layout, &self.opt.m, "m.");
+        moments.extend(named(&self.layout, &self.opt.v, "v."));
+        Ok(OptimState { step: self.opt.step, moments })
+    }
+
+    fn load_optimizer_state(&mut self, state: &OptimState) -> Result<()> {
+        load_named(&self.layout, &mut self.opt.m, &state.moments, "m.")?;
+        load_named(&self.layout, &mut self.opt.v, &state.moments, "v.")?;
+        self.opt.step = state.step;
+        Ok(())
+    }
+}
+
+fn named(lay: &Layout, block: &[f32], prefix: &str) -> Vec<Named> {
+    lay.entries
+        .iter()
+        .map(|e| Named {
+            name: format!("{prefix}{}", e.name),
+            shape: e.shape.clone(),
+            data: block[e.range.clone()].to_vec(),
+        })
+        .collect()
+}
+
+fn load_named(lay: &Layout, block: &mut [f32], from: &[Named], prefix: &str) -> Result<()> {
+    for e in &lay.entries {
+        let name = format!("{prefix}{}", e.name);
+        let t = from
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::Case { field: name.clone(), reason: "missing from the checkpoint".into() })?;
+        if t.shape != e.shape || t.data.len() != e.range.len() {
+            return Err(Error::Case {
+                field: name,
+                reason: format!("shape {:?} in the checkpoint, {:?} in the model", t.shape, e.shape),
+            });
+        }
+        block[e.range.clone()].copy_from_slice(&t.data);
+    }
+    Ok(())
+}

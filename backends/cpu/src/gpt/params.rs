@@ -1,0 +1,130 @@
+//! One parameter block with named views, llm.c style. Names and shapes are
+//! those of every backend's checkpoints; weights are `(out, in)` as in
+//! `nn.Linear`.
+
+use std::ops::Range;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use wapo_core::rl::ModelConfig;
+
+/// Offsets of one block's tensors in the parameter block.
+#[derive(Clone, Debug)]
+pub struct LayerViews {
+    pub ln1_w: Range<usize>,
+    pub ln1_b: Range<usize>,
+    pub qkv_w: Range<usize>,
+    pub qkv_b: Range<usize>,
+    pub proj_w: Range<usize>,
+    pub proj_b: Range<usize>,
+    pub ln2_w: Range<usize>,
+    pub ln2_b: Range<usize>,
+    pub fc_w: Range<usize>,
+    pub fc_b: Range<usize>,
+    pub fcproj_w: Range<usize>,
+    pub fcproj_b: Range<usize>,
+}
+
+/// One named tensor of the block.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub range: Range<usize>,
+}
+
+/// The layout of the parameter block.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub entries: Vec<Entry>,
+    pub wte: Range<usize>,
+    pub wpe: Range<usize>,
+    pub layers: Vec<LayerViews>,
+    pub lnf_w: Range<usize>,
+    pub lnf_b: Range<usize>,
+    pub lm_head: Range<usize>,
+    pub total: usize,
+}
+
+impl Layout {
+    pub fn new(cfg: &ModelConfig) -> Self {
+        let (v, t, c, m) = (cfg.vocab, cfg.context, cfg.channels, cfg.mlp);
+        let mut entries = Vec::new();
+        let mut at = 0;
+        let mut add = |name: String, shape: Vec<usize>| {
+            let n: usize = shape.iter().product();
+            let range = at..at + n;
+            at += n;
+            entries.push(Entry { name, shape, range: range.clone() });
+            range
+        };
+        let wte = add("wte".into(), vec![v, c]);
+        let wpe = add("wpe".into(), vec![t, c]);
+        let layers = (0..cfg.layers)
+            .map(|l| {
+                let mut f = |s: &str, shape: Vec<usize>| add(format!("h.{l}.{s}"), shape);
+                LayerViews {
+                    ln1_w: f("ln_1.weight", vec![c]),
+                    ln1_b: f("ln_1.bias", vec![c]),
+                    qkv_w: f("attn.c_attn.weight", vec![3 * c, c]),
+                    qkv_b: f("attn.c_attn.bias", vec![3 * c]),
+                    proj_w: f("attn.c_proj.weight", vec![c, c]),
+                    proj_b: f("attn.c_proj.bias", vec![c]),
+                    ln2_w: f("ln_2.weight", vec![c]),
+                    ln2_b: f("ln_2.bias", vec![c]),
+                    fc_w: f("mlp.c_fc.weight", vec![m, c]),
+                    fc_b: f("mlp.c_fc.bias", vec![m]),
+                    fcproj_w: f("mlp.c_proj.weight", vec![c, m]),
+                    fcproj_b: f("mlp.c_proj.bias", vec![c]),
+                }
+            })
+            .collect();
+        let lnf_w = add("ln_f.weight".into(), vec![c]);
+        let lnf_b = add("ln_f.bias".into(), vec![c]);
+        let lm_head = add("lm_head.weight".into(), vec![v, c]);
+        Layout { entries, wte, wpe, layers, lnf_w, lnf_b, lm_head, total: at }
+    }
+
+    /// GPT-2 initialisation: N(0, 0.02) for matrices and embeddings,
+    /// N(0, 0.02/√(2L)) for the projections into the residual stream, zero
+    /// biases, unit LayerNorm gains.
+    pub fn init(&self, cfg: &ModelConfig, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut p = vec![0.0f32; self.total];
+        let resid_std = 0.02 / ((2 * cfg.layers) as f64).sqrt();
+        for e in &self.entries {
+            let std = if e.name.ends_with("c_proj.weight") {
+                resid_std
+            } else if e.shape.len() == 2 {
+                0.02
+            } else if e.name.ends_with("ln_1.weight") || e.name.ends_with("ln_2.weight") || e.name == "ln_f.weight" {
+                p[e.range.clone()].fill(1.0);
+                continue;
+            } else {
+                continue;
+            };
+            for x in &mut p[e.range.clone()] {
+                *x = (normal(&mut rng) * std) as f32;
+            }
+        }
+        p
+    }
+
+    /// Whether weight decay applies (matrices and embeddings, not biases or gains).
+    pub fn decays(&self) -> Vec<bool> {
+        let mut d = vec![false; self.total];
+        for e in &self.entries {
+            if e.shape.len() == 2 {
+                d[e.range.clone()].fill(true);
+            }
+        }
+        d
+    }
+}
+
+/// A standard normal by Box–Muller from two 53-bit uniforms.
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u = |rng: &mut ChaCha8Rng| ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let (u1, u2) = (u(rng), u(rng));
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}

@@ -1,0 +1,76 @@
+//! The training loop, written once over any backend's [`Policy`] and
+//! [`crate::Tensor`]: the SFT warm start ([`warm_start`]), the RL step
+//! ([`rl_step`]) and held-out evaluation ([`evaluate`]).
+//!
+//! Metrics are a flat list of namespaced `(name, value)` pairs
+//! (`rollout/reward_mean`, `objective/clipped_fraction`, `entropy/mean`,
+//! `bins/pos_peak_count`, `bins/pos_peak_dH_pred`, `entropy/delta_measured`,
+//! `eval/greedy_exact`, `eval/pass@k`, `time/generate_s`, ...), ready for one
+//! `metrics.jsonl` record per step.
+//!
+//! A run, with the CPU policy (`wapo_cpu::gpt::Gpt`) and some [`Task`]:
+//!
+//! ```ignore
+//! use wapo_core::rl::*;
+//! use wapo_core::{Objective, ObjectiveConfig};
+//!
+//! let task: &dyn Task = &my_task;
+//! let model = ModelConfig::toy(task.vocab_size(), task.prompt_len() + task.completion_len());
+//! // Logits come out as `CpuTensor` (the fused objective) or `HostTensor<f32>` (the default).
+//! let mut policy: wapo_cpu::gpt::Gpt<wapo_cpu::CpuTensor> = wapo_cpu::gpt::Gpt::new(model, /* init seed */ 0)?;
+//! let mut state = TrainState::new(/* seed */ 1);
+//! let optim = OptimConfig { lr: 1e-3, ..OptimConfig::default() };
+//! let sft = SftConfig { batch: 64, max_steps: 500, target_accuracy: 0.3,
+//!                       eval_every: 25, eval_examples: 256, optim };
+//! warm_start(&mut policy, task, &sft, &mut state, Some(wall_clock), &mut |m| log(m))?;
+//! let mut objective = ObjectiveConfig::new(Objective::Wapo, task.completion_len());
+//! objective.temperature = 1.0;
+//! let rl = RlConfig { prompts: 64, group: 8, epochs: 1, minibatches: 1, objective,
+//!                     optim: OptimConfig { lr: 1e-4, ..optim }, measure_entropy: true };
+//! for _ in 0..100 {
+//!     let metrics = rl_step(&mut policy, task, &rl, &mut state, Some(wall_clock))?;
+//! }
+//! let eval = EvalConfig { examples: 512, k: 8, temperature: 1.0, seed: 0, batch: 64 };
+//! let metrics = evaluate(&mut policy, task, &eval)?;
+//! // Resume: save policy.parameters(), policy.optimizer_state() and
+//! // state.to_text() (wapo_cpu::checkpoint does all three atomically).
+//! ```
+
+mod eval;
+mod policy;
+mod sft;
+mod state;
+mod step;
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+pub use crate::task::{Example, Split, Task};
+pub use eval::{EvalConfig, evaluate, greedy_accuracy};
+pub use policy::{ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, check_tokens};
+pub use sft::{SftConfig, sft_step, warm_start};
+pub use state::{TrainState, uniform};
+pub use step::{RlConfig, mean_entropy, rl_step};
+
+/// Namespaced scalar metrics of one step, in a stable order.
+pub type Metrics = Vec<(String, f64)>;
+
+/// Seconds on some monotonic clock (timings are left out without one: the
+/// core has no clock of its own).
+pub type Clock = fn() -> f64;
+
+/// Seconds since the first call: a [`Clock`] for std builds.
+#[cfg(feature = "std")]
+pub fn wall_clock() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
+}
+
+/// The value of metric `name`, if present.
+pub fn metric(m: &Metrics, name: &str) -> Option<f64> {
+    m.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+}
+
+pub(crate) fn push(m: &mut Metrics, name: &str, value: f64) {
+    m.push((name.to_string(), value));
+}

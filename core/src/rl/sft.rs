@@ -1,0 +1,104 @@
+//! The SFT warm start: cross-entropy on gold completions until the policy
+//! reaches a target held-out greedy accuracy (RL needs a policy that
+//! sometimes succeeds) or a step cap.
+
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::rl::eval::greedy_accuracy;
+use crate::rl::policy::{OptimConfig, Policy, Prompts};
+use crate::rl::state::TrainState;
+use crate::rl::step::flatten_prompts;
+use crate::rl::{Clock, Metrics, push};
+use crate::task::{Example, Split, Task};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SftConfig {
+    /// Examples per step.
+    pub batch: usize,
+    /// Stop after this many SFT steps in all (counted in [`TrainState::sft_steps`]).
+    pub max_steps: u64,
+    /// Stop once held-out greedy exact match reaches this.
+    pub target_accuracy: f64,
+    /// Held-out check every this many steps (0: never; run to `max_steps`).
+    pub eval_every: u64,
+    /// Held-out examples in that check.
+    pub eval_examples: usize,
+    pub optim: OptimConfig,
+}
+
+impl SftConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.batch == 0 {
+            return Err(Error::Config { field: "sft.batch", reason: "must be ≥ 1" });
+        }
+        Ok(())
+    }
+}
+
+/// One SFT step on `cfg.batch` training examples drawn from `state`.
+pub fn sft_step<P: Policy>(
+    policy: &mut P,
+    task: &dyn Task,
+    cfg: &SftConfig,
+    state: &mut TrainState,
+) -> Result<Metrics> {
+    cfg.validate()?;
+    let examples: Vec<Example> = state.indices(cfg.batch).into_iter().map(|i| task.example(Split::Train, i)).collect();
+    let (p, t) = (task.prompt_len(), task.completion_len());
+    let prompts = flatten_prompts(&examples, p)?;
+    let mut gold = Vec::with_capacity(cfg.batch * t);
+    for e in &examples {
+        if e.gold.len() != t {
+            return Err(Error::Config {
+                field: "task.gold",
+                reason: "gold completion length differs from completion_len()",
+            });
+        }
+        gold.extend_from_slice(&e.gold);
+    }
+    policy.zero_grad();
+    let loss = policy.sft(Prompts { tokens: &prompts, batch: cfg.batch, len: p }, &gold)?;
+    let norm = policy.optimizer_step(&cfg.optim)?;
+    state.sft_steps += 1;
+    let mut m = Metrics::new();
+    push(&mut m, "step/sft", state.sft_steps as f64);
+    push(&mut m, "sft/loss", loss);
+    push(&mut m, "sft/grad_norm", norm);
+    Ok(m)
+}
+
+/// SFT until the held-out greedy accuracy reaches `cfg.target_accuracy` or
+/// `state.sft_steps` reaches `cfg.max_steps`; `on_step` sees every step's
+/// metrics (with `eval/greedy_exact` on check steps). Returns the last check.
+pub fn warm_start<P: Policy>(
+    policy: &mut P,
+    task: &dyn Task,
+    cfg: &SftConfig,
+    state: &mut TrainState,
+    clock: Option<Clock>,
+    on_step: &mut dyn FnMut(&Metrics),
+) -> Result<Metrics> {
+    let now = || clock.map_or(0.0, |c| c());
+    let mut last = Metrics::new();
+    while state.sft_steps < cfg.max_steps {
+        let t0 = now();
+        let mut m = sft_step(policy, task, cfg, state)?;
+        if clock.is_some() {
+            push(&mut m, "time/sft_step_s", now() - t0);
+        }
+        let check = cfg.eval_every > 0 && state.sft_steps.is_multiple_of(cfg.eval_every);
+        let mut done = false;
+        if check {
+            let acc = greedy_accuracy(policy, task, cfg.eval_examples, cfg.batch)?;
+            push(&mut m, "eval/greedy_exact", acc);
+            done = acc >= cfg.target_accuracy;
+            last = m.clone();
+        }
+        on_step(&m);
+        if done {
+            break;
+        }
+    }
+    Ok(last)
+}

@@ -1,0 +1,267 @@
+//! One RL step, written once for every backend: sample prompts, generate G
+//! completions per prompt, score them, then `epochs` × `minibatches`
+//! optimizer steps on the configured objective, with the token taxonomy of
+//! `OBJECTIVE.md` §7 in the metrics.
+
+use alloc::format;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::advantage::Groups;
+use crate::error::{Error, Result};
+use crate::logits::{LogitsBatch, logits_objective, row_stats};
+use crate::objective::{BinSpec, ObjectiveConfig};
+use crate::rl::policy::{OptimConfig, Policy, Prompts};
+use crate::rl::state::TrainState;
+use crate::rl::{Clock, Metrics, push};
+use crate::shape::Shape;
+use crate::task::{Example, Split, Task};
+use crate::taxonomy::{self, RowStats};
+use crate::tensor::Tensor;
+
+/// Knobs of the RL step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RlConfig {
+    /// B, prompts per step.
+    pub prompts: usize,
+    /// G, completions per prompt.
+    pub group: usize,
+    /// Passes over the batch (> 1 moves ratios off 1, so clipping is real).
+    pub epochs: usize,
+    /// Optimizer steps per pass; each takes `prompts / minibatches` whole groups.
+    pub minibatches: usize,
+    /// The objective; its `temperature` is also the sampling temperature.
+    pub objective: ObjectiveConfig,
+    pub optim: OptimConfig,
+    /// One extra forward after the update to measure the entropy change.
+    pub measure_entropy: bool,
+}
+
+impl RlConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field, reason| Err(Error::Config { field, reason });
+        if self.prompts == 0 || self.group == 0 {
+            return bad("rl.prompts", "prompts and group must be ≥ 1");
+        }
+        if self.epochs == 0 {
+            return bad("rl.epochs", "must be ≥ 1");
+        }
+        if self.minibatches == 0 || self.minibatches > self.prompts {
+            return bad("rl.minibatches", "must be in 1..=prompts");
+        }
+        self.objective.validate()
+    }
+}
+
+/// A sampled batch: examples, rollouts and rewards.
+struct Batch {
+    prompts: Vec<u32>, // (B, P)
+    tokens: Vec<u32>,  // (N, T)
+    old_logprobs: Vec<f32>,
+    rewards: Vec<f64>, // (N)
+    p: usize,
+    t: usize,
+}
+
+/// Per-step taxonomy accumulators, in [`BinSpec::NAMES`] order.
+#[derive(Default)]
+struct Taxonomy {
+    count: [u64; 4],
+    kept: [u64; 4],
+    dh_pred: [f64; 4],
+    entropy_sum: f64,
+    tokens: u64,
+}
+
+/// One RL step; advances `state` (RNG, `rl_steps`) and the policy's weights.
+pub fn rl_step<P: Policy>(
+    policy: &mut P,
+    task: &dyn Task,
+    cfg: &RlConfig,
+    state: &mut TrainState,
+    clock: Option<Clock>,
+) -> Result<Metrics> {
+    cfg.validate()?;
+    let now = || clock.map_or(0.0, |c| c());
+    let t0 = now();
+    let batch = sample_batch(policy, task, cfg, state)?;
+    let t1 = now();
+
+    let (b, g, t) = (cfg.prompts, cfg.group, batch.t);
+    let mut tax = Taxonomy::default();
+    let (mut loss_sum, mut clipped, mut kept, mut grad_norm) = (0.0, 0u64, 0u64, 0.0);
+    for epoch in 0..cfg.epochs {
+        for mb in 0..cfg.minibatches {
+            let (lo, hi) = (mb * b / cfg.minibatches, (mb + 1) * b / cfg.minibatches);
+            let prompts = Prompts { tokens: &batch.prompts[lo * batch.p..hi * batch.p], batch: hi - lo, len: batch.p };
+            let rows = lo * g..hi * g;
+            let tokens = &batch.tokens[rows.start * t..rows.end * t];
+            let logits = policy.forward(prompts, g, tokens)?; // (Nm, T, V)
+            let dev = policy.device();
+            let ids: Vec<f64> = (0..(hi - lo) * g).map(|n| (n / g) as f64).collect();
+            let nm = ids.len();
+            let groups = Groups::from_dense(P::T::upload(&dev, &ids, Shape::d1(nm))?, hi - lo);
+            let up = |data: &[f64], shape| P::T::upload(&dev, data, shape);
+            let rewards = up(&batch.rewards[rows.clone()], Shape::d1(nm))?;
+            let mask = P::T::full(&dev, Shape::d2(nm, t), 1.0)?;
+            let tok_f: Vec<f64> = tokens.iter().map(|&y| y as f64).collect();
+            let tok_t = up(&tok_f, Shape::d2(nm, t))?;
+            let old: Vec<f64> = batch.old_logprobs[rows.start * t..rows.end * t].iter().map(|&l| l as f64).collect();
+            let old_t = up(&old, Shape::d2(nm, t))?;
+            let out = logits_objective(
+                &cfg.objective,
+                &LogitsBatch {
+                    groups: &groups,
+                    rewards: &rewards,
+                    mask: &mask,
+                    logits: &logits,
+                    tokens: &tok_t,
+                    old_logprobs: &old_t,
+                },
+            )?;
+            let summary = out.summary()?;
+            clipped += summary.clipped_tokens;
+            kept += summary.bins.kept.iter().sum::<u64>();
+            if epoch == 0 {
+                loss_sum += summary.loss;
+                accumulate_taxonomy(&mut tax, cfg, &logits, tokens, &out)?;
+            }
+            let grad = out
+                .grad_logits
+                .as_ref()
+                .ok_or(Error::Backend("the logits objective returned no ∂loss/∂logits".into()))?;
+            policy.zero_grad();
+            policy.backward(grad)?;
+            grad_norm += policy.optimizer_step(&cfg.optim)?;
+        }
+    }
+    let t2 = now();
+    let updates = (cfg.epochs * cfg.minibatches) as f64;
+    state.rl_steps += 1;
+
+    let mut m = Metrics::new();
+    push(&mut m, "step/rl", state.rl_steps as f64);
+    reward_metrics(&mut m, &batch.rewards, g);
+    push(&mut m, "objective/loss", loss_sum / cfg.minibatches as f64);
+    push(&mut m, "objective/clipped_fraction", clipped as f64 / kept.max(1) as f64);
+    push(&mut m, "objective/kept_tokens", kept as f64 / cfg.epochs as f64);
+    push(&mut m, "objective/grad_norm", grad_norm / updates);
+    let tokens = tax.tokens.max(1) as f64;
+    let before = tax.entropy_sum / tokens;
+    push(&mut m, "entropy/mean", before);
+    let pred: f64 = tax.dh_pred.iter().sum();
+    push(&mut m, "entropy/delta_pred", pred / tokens);
+    for (code, name) in BinSpec::NAMES.iter().enumerate() {
+        push(&mut m, &format!("bins/{name}_count"), tax.count[code] as f64);
+        push(&mut m, &format!("bins/{name}_kept"), tax.kept[code] as f64);
+        push(&mut m, &format!("bins/{name}_dH_pred"), tax.dh_pred[code]);
+    }
+    if cfg.measure_entropy {
+        let prompts = Prompts { tokens: &batch.prompts, batch: b, len: batch.p };
+        let logits = policy.forward(prompts, g, &batch.tokens)?;
+        let after = mean_entropy(&logits, &batch.tokens, cfg.objective.temperature)?;
+        push(&mut m, "entropy/after", after);
+        push(&mut m, "entropy/delta_measured", after - before);
+    }
+    let t3 = now();
+    if clock.is_some() {
+        push(&mut m, "time/generate_s", t1 - t0);
+        push(&mut m, "time/train_s", t2 - t1);
+        push(&mut m, "time/entropy_s", t3 - t2);
+        push(&mut m, "time/step_s", t3 - t0);
+    }
+    Ok(m)
+}
+
+/// Draws B training prompts and the N·T sampling uniforms from `state`, then
+/// generates and scores.
+fn sample_batch<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &RlConfig, state: &mut TrainState) -> Result<Batch> {
+    let (p, t) = (task.prompt_len(), task.completion_len());
+    let examples: Vec<Example> =
+        state.indices(cfg.prompts).into_iter().map(|i| task.example(Split::Train, i)).collect();
+    let prompts = flatten_prompts(&examples, p)?;
+    let n = cfg.prompts * cfg.group;
+    let uniforms = state.uniforms(n * t);
+    let prompt_view = Prompts { tokens: &prompts, batch: cfg.prompts, len: p };
+    let r = policy.generate(prompt_view, cfg.group, t, cfg.objective.temperature, &uniforms)?;
+    let rewards = (0..n).map(|i| task.reward(&examples[i / cfg.group], &r.tokens[i * t..(i + 1) * t])).collect();
+    Ok(Batch { prompts, tokens: r.tokens, old_logprobs: r.logprobs, rewards, p, t })
+}
+
+/// (B, P) prompt tokens; fails when an example's prompt has another length.
+pub(crate) fn flatten_prompts(examples: &[Example], p: usize) -> Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(examples.len() * p);
+    for e in examples {
+        if e.prompt.len() != p {
+            return Err(Error::Shape { field: "task.prompt", expected: Shape::d1(p), got: Shape::d1(e.prompt.len()) });
+        }
+        out.extend_from_slice(&e.prompt);
+    }
+    Ok(out)
+}
+
+fn reward_metrics(m: &mut Metrics, rewards: &[f64], g: usize) {
+    let n = rewards.len().max(1) as f64;
+    push(m, "rollout/reward_mean", rewards.iter().sum::<f64>() / n);
+    let (mut solved, mut no_signal) = (0usize, 0usize);
+    let groups = rewards.chunks(g.max(1));
+    let count = groups.len().max(1) as f64;
+    for grp in groups {
+        solved += usize::from(grp.iter().any(|&r| r >= 1.0));
+        no_signal += usize::from(grp.iter().all(|&r| r == grp[0]));
+    }
+    push(m, "rollout/groups_solved", solved as f64 / count);
+    push(m, "rollout/groups_no_signal", no_signal as f64 / count);
+}
+
+/// Counts, kept counts and the first-order ΔH (§7) of every token, by bin,
+/// for a logit step of size lr along −∂loss/∂z; and the entropy before.
+fn accumulate_taxonomy<T: Tensor>(
+    tax: &mut Taxonomy,
+    cfg: &RlConfig,
+    logits: &T,
+    tokens: &[u32],
+    out: &crate::objective::Output<T>,
+) -> Result<()> {
+    let v = logits.shape().last();
+    let z = download(logits)?; // (Nm, T, V)
+    let grad = download(&out.grad_logprobs)?; // (Nm, T)
+    let bins = download(&out.bins)?;
+    let keep = download(&out.keep)?;
+    let tau = cfg.objective.temperature;
+    for (i, &y) in tokens.iter().enumerate() {
+        let s = row_stats(&z[i * v..(i + 1) * v], y as usize, tau);
+        let code = (bins[i] as usize).min(3);
+        let stats = RowStats {
+            p_sampled: libm::exp(s.logp),
+            sum_p_sq: s.sum_p_sq,
+            entropy: s.entropy,
+            sum_p_sq_logp: s.sum_p_sq_logp,
+        };
+        // Gradient descent moves z by −lr·∂loss/∂z = lr·(−g/τ)·(onehot − p).
+        let c = -grad[i] / tau;
+        tax.dh_pred[code] += taxonomy::predict(stats, c, cfg.optim.lr, 0.0).dentropy;
+        tax.count[code] += 1;
+        tax.kept[code] += u64::from(keep[i] != 0.0);
+        tax.entropy_sum += s.entropy;
+        tax.tokens += 1;
+    }
+    Ok(())
+}
+
+/// Mean entropy of softmax(z/τ) over every position of (N, T, V) logits.
+pub fn mean_entropy<T: Tensor>(logits: &T, tokens: &[u32], tau: f64) -> Result<f64> {
+    let v = logits.shape().last();
+    let z = download(logits)?;
+    let rows = z.len() / v.max(1);
+    let sum: f64 = (0..rows)
+        .map(|i| row_stats(&z[i * v..(i + 1) * v], tokens.get(i).map_or(0, |&y| y as usize), tau).entropy)
+        .sum();
+    Ok(sum / rows.max(1) as f64)
+}
+
+pub(crate) fn download<T: Tensor>(x: &T) -> Result<Vec<f64>> {
+    let mut out = vec![0.0; x.shape().numel()];
+    x.download(&mut out)?;
+    Ok(out)
+}
