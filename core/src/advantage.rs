@@ -1,9 +1,9 @@
 //! Group advantages (`OBJECTIVE.md` §1): normalized, centered or raw.
 
-use crate::error::{Error, Pos, Result};
+use crate::error::{Error, Result};
 use crate::objective::AdvantageMode;
 use crate::shape::Shape;
-use crate::tensor::{Binary, Tensor, Unary};
+use crate::tensor::{Tensor, Unary};
 
 /// Group membership of the N sequences: dense ids `0..count` (any order).
 #[derive(Clone, Debug)]
@@ -64,27 +64,6 @@ impl<T: Tensor> Groups<T> {
     /// (N) the sum over the group of `x` (N), per member.
     pub fn sum(&self, x: &T) -> Result<T> {
         x.segment_sum(&self.ids, self.count)?.take(&self.ids)
-    }
-
-    pub(crate) fn check(&self, n: usize) -> Result<()> {
-        if self.ids.shape() != Shape::d1(n) {
-            return Err(Error::Shape { field: "group_ids", expected: Shape::d1(n), got: self.ids.shape() });
-        }
-        let bad = self
-            .ids
-            .binary(&self.ids.scalar(0.0)?, Binary::Lt)?
-            .add(&self.ids.scalar(self.count as f64)?.binary(&self.ids, Binary::Le)?)?
-            .add(&self.ids.unary(Unary::Floor)?.binary(&self.ids, Binary::Eq)?.unary(Unary::IsZero)?)?
-            .sum_all()?
-            .item()?;
-        if bad != 0.0 {
-            return Err(Error::Invalid {
-                field: "group_ids",
-                pos: Pos::NONE,
-                reason: "dense group ids must be integers in 0..count",
-            });
-        }
-        Ok(())
     }
 }
 

@@ -16,9 +16,7 @@ pub use streamed::streamed;
 
 use crate::advantage::Groups;
 use crate::error::{Error, Pos, Result};
-use crate::objective::{
-    ObjectiveConfig, Output, TokenBatch, check_finite, check_mask, expect_shape, locate, token_objective,
-};
+use crate::objective::{ObjectiveConfig, Output, TokenBatch, check_finite, expect_shape, token_objective};
 use crate::shape::Shape;
 use crate::tensor::{Binary, Reduce, Tensor, Unary};
 
@@ -188,12 +186,9 @@ pub fn check_logits_batch<T: Tensor>(b: &LogitsBatch<'_, T>) -> Result<usize> {
     expect_shape("tokens", b.tokens, Shape::d2(n, t))?;
     expect_shape("old_logprobs", b.old_logprobs, Shape::d2(n, t))?;
     expect_shape("rewards", b.rewards, Shape::d1(n))?;
-    check_mask("mask", b.mask)?;
-    let y = b.tokens;
-    let bad = y
-        .binary(&y.scalar(0.0)?, Binary::Lt)?
-        .add(&y.scalar(v as f64)?.binary(y, Binary::Le)?)?
-        .add(&y.unary(Unary::Floor)?.binary(y, Binary::Eq)?.unary(Unary::IsZero)?)?;
-    locate(bad, |pos| Error::Invalid { field: "tokens", pos, reason: "token id must be an integer in 0..V" })?;
+    let mut checks = crate::objective::Checks::new();
+    checks.mask("mask", b.mask)?;
+    checks.index("tokens", b.tokens, v, "token id must be an integer in 0..V")?;
+    checks.run()?;
     Ok(v)
 }

@@ -3,6 +3,8 @@
 //! through [`token_objective`] (log-probs in) or
 //! [`crate::logits::logits_objective`] (logits in).
 
+mod checks;
+pub(crate) use checks::Checks;
 mod config;
 mod output;
 mod surrogate;
@@ -145,14 +147,19 @@ fn check_token_batch<T: Tensor>(b: &TokenBatch<'_, T>) -> Result<()> {
     if let Some(s) = b.sum_p_sq {
         expect_shape("sum_p_sq", s, ms)?;
     }
-    b.groups.check(n)?;
-    check_mask("mask", b.mask)?;
-    check_finite("rewards", b.rewards, None)?;
-    check_finite("logprobs", b.logprobs, Some(b.mask))?;
-    check_finite("old_logprobs", b.old_logprobs, Some(b.mask))?;
-    if let Some(s) = b.sum_p_sq {
-        check_finite("sum_p_sq", s, Some(b.mask))?;
+    if b.groups.ids.shape() != Shape::d1(n) {
+        return Err(Error::Shape { field: "group_ids", expected: Shape::d1(n), got: b.groups.ids.shape() });
     }
+    let mut checks = checks::Checks::new();
+    checks.index("group_ids", &b.groups.ids, b.groups.count, "dense group ids must be integers in 0..count")?;
+    checks.mask("mask", b.mask)?;
+    checks.finite("rewards", b.rewards, None)?;
+    checks.finite("logprobs", b.logprobs, Some(b.mask))?;
+    checks.finite("old_logprobs", b.old_logprobs, Some(b.mask))?;
+    if let Some(s) = b.sum_p_sq {
+        checks.finite("sum_p_sq", s, Some(b.mask))?;
+    }
+    checks.run()?;
     Ok(())
 }
 
@@ -172,26 +179,24 @@ pub(crate) fn check_finite<T: Tensor>(field: &'static str, x: &T, mask: Option<&
     locate(bad, |pos| Error::NonFinite { field, pos })
 }
 
-/// Fails with the first position of a mask value other than 0 or 1.
-pub(crate) fn check_mask<T: Tensor>(field: &'static str, m: &T) -> Result<()> {
-    let ok = m.binary(&m.scalar(0.0)?, Binary::Eq)?.add(&m.binary(&m.scalar(1.0)?, Binary::Eq)?)?;
-    locate(ok.unary(Unary::IsZero)?, |pos| Error::Invalid { field, pos, reason: "mask values must be 0 or 1" })
-}
-
 /// One reduction on the device; the host copy is read only when something is wrong.
 pub(crate) fn locate<T: Tensor>(bad: T, err: impl Fn(Pos) -> Error) -> Result<()> {
     if bad.sum_all()?.item()? == 0.0 {
         return Ok(());
     }
+    Err(err(first_position(&bad)?))
+}
+
+/// The position of the first non-zero element (`Pos::NONE` without `alloc`).
+pub(crate) fn first_position<T: Tensor>(bad: &T) -> Result<Pos> {
     let shape = bad.shape();
-    let first = first_nonzero(&bad)?;
     let d = shape.dims();
-    Err(err(match (shape.rank(), first) {
+    Ok(match (shape.rank(), first_nonzero(bad)?) {
         (_, None) => Pos::NONE,
         (1, Some(i)) => Pos::at1(i),
         (2, Some(i)) => Pos::at2(i / d[1], i % d[1]),
         (_, Some(i)) => Pos::at3(i / (d[1] * d[2]), (i / d[2]) % d[1], i % d[2]),
-    }))
+    })
 }
 
 #[cfg(feature = "alloc")]
