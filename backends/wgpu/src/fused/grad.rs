@@ -1,0 +1,41 @@
+//! Pass 2: ∂loss/∂logits, written once.
+
+use wapo_core::Result;
+
+use crate::kernels::row_chunks;
+use crate::launch::{Kernel, dispatch, whole, window};
+use crate::tensor::WgpuTensor;
+
+const SOURCE: &str = concat!(include_str!("../kernels/common.wgsl"), include_str!("grad.wgsl"));
+
+/// `logits` (N, T, V); `tokens`, the row statistics and `g` = (∂loss/∂ℓ)/τ (N, T).
+pub(crate) fn grad_logits(
+    logits: &WgpuTensor,
+    tokens: &WgpuTensor,
+    st: &super::stats::Stats,
+    g: &WgpuTensor,
+    inv_t: f32,
+) -> Result<WgpuTensor> {
+    let out = WgpuTensor::empty(&logits.store.dev, logits.shape)?; // (N, T, V)
+    let v = logits.shape.last() as u64;
+    let rows = logits.shape.without_last().numel() as u64;
+    let vec4 = v.is_multiple_of(4);
+    let kernel = Kernel {
+        name: "fused_grad",
+        source: SOURCE,
+        entry: if vec4 { "main_vec4" } else { "main_scalar" },
+        constants: vec![],
+    };
+    for (r0, r1) in row_chunks(logits.ctx(), rows, v)? {
+        let (e0, e1) = (r0 * v, r1 * v);
+        let zw = window(if vec4 { 1 } else { 0 }, logits.buf(), e0, e1);
+        let ow = window(if vec4 { 6 } else { 5 }, out.buf(), e0, e1);
+        let params =
+            [(e1 - e0) as u32, v as u32, (e0 - zw.base) as u32, r0 as u32, inv_t.to_bits(), (e0 - ow.base) as u32];
+        let threads = if vec4 { (e1 - e0) / 4 } else { e1 - e0 };
+        let wins =
+            [zw, whole(2, tokens.buf()), whole(3, st.max.buf()), whole(7, st.log_s0.buf()), whole(4, g.buf()), ow];
+        dispatch(logits.ctx(), &kernel, &wins, &params, threads.div_ceil(256))?;
+    }
+    Ok(out)
+}

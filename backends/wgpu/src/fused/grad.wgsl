@@ -1,0 +1,79 @@
+// Pass 2 of the fused objective: ∂loss/∂z = g · (onehot(y) − p) written once,
+// with p = exp((x − m) − log Σe) for finite x (0 for masked −inf entries) and
+// g = (∂loss/∂ℓ)/τ per row. Rows with g = 0 (padding, dropped sequences) are
+// written as zeros without reading their logits. One thread per element
+// (main_scalar) or per 4 elements of one row (main_vec4, V % 4 = 0).
+// params: 0 elements in this chunk, 1 V, 2 window index of the chunk's first
+// logit, 3 global row of the chunk's first element, 4 1/τ, 5 window index of
+// the chunk's first gradient element.
+
+@group(0) @binding(0) var<storage, read> z: array<f32>;
+@group(0) @binding(1) var<storage, read> z4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> tokens: array<f32>;
+@group(0) @binding(3) var<storage, read> row_max: array<f32>;
+@group(0) @binding(7) var<storage, read> log_s0: array<f32>;
+@group(0) @binding(4) var<storage, read> g: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;
+
+fn grad1(x: f32, hot: bool, m: f32, ls: f32, gr: f32) -> f32 {
+    var p = 0.0;
+    if is_finite(x) {
+        p = exp((x - m) - ls);
+    }
+    return (select(0.0, 1.0, hot) - p) * gr;
+}
+
+@compute @workgroup_size(256)
+fn main_vec4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i4 = wg_index(wid, nwg) * 256u + lid;
+    if i4 * 4u >= prm(0u) {
+        return;
+    }
+    let v = prm(1u);
+    let local = i4 * 4u;
+    let row = local / v;
+    let col = local % v;
+    let r = prm(3u) + row;
+    let gr = g[r];
+    if gr == 0.0 && !is_nan(gr) {
+        out4[prm(5u) / 4u + i4] = vec4<f32>(0.0);
+        return;
+    }
+    let x = z4[prm(2u) / 4u + i4] * prmf(4u);
+    let m = row_max[r];
+    let ls = log_s0[r];
+    let y = u32(tokens[r]);
+    var o: vec4<f32>;
+    o.x = grad1(x.x, col == y, m, ls, gr);
+    o.y = grad1(x.y, col + 1u == y, m, ls, gr);
+    o.z = grad1(x.z, col + 2u == y, m, ls, gr);
+    o.w = grad1(x.w, col + 3u == y, m, ls, gr);
+    out4[prm(5u) / 4u + i4] = o;
+}
+
+@compute @workgroup_size(256)
+fn main_scalar(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = wg_index(wid, nwg) * 256u + lid;
+    if i >= prm(0u) {
+        return;
+    }
+    let v = prm(1u);
+    let row = i / v;
+    let r = prm(3u) + row;
+    let gr = g[r];
+    if gr == 0.0 && !is_nan(gr) {
+        out[prm(5u) + i] = 0.0;
+        return;
+    }
+    let x = z[prm(2u) + i] * prmf(4u);
+    out[prm(5u) + i] = grad1(x, i % v == u32(tokens[r]), row_max[r], log_s0[r], gr);
+}

@@ -1,0 +1,222 @@
+// Pass 1 of the fused objective: one online pass over each row of logits
+// (N·T rows of V) at temperature τ, exactly the streaming form of
+// `wapo_core::logits::row_stats`: running max m and, relative to it,
+// Σe, Σe·(x − m), Σe² with e = exp(x − m), rescaled when m grows. −inf
+// entries (masked vocabulary) contribute nothing; a NaN or +inf entry makes
+// the row NaN, so the sampled-logit check reports it.
+//
+// Outputs per row: m and log Σe (lse = m + log Σe, kept apart so that
+// ℓ = (x_y − m) − log Σe and later x − lse lose no digits to a large m),
+// ℓ, H = log Σe − Σe(x−m)/Σe and Σp² = Σe²/(Σe)².
+// params: 0 rows in this chunk, 1 V, 2 window index of the chunk's first
+// logit, 3 index of the chunk's first row in the per-row buffers, 4 1/τ.
+
+@group(0) @binding(0) var<storage, read> z: array<f32>;
+@group(0) @binding(1) var<storage, read> z4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> tokens: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m_out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> log_s0_out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> logp_out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> ent_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> sps_out: array<f32>;
+
+var<workgroup> w_m: array<f32, 256>;
+var<workgroup> w_s0: array<f32, 256>;
+var<workgroup> w_s1: array<f32, 256>;
+var<workgroup> w_s2: array<f32, 256>;
+var<workgroup> w_bad: array<u32, 256>;
+
+struct Acc {
+    m: f32,
+    s0: f32,
+    s1: f32,
+    s2: f32,
+    bad: u32,
+}
+
+fn acc_new() -> Acc {
+    return Acc(neg_inf(), 0.0, 0.0, 0.0, 0u);
+}
+
+// Moves the sums to a new, larger max `mx` (m may be −inf: sums are 0 then).
+fn rescale(a: ptr<function, Acc>, mx: f32) {
+    if !is_neg_inf((*a).m) {
+        let dm = (*a).m - mx;
+        let f = exp(dm);
+        (*a).s1 = f * ((*a).s1 + dm * (*a).s0);
+        (*a).s2 = f * f * (*a).s2;
+        (*a).s0 = f * (*a).s0;
+    }
+    (*a).m = mx;
+}
+
+fn absorb1(a: ptr<function, Acc>, x: f32) {
+    if is_neg_inf(x) {
+        return;
+    }
+    if !is_finite(x) {
+        (*a).bad = 1u;
+        return;
+    }
+    if x > (*a).m {
+        rescale(a, x);
+    }
+    let d = x - (*a).m;
+    let e = exp(d);
+    (*a).s0 = (*a).s0 + e;
+    (*a).s1 = (*a).s1 + e * d;
+    (*a).s2 = (*a).s2 + e * e;
+}
+
+fn absorb4(a: ptr<function, Acc>, x: vec4<f32>) {
+    let ninf = vec4<bool>(is_neg_inf(x.x), is_neg_inf(x.y), is_neg_inf(x.z), is_neg_inf(x.w));
+    let fin = vec4<bool>(is_finite(x.x), is_finite(x.y), is_finite(x.z), is_finite(x.w));
+    if any(!(fin | ninf)) {
+        (*a).bad = 1u;
+        return;
+    }
+    if all(ninf) {
+        return;
+    }
+    let lo = vec4<f32>(-3.0e38);
+    let xm = select(x, lo, ninf);
+    let mx = max(max(xm.x, xm.y), max(xm.z, xm.w));
+    if mx > (*a).m {
+        rescale(a, mx);
+    }
+    let d = select(x - vec4<f32>((*a).m), vec4<f32>(0.0), ninf);
+    let e = select(exp(d), vec4<f32>(0.0), ninf);
+    (*a).s0 = (*a).s0 + dot(e, vec4<f32>(1.0));
+    (*a).s1 = (*a).s1 + dot(e, d);
+    (*a).s2 = (*a).s2 + dot(e, e);
+}
+
+fn merge(a: Acc, b: Acc) -> Acc {
+    var r = a;
+    r.bad = a.bad | b.bad;
+    if is_neg_inf(b.m) {
+        return r;
+    }
+    if is_neg_inf(a.m) {
+        var q = b;
+        q.bad = r.bad;
+        return q;
+    }
+    let m = max(a.m, b.m);
+    let da = a.m - m;
+    let db = b.m - m;
+    let fa = exp(da);
+    let fb = exp(db);
+    r.m = m;
+    r.s0 = fa * a.s0 + fb * b.s0;
+    r.s1 = fa * (a.s1 + da * a.s0) + fb * (b.s1 + db * b.s0);
+    r.s2 = fa * fa * a.s2 + fb * fb * b.s2;
+    return r;
+}
+
+fn store(lid: u32, a: Acc) {
+    w_m[lid] = a.m;
+    w_s0[lid] = a.s0;
+    w_s1[lid] = a.s1;
+    w_s2[lid] = a.s2;
+    w_bad[lid] = a.bad;
+}
+
+fn load(i: u32) -> Acc {
+    return Acc(w_m[i], w_s0[i], w_s1[i], w_s2[i], w_bad[i]);
+}
+
+// Combines the TPR partial accumulators of each row; lane 0 gets the total.
+fn reduce_row(a: Acc, lid: u32) -> Acc {
+    let lane = lid % TPR;
+    store(lid, a);
+    workgroupBarrier();
+    for (var stride = TPR / 2u; stride > 0u; stride = stride / 2u) {
+        if lane < stride {
+            store(lid, merge(load(lid), load(lid + stride)));
+        }
+        workgroupBarrier();
+    }
+    return load(lid);
+}
+
+fn finish(row: u32, a: Acc, zy: f32) {
+    let o = prm(3u) + row;
+    if a.bad != 0u {
+        m_out[o] = nan();
+        log_s0_out[o] = nan();
+        logp_out[o] = nan();
+        ent_out[o] = nan();
+        sps_out[o] = nan();
+        return;
+    }
+    if is_neg_inf(a.m) {
+        m_out[o] = neg_inf();
+        log_s0_out[o] = 0.0;
+        logp_out[o] = neg_inf();
+        ent_out[o] = 0.0;
+        sps_out[o] = 0.0;
+        return;
+    }
+    let log_s0 = log(a.s0);
+    m_out[o] = a.m;
+    log_s0_out[o] = log_s0;
+    if is_neg_inf(zy) {
+        logp_out[o] = neg_inf();
+    } else {
+        logp_out[o] = (zy - a.m) - log_s0;
+    }
+    ent_out[o] = log_s0 - a.s1 / a.s0;
+    sps_out[o] = a.s2 / (a.s0 * a.s0);
+}
+
+@compute @workgroup_size(256)
+fn main_vec4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = row_of(wid, nwg, lid);
+    let lane = lid % TPR;
+    let live = row < prm(0u);
+    let v4 = prm(1u) / 4u;
+    let inv_t = prmf(4u);
+    let base4 = prm(2u) / 4u + row * v4;
+    var a = acc_new();
+    if live {
+        for (var j = lane; j < v4; j = j + TPR) {
+            absorb4(&a, z4[base4 + j] * inv_t);
+        }
+    }
+    let total = reduce_row(a, lid);
+    if live && lane == 0u {
+        let y = u32(tokens[prm(3u) + row]);
+        let zy = z4[base4 + y / 4u][y % 4u] * inv_t;
+        finish(row, total, zy);
+    }
+}
+
+@compute @workgroup_size(256)
+fn main_scalar(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = row_of(wid, nwg, lid);
+    let lane = lid % TPR;
+    let live = row < prm(0u);
+    let v = prm(1u);
+    let inv_t = prmf(4u);
+    let base = prm(2u) + row * v;
+    var a = acc_new();
+    if live {
+        for (var j = lane; j < v; j = j + TPR) {
+            absorb1(&a, z[base + j] * inv_t);
+        }
+    }
+    let total = reduce_row(a, lid);
+    if live && lane == 0u {
+        let y = u32(tokens[prm(3u) + row]);
+        finish(row, total, z[base + y] * inv_t);
+    }
+}

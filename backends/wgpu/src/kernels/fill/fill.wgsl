@@ -1,0 +1,23 @@
+// out = a constant (OP 0, value in params 8) or the index along the last
+// axis (OP 1).
+
+override OP: u32;
+
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = elem_index(wid, nwg, lid);
+    if i >= prm(0u) {
+        return;
+    }
+    var v = prmf(8u);
+    if OP == 1u {
+        v = f32((prm(1u) + i) % prm(2u));
+    }
+    out[out_at(i)] = v;
+}

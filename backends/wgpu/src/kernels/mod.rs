@@ -1,0 +1,135 @@
+//! The primitive kernels of the `Tensor` trait, one folder per op family,
+//! and the chunked elementwise launcher they share.
+
+pub(crate) mod binary;
+pub(crate) mod copy;
+pub(crate) mod fill;
+pub(crate) mod gather;
+pub(crate) mod index;
+pub(crate) mod reduce;
+pub(crate) mod segment;
+pub(crate) mod select;
+pub(crate) mod take;
+pub(crate) mod unary;
+
+use wapo_core::{Error, Result, Shape};
+
+use crate::context::{BIND_ALIGN, WORKGROUP};
+use crate::launch::{Kernel, Window, dispatch, idx32, window};
+use crate::tensor::WgpuTensor;
+
+/// How one operand of an elementwise op maps onto the output (HostTensor's rules).
+#[derive(Clone, Copy)]
+pub(crate) enum Mode {
+    Full,
+    Row(u64),
+    Scalar,
+    /// A constant passed as a kernel parameter (binary ops only); the
+    /// operand's buffer is bound but not read.
+    Constant(f32),
+}
+
+pub(crate) fn bcast(op: Shape, out: Shape, field: &'static str) -> Result<Mode> {
+    if op == out {
+        Ok(Mode::Full)
+    } else if op.numel() == 1 {
+        Ok(Mode::Scalar)
+    } else if out.rank() > 1 && op == out.without_last() {
+        Ok(Mode::Row(out.last() as u64))
+    } else {
+        Err(Error::Shape { field, expected: out, got: op })
+    }
+}
+
+/// The broadcast result shape: the operand with most elements (then highest rank).
+pub(crate) fn broadcast_shape(shapes: &[Shape]) -> Shape {
+    let mut best = shapes[0];
+    for s in shapes {
+        if s.numel() > best.numel() || (s.numel() == best.numel() && s.rank() > best.rank()) {
+            best = *s;
+        }
+    }
+    best
+}
+
+/// Runs `kernel` over every element of `out` (bound at slot 7), operand k at
+/// slot k, in chunks that each fit one storage binding.
+pub(crate) fn elementwise(kernel: &Kernel, operands: &[(&WgpuTensor, Mode)], out: &WgpuTensor) -> Result<()> {
+    elementwise_with(kernel, operands, out, &[])
+}
+
+/// [`elementwise`] with `extra` parameters after the operands' slots.
+pub(crate) fn elementwise_with(
+    kernel: &Kernel,
+    operands: &[(&WgpuTensor, Mode)],
+    out: &WgpuTensor,
+    extra: &[u32],
+) -> Result<()> {
+    let ctx = out.ctx();
+    let total = out.numel();
+    let row = out.shape.last().max(1) as u64;
+    idx32(total)?;
+    let chunk = (ctx.max_binding - BIND_ALIGN) / 4;
+    let mut e0 = 0u64;
+    while e0 < total {
+        let e1 = (e0 + chunk).min(total);
+        let mut wins: Vec<Window<'_>> = Vec::with_capacity(operands.len() + 1);
+        let mut params = vec![(e1 - e0) as u32, e0 as u32, row as u32, 0];
+        let ow = window(7, out.buf(), e0, e1);
+        params[3] = ow.base as u32;
+        wins.push(ow);
+        for (k, (t, mode)) in operands.iter().enumerate() {
+            let (code, w) = match *mode {
+                Mode::Full => (0, window(k as u32, t.buf(), e0, e1)),
+                Mode::Row(c) => (1, window(k as u32, t.buf(), e0 / c, (e1 - 1) / c + 1)),
+                Mode::Scalar => (2, window(k as u32, t.buf(), 0, 1)),
+                Mode::Constant(_) => (3, window(k as u32, t.buf(), 0, 1)),
+            };
+            params.push(code);
+            params.push(match *mode {
+                Mode::Constant(v) => v.to_bits(),
+                _ => w.base as u32,
+            });
+            wins.push(w);
+        }
+        params.extend_from_slice(extra);
+        dispatch(ctx, kernel, &wins, &params, (e1 - e0).div_ceil(WORKGROUP as u64))?;
+        e0 = e1;
+    }
+    Ok(())
+}
+
+/// Source of an elementwise kernel: the shared preludes, then its own file.
+macro_rules! elementwise_source {
+    ($file:literal) => {
+        concat!(include_str!("../common.wgsl"), include_str!("../elementwise.wgsl"), include_str!($file))
+    };
+}
+pub(crate) use elementwise_source;
+
+/// Threads cooperating on one row of length `c`: enough for about four
+/// elements each, at most a workgroup.
+pub(crate) fn threads_per_row(c: u64) -> u32 {
+    (c.div_ceil(4).next_power_of_two()).clamp(1, WORKGROUP as u64) as u32
+}
+
+/// Splits `rows` rows of `c` elements into chunks whose elements fit one
+/// storage binding.
+pub(crate) fn row_chunks(ctx: &crate::context::WgpuContext, rows: u64, c: u64) -> Result<Vec<(u64, u64)>> {
+    let per = (ctx.max_binding - BIND_ALIGN) / (4 * c.max(1));
+    if per == 0 {
+        return Err(Error::Backend(format!(
+            "a row of {c} elements exceeds the adapter's storage binding limit of {} bytes",
+            ctx.max_binding
+        )));
+    }
+    idx32(rows * c)?;
+    let mut out = Vec::new();
+    let mut r0 = 0;
+    while r0 < rows {
+        let r1 = (r0 + per).min(rows);
+        out.push((r0, r1));
+        r0 = r1;
+    }
+    Ok(out)
+}

@@ -1,0 +1,71 @@
+//! Reductions over the last axis (sum, max, log-sum-exp): a group of threads
+//! per row, rows processed in chunks that fit one storage binding.
+
+use wapo_core::{Reduce, Result, Tensor};
+
+use super::{row_chunks, threads_per_row};
+use crate::context::BIND_ALIGN;
+use crate::launch::{Kernel, dispatch, window};
+use crate::tensor::WgpuTensor;
+
+const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("reduce.wgsl"));
+
+/// Rows longer than this are reduced in segments: one workgroup per row
+/// would serialize them, and lavapipe miscomputes loops of 2^16 iterations
+/// per thread.
+const LONG_ROW: u64 = 1 << 20;
+
+fn kernel(op: Reduce, tpr: u32) -> Kernel {
+    let code = match op {
+        Reduce::Sum => 0,
+        Reduce::Max => 1,
+        Reduce::LogSumExp => 2,
+    };
+    Kernel { name: "reduce", source: SOURCE, entry: "main", constants: vec![("OP", code), ("TPR", tpr)] }
+}
+
+/// Rows longer than one binding or [`LONG_ROW`]: each row is reduced in segments that fit,
+/// into (rows, segments) partials, which are reduced again. Sum of sums, max
+/// of maxima and log-sum-exp of log-sum-exps are exact recombinations.
+fn long_rows(x: &WgpuTensor, op: Reduce, c: u64, rows: u64) -> Result<WgpuTensor> {
+    let ctx = x.ctx();
+    let seg = ((ctx.max_binding - BIND_ALIGN) / 4).min(LONG_ROW);
+    let nseg = c.div_ceil(seg);
+    let partial = WgpuTensor::empty(&x.store.dev, wapo_core::Shape::d2(rows as usize, nseg as usize))?;
+    let k = kernel(op, 256);
+    for r in 0..rows {
+        for s in 0..nseg {
+            let (j0, j1) = (r * c + s * seg, (r * c + (s + 1) * seg).min((r + 1) * c));
+            let xin = window(0, x.buf(), j0, j1);
+            let at = r * nseg + s;
+            let o = window(7, partial.buf(), at, at + 1);
+            let params = [1, (j1 - j0) as u32, (j0 - xin.base) as u32, (at - o.base) as u32];
+            dispatch(ctx, &k, &[xin, o], &params, 1)?;
+        }
+    }
+    partial.reduce_last(op)?.reshape(x.shape.without_last())
+}
+
+pub(crate) fn reduce_last(x: &WgpuTensor, op: Reduce) -> Result<WgpuTensor> {
+    let c = x.shape.last() as u64;
+    let rows = x.shape.without_last().numel() as u64;
+    let out = WgpuTensor::empty(&x.store.dev, x.shape.without_last())?;
+    if c == 0 {
+        // Reducing nothing: the identity of each op.
+        let id = if op == Reduce::Sum { 0.0 } else { f32::NEG_INFINITY };
+        return crate::kernels::fill::full(&x.store.dev, out.shape, id);
+    }
+    if c > LONG_ROW || c * 4 + BIND_ALIGN > x.ctx().max_binding {
+        return long_rows(x, op, c, rows);
+    }
+    let tpr = threads_per_row(c);
+    let kernel = kernel(op, tpr);
+    for (r0, r1) in row_chunks(x.ctx(), rows, c)? {
+        let xin = window(0, x.buf(), r0 * c, r1 * c);
+        let o = window(7, out.buf(), r0, r1);
+        let params = [(r1 - r0) as u32, c as u32, (r0 * c - xin.base) as u32, (r0 - o.base) as u32];
+        let groups = (r1 - r0).div_ceil(256 / tpr as u64);
+        dispatch(x.ctx(), &kernel, &[xin, o], &params, groups)?;
+    }
+    Ok(out)
+}

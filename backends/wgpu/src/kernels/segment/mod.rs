@@ -1,0 +1,30 @@
+//! `segment_sum`: per-group sums of a rank-1 tensor.
+
+use wapo_core::error::Pos;
+use wapo_core::{Error, Result, Shape};
+
+use super::index::first_bad_index;
+use crate::launch::{Kernel, dispatch, whole};
+use crate::tensor::WgpuTensor;
+
+const SOURCE: &str =
+    concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("segment.wgsl"));
+
+pub(crate) fn segment_sum(x: &WgpuTensor, seg: &WgpuTensor, n: usize) -> Result<WgpuTensor> {
+    x.same_device(seg)?;
+    if seg.shape != x.shape || x.shape.rank() != 1 {
+        return Err(Error::Shape { field: "segment ids", expected: x.shape, got: seg.shape });
+    }
+    if first_bad_index(seg, n)?.is_some() {
+        return Err(Error::Invalid { field: "segment ids", pos: Pos::NONE, reason: "segment id out of range" });
+    }
+    let ctx = x.ctx();
+    if x.numel() * 4 > ctx.max_binding {
+        return Err(Error::Backend("segment_sum input exceeds one storage binding".into()));
+    }
+    let out = WgpuTensor::empty(&x.store.dev, Shape::d1(n))?;
+    let kernel = Kernel { name: "segment_sum", source: SOURCE, entry: "main", constants: vec![] };
+    let wins = [whole(0, x.buf()), whole(1, seg.buf()), whole(7, out.buf())];
+    dispatch(ctx, &kernel, &wins, &[x.numel() as u32, n as u32], n as u64)?;
+    Ok(out)
+}
