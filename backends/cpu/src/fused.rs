@@ -12,10 +12,9 @@ mod exp;
 mod row;
 
 use rayon::prelude::*;
-use wapo_core::error::Pos;
-use wapo_core::logits::{LogitsBatch, check_logits_batch};
+use wapo_core::logits::{LogitsBatch, check_logits_batch, sampled_logit_error};
 use wapo_core::objective::{ObjectiveConfig, Output, TokenBatch, token_objective};
-use wapo_core::{Error, Result, Tensor};
+use wapo_core::{Result, Tensor};
 
 use crate::tensor::CpuTensor;
 use row::Stats;
@@ -29,7 +28,6 @@ pub fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, CpuTensor>) -
     let v = check_logits_batch(b)?;
     let shape = b.logits.shape(); // (N, T, V)
     let rows_shape = shape.without_last(); // (N, T)
-    let t = rows_shape.last();
     let logits = b.logits.data();
     let tokens = b.tokens.data();
     let inv_t = (1.0 / cfg.temperature) as f32;
@@ -41,16 +39,6 @@ pub fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, CpuTensor>) -
         .with_min_len(min_rows)
         .map(|(row, y)| row::stats(row, *y as usize, inv_t))
         .collect();
-
-    // A real token whose ℓ is not finite: its logit is −inf, or its row holds NaN/+inf.
-    let mask = b.mask.data();
-    if let Some(r) = (0..stats.len()).find(|&r| mask[r] != 0.0 && !stats[r].logp.is_finite()) {
-        return Err(Error::Invalid {
-            field: "logits",
-            pos: Pos::at3(r / t, r % t, tokens[r] as usize),
-            reason: "the sampled token of a real (mask = 1) position has a −inf, NaN or +inf logit (or its row does)",
-        });
-    }
 
     let dev = b.logits.device();
     let column = |f: fn(&Stats) -> f32| CpuTensor::from_vec(&dev, stats.iter().map(f).collect(), rows_shape);
@@ -65,7 +53,9 @@ pub fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, CpuTensor>) -
         old_logprobs: b.old_logprobs,
         sum_p_sq: Some(&sum_p_sq),
     };
-    let mut out = token_objective(cfg, &tok)?;
+    // A non-finite ℓ at a real token fails the engine's validation; it is
+    // reported at its cause, `logits[i][t][y]`.
+    let mut out = token_objective(cfg, &tok).map_err(|e| sampled_logit_error(e, b.tokens))?;
 
     let g = out.grad_logprobs.data(); // (N, T)
     let mut grad = crate::tensor::take_buffer(shape.numel());

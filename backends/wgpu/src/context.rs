@@ -20,8 +20,11 @@ const MAX_PENDING: usize = 256;
 const PARAM_SLOT: u64 = 256;
 /// Bytes of parameters a kernel reads (`Params` in common.wgsl).
 pub(crate) const PARAM_BYTES: u64 = 64;
-/// Bytes of idle buffers the pool keeps at most.
-const POOL_BYTES: u64 = 1 << 30;
+/// Bytes of idle buffers the pool keeps at most. A step's largest tensors
+/// (the logits gradient: GiBs at large vocabularies) must come back from the
+/// pool: allocating and zero-initialising them afresh costs tens of
+/// milliseconds, more than the kernels themselves.
+const POOL_BYTES: u64 = 8 << 30;
 
 /// A shared handle to one GPU device: the `Tensor::Device` of [`crate::WgpuTensor`].
 pub type WgpuDevice = Arc<WgpuContext>;

@@ -16,7 +16,7 @@ pub use streamed::streamed;
 
 use crate::advantage::Groups;
 use crate::error::{Error, Pos, Result};
-use crate::objective::{ObjectiveConfig, Output, TokenBatch, check_finite, expect_shape, token_objective};
+use crate::objective::{ObjectiveConfig, Output, TokenBatch, expect_shape, token_objective};
 use crate::shape::Shape;
 use crate::tensor::{Binary, Reduce, Tensor, Unary};
 
@@ -118,7 +118,6 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     let entropy = logp_all.binary(&p, Binary::MaskMul)?.sum_last()?.mul_scalar(-1.0)?;
     let sum_p_sq = p.unary(Unary::Sqr)?.sum_last()?;
     let logprobs = logp_all.gather_last(b.tokens)?; // (N, T)
-    check_finite("logits", &logprobs, Some(b.mask)).map_err(|e| sampled_logit_error(e, b.tokens))?;
 
     let tok = TokenBatch {
         groups: b.groups,
@@ -128,7 +127,7 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
         old_logprobs: b.old_logprobs,
         sum_p_sq: Some(&sum_p_sq),
     };
-    let mut out = token_objective(cfg, &tok)?;
+    let mut out = token_objective(cfg, &tok).map_err(|e| sampled_logit_error(e, b.tokens))?;
     let onehot = T::iota_last(&b.logits.device(), b.logits.shape())?.binary(b.tokens, Binary::Eq)?;
     let g = out.grad_logprobs.mul_scalar(1.0 / cfg.temperature)?; // (N, T)
     out.grad_logits = Some(onehot.sub(&p)?.binary(&g, Binary::MaskMul)?);
@@ -136,10 +135,11 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     Ok(out)
 }
 
-/// A non-finite ℓ at a real token means its logit is −inf (or the row holds
-/// NaN/+inf): report it at `logits[i][t][y]`.
-pub(crate) fn sampled_logit_error<T: Tensor>(e: Error, tokens: &T) -> Error {
-    if let Error::NonFinite { pos, .. } = e {
+/// Maps the token-level engine's error for a non-finite ℓ at a real token to
+/// the logits-level cause: that token's logit is −inf (or its row holds NaN
+/// or +inf), reported at `logits[i][t][y]`. Other errors pass through.
+pub fn sampled_logit_error<T: Tensor>(e: Error, tokens: &T) -> Error {
+    if let Error::NonFinite { field: "logprobs", pos } = e {
         let idx = pos.indices();
         if idx.len() == 2 {
             let y = token_at(tokens, idx[0], idx[1]).unwrap_or(0);

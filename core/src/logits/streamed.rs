@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use super::{LogitsBatch, check_logits_batch, row_stats, sampled_logit_error};
 use crate::error::Result;
-use crate::objective::{ObjectiveConfig, Output, TokenBatch, check_finite, token_objective};
+use crate::objective::{ObjectiveConfig, Output, TokenBatch, token_objective};
 use crate::tensor::Tensor;
 
 fn host<T: Tensor>(x: &T) -> Result<Vec<f64>> {
@@ -31,7 +31,6 @@ pub fn streamed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
         (logp[r], entropy[r], sum_p_sq[r], lse[r]) = (s.logp, s.entropy, s.sum_p_sq, s.lse);
     }
     let logprobs = T::upload(&dev, &logp, rows_shape)?;
-    check_finite("logits", &logprobs, Some(b.mask)).map_err(|e| sampled_logit_error(e, b.tokens))?;
     let sq = T::upload(&dev, &sum_p_sq, rows_shape)?;
     let tok = TokenBatch {
         groups: b.groups,
@@ -41,7 +40,7 @@ pub fn streamed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
         old_logprobs: b.old_logprobs,
         sum_p_sq: Some(&sq),
     };
-    let mut out = token_objective(cfg, &tok)?;
+    let mut out = token_objective(cfg, &tok).map_err(|e| sampled_logit_error(e, b.tokens))?;
     // ∂loss/∂z = g · (onehot(y) − p) / τ; rows without gradient stay zero,
     // whatever their logits hold.
     let g = host(&out.grad_logprobs)?;

@@ -170,23 +170,6 @@ pub(crate) fn expect_shape<T: Tensor>(field: &'static str, x: &T, expected: Shap
     Ok(())
 }
 
-/// Fails with the first position where `x` is not finite (only where `mask` is 1).
-pub(crate) fn check_finite<T: Tensor>(field: &'static str, x: &T, mask: Option<&T>) -> Result<()> {
-    let mut bad = x.unary(Unary::IsFinite)?.unary(Unary::IsZero)?;
-    if let Some(m) = mask {
-        bad = bad.mul(m)?;
-    }
-    locate(bad, |pos| Error::NonFinite { field, pos })
-}
-
-/// One reduction on the device; the host copy is read only when something is wrong.
-pub(crate) fn locate<T: Tensor>(bad: T, err: impl Fn(Pos) -> Error) -> Result<()> {
-    if bad.sum_all()?.item()? == 0.0 {
-        return Ok(());
-    }
-    Err(err(first_position(&bad)?))
-}
-
 /// The position of the first non-zero element (`Pos::NONE` without `alloc`).
 pub(crate) fn first_position<T: Tensor>(bad: &T) -> Result<Pos> {
     let shape = bad.shape();
