@@ -39,10 +39,16 @@ fn mean(xs: impl Iterator<Item = (f64, bool)>) -> f64 {
 
 /// The §8 metrics of one evaluation. `old_logprobs` (N, T), `rewards` and
 /// `group_ids` (N) as given to the objective.
-pub fn diagnostics<T: Tensor>(out: &Output<T>, old_logprobs: &T, rewards: &[f64], group_ids: &[i64]) -> Result<Metrics> {
+pub fn diagnostics<T: Tensor>(
+    out: &Output<T>,
+    old_logprobs: &T,
+    rewards: &[f64],
+    group_ids: &[i64],
+) -> Result<Metrics> {
     let t = out.mask.shape().last();
     let (mask, keep, clipped) = (host(&out.mask)?, host(&out.keep)?, host(&out.clipped)?);
-    let (lp, old, grad, adv) = (host(&out.logprobs)?, host(old_logprobs)?, host(&out.grad_logprobs)?, host(&out.advantages)?);
+    let (lp, old, grad, adv) =
+        (host(&out.logprobs)?, host(old_logprobs)?, host(&out.grad_logprobs)?, host(&out.advantages)?);
     let entropy = out.entropy.as_ref().map(host).transpose()?;
     let n = adv.len();
     let pos = |k: usize| adv[k / t] >= 0.0;
@@ -70,7 +76,10 @@ pub fn diagnostics<T: Tensor>(out: &Output<T>, old_logprobs: &T, rewards: &[f64]
             .collect();
         if vals.is_empty() { 0.0 } else { vals.iter().sum::<f64>() / vals.len() as f64 }
     };
-    put("mismatch/tv_max", per_seq(&|k| (libm::exp(lp[k]) - libm::exp(old[k])).abs(), |v| v.iter().cloned().fold(0.0, f64::max)));
+    put(
+        "mismatch/tv_max",
+        per_seq(&|k| (libm::exp(lp[k]) - libm::exp(old[k])).abs(), |v| v.iter().cloned().fold(0.0, f64::max)),
+    );
     put("mismatch/chi2", per_seq(&|k| rho[k] * rho[k], |v| v.iter().sum::<f64>() / v.len() as f64 - 1.0));
 
     for (name, sel) in [("all", 0u8), ("pos", 1), ("neg", 2)] {

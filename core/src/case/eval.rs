@@ -131,8 +131,7 @@ impl CaseOutput {
             }
             Some(v) => {
                 if let Some(g) = &self.grad_logits {
-                    let cube =
-                        g.chunks(self.t * v).map(|seq| Value::Array(seq.chunks(v).map(json_row).collect()));
+                    let cube = g.chunks(self.t * v).map(|seq| Value::Array(seq.chunks(v).map(json_row).collect()));
                     m.insert("grad_logits".into(), Value::Array(cube.collect()));
                 }
                 for (key, x) in [("logprobs", &self.logprobs), ("entropy", &self.entropy), ("sum_p_sq", &self.sum_p_sq)]

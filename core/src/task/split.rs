@@ -86,7 +86,6 @@ pub fn match_reward(gold: &[u32], completion: &[u32], partial: bool) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     #[test]
     fn reward_exact_and_partial() {
