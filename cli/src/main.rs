@@ -1,1 +1,51 @@
-fn main() {}
+//! `wapo`: train small language models with RL from verifiable rewards
+//! (WAPO and the GRPO family), evaluate objectives on case files, benchmark.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod compare;
+mod config;
+mod error;
+mod eval;
+mod loss;
+mod overrides;
+mod plot;
+mod progress;
+mod run_dir;
+mod summary;
+mod train;
+
+#[derive(Parser)]
+#[command(name = "wapo", version, about = "Winner Advantage Policy Optimization and the GRPO family, on any backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate an objective on a case file (docs/CASES.md) and print the output as JSON.
+    Loss(loss::LossArgs),
+    /// Train a small model with SFT then RL (defaults: recurrence task, wapo objective).
+    Train(train::TrainArgs),
+    /// Held-out greedy exact match and pass@k of a checkpoint.
+    Eval(eval::EvalArgs),
+    /// Several objectives × seeds from one SFT checkpoint: overlaid plots and a summary table.
+    Compare(compare::CompareArgs),
+    /// Performance measurements (`wapo bench objective`).
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Loss(args) => loss::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Bench(args) => bench::run(&args),
+    }
+}

@@ -1,0 +1,83 @@
+//! Errors of the `wapo` commands. Each names what went wrong and where (the
+//! config field, the file), so that `main` can print it and exit non-zero.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum CliError {
+    /// A configuration field (from a file or a flag) is malformed or out of range.
+    Config { field: String, reason: String },
+    /// A file could not be read or written.
+    Io { path: PathBuf, source: std::io::Error },
+    /// A malformed run file (config, metrics, checkpoint).
+    Format { path: PathBuf, reason: String },
+    /// An error from the core or a backend.
+    Core(wapo_core::Error),
+    /// A feature the chosen backend does not offer yet.
+    Unavailable(String),
+    /// A chart could not be drawn.
+    Plot { path: PathBuf, reason: String },
+}
+
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+impl CliError {
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CliError::Config { field: field.into(), reason: reason.into() }
+    }
+
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+        move |source| CliError::Io { path: path.to_path_buf(), source }
+    }
+
+    pub fn format(path: &Path, reason: impl Into<String>) -> Self {
+        CliError::Format { path: path.to_path_buf(), reason: reason.into() }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Config { field, reason } => write!(f, "config `{field}`: {reason}"),
+            CliError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            CliError::Format { path, reason } => write!(f, "{}: {reason}", path.display()),
+            CliError::Core(e) => write!(f, "{e}"),
+            CliError::Unavailable(what) => write!(f, "{what}"),
+            CliError::Plot { path, reason } => {
+                write!(f, "plot {}: {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CliError::Io { source, .. } => Some(source),
+            CliError::Core(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<wapo_core::Error> for CliError {
+    fn from(e: wapo_core::Error) -> Self {
+        match e {
+            wapo_core::Error::Config { field, reason } => CliError::config(field, reason),
+            other => CliError::Core(other),
+        }
+    }
+}
+
+impl CliError {
+    /// Places a config error's field under `prefix` (`clip_eps` → `objective.clip_eps`).
+    pub fn under(self, prefix: &str) -> Self {
+        match self {
+            CliError::Config { field, reason } if !field.starts_with(prefix) => {
+                CliError::Config { field: format!("{prefix}.{field}"), reason }
+            }
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Line charts of metrics over steps, as PNG and SVG: one run's reward,
+//! entropy, clipped fraction and token-bin counts (`wapo train`), and
+//! overlays of several runs (`wapo compare`).
+//!
+//! Text in the PNGs is drawn with ab_glyph from an embedded DejaVu Sans
+//! (assets/fonts, Bitstream Vera license), so charts render identically on
+//! a machine without system fonts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{CliError, Result};
+use crate::run_dir::{Record, series};
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The embedded file is a valid TrueType font, checked by a test.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// One line: a legend label and (x, y) points.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart: title, axis labels and its lines.
+#[derive(Clone, Debug)]
+pub struct Chart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+}
+
+const SIZE: (u32, u32) = (900, 560);
+
+impl Chart {
+    /// Writes `<stem>.png` and `<stem>.svg`; returns both paths.
+    pub fn save(&self, stem: &Path) -> Result<[PathBuf; 2]> {
+        register_font();
+        let png = stem.with_extension("png");
+        let svg = stem.with_extension("svg");
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e: String| CliError::Plot { path, reason: e }
+        };
+        {
+            let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+            self.draw(&root).map_err(err(&png))?;
+            root.present().map_err(|e| e.to_string()).map_err(err(&png))?;
+        }
+        {
+            let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+            self.draw(&root).map_err(err(&svg))?;
+            root.present().map_err(|e| e.to_string()).map_err(err(&svg))?;
+        }
+        Ok([png, svg])
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let finite =
+            || self.series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for &(x, y) in finite() {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        if x0 > x1 {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+        }
+        // A flat series still needs a visible range.
+        if x1 - x0 < 1e-12 {
+            x1 = x0 + 1.0;
+        }
+        let pad = ((y1 - y0) * 0.05).max(1e-6);
+        let (y0, y1) = (y0 - pad, y1 + pad);
+
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 17))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(e)?;
+        for (i, s) in self.series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let pts: Vec<(f64, f64)> =
+                s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+            let style = ShapeStyle::from(color).stroke_width(2);
+            let marks = pts.len() <= 60;
+            chart
+                .draw_series(LineSeries::new(pts.clone(), style))
+                .map_err(e)?
+                .label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+            if marks {
+                chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(e)?;
+            }
+        }
+        if self.series.iter().any(|s| !s.label.is_empty()) {
+            chart
+                .configure_series_labels()
+                .label_font(("sans-serif", 15))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .position(SeriesLabelPosition::LowerRight)
+                .draw()
+                .map_err(e)?;
+        }
+        Ok(())
+    }
+}
+
+/// The series of `key` in `records` of `phase`, labelled `label`.
+pub fn metric_series(records: &[Record], phase: &str, key: &str, label: &str) -> Series {
+    Series { label: label.to_string(), points: series(records, phase, key) }
+}
+
+/// The standard charts of one run, written under `dir`; returns the files.
+pub fn run_charts(records: &[Record], dir: &Path) -> Result<Vec<PathBuf>> {
+    let s = |phase: &str, key: &str, label: &str| metric_series(records, phase, key, label);
+    let chart = |title: &str, y: &str, series: Vec<Series>| Chart {
+        title: title.into(),
+        x_label: "RL step".into(),
+        y_label: y.into(),
+        series: series.into_iter().filter(|s| !s.points.is_empty()).collect(),
+    };
+    let bins = wapo_core::BinSpec::NAMES.iter().map(|b| s("rl", &format!("bins/{b}_count"), b)).collect();
+    let charts = [
+        (
+            "reward",
+            chart(
+                "Reward",
+                "reward",
+                vec![
+                    s("rl", "rollout/reward_mean", "rollout reward (train)"),
+                    s("eval", "eval/greedy_exact", "held-out greedy exact"),
+                    s("eval", "eval/pass@k", "held-out pass@k"),
+                    s("eval", "eval/reward_mean", "held-out sampled reward"),
+                ],
+            ),
+        ),
+        (
+            "entropy",
+            chart(
+                "Entropy",
+                "mean token entropy (nats)",
+                vec![s("rl", "entropy/mean", "rollout entropy"), s("eval", "eval/entropy_mean", "held-out entropy")],
+            ),
+        ),
+        (
+            "clipped_fraction",
+            chart(
+                "Clipped fraction",
+                "fraction of kept tokens clipped",
+                vec![s("rl", "objective/clipped_fraction", "clipped fraction")],
+            ),
+        ),
+        ("bins", chart("Token bins", "tokens per step", bins)),
+    ];
+    let mut out = Vec::new();
+    for (stem, c) in charts {
+        out.extend(c.save(&dir.join(stem))?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_font_parses() {
+        assert!(plotters::style::register_font("test-face", FontStyle::Normal, FONT).is_ok());
+    }
+
+    #[test]
+    fn writes_png_and_svg_with_labels() {
+        let dir = std::env::temp_dir().join(format!("wapo-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let chart = Chart {
+            title: "Reward".into(),
+            x_label: "RL step".into(),
+            y_label: "reward".into(),
+            series: vec![
+                Series {
+                    label: "wapo".into(),
+                    points: (0..20).map(|i| (i as f64, (i as f64 / 20.0).sqrt())).collect(),
+                },
+                Series { label: "grpo".into(), points: vec![(0.0, 0.1), (5.0, f64::NAN), (19.0, 0.5)] },
+            ],
+        };
+        let [png, svg] = chart.save(&dir.join("reward")).unwrap();
+        let png_bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&png_bytes[1..4], b"PNG");
+        let svg_text = std::fs::read_to_string(&svg).unwrap();
+        assert!(svg_text.contains("RL step") && svg_text.contains("wapo"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,358 @@
+//! `wapo train`: SFT warm start, then RL with the configured objective, with
+//! held-out evaluations, checkpoints, `metrics.jsonl` and plots in
+//! `runs/<name>/`. `--resume` continues a run from its last checkpoint and
+//! repeats the uninterrupted run bit for bit (timings aside).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use wapo_core::rl::{Metrics, Policy, TrainState, evaluate, metric, rl_step, wall_clock, warm_start};
+use wapo_core::task::Task;
+use wapo_cpu::CpuTensor;
+use wapo_cpu::gpt::{Gpt, checkpoint};
+
+use crate::config::TrainConfig;
+use crate::error::{CliError, Result};
+use crate::overrides::Overrides;
+use crate::plot;
+use crate::progress::Progress;
+use crate::run_dir::{self, MetricsLog, RunDir, record};
+use crate::summary::{Table, num};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// TOML config file; flags override it, and it overrides the embedded
+    /// defaults (`wapo train --print-config` shows them).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Continue <out-dir>/<name>/ from its last checkpoint with its saved
+    /// config (flags still apply, e.g. a larger --rl-steps). Without it, an
+    /// existing run directory of the same name is replaced.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print the resolved config as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Where a run starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// From a freshly initialized model: SFT, then RL.
+    Fresh,
+    /// From the run directory's last checkpoint.
+    Resume,
+    /// RL from an SFT checkpoint (of another run), with this run's seed.
+    FromSft(PathBuf),
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub run: RunDir,
+    /// Held-out evaluation before RL (after SFT).
+    pub before: Metrics,
+    /// Held-out evaluation after the last RL step.
+    pub after: Metrics,
+    pub sft_steps: u64,
+    pub rl_steps: u64,
+    pub wall_s: f64,
+    pub plots: Vec<PathBuf>,
+}
+
+pub fn run(args: &TrainArgs) -> ExitCode {
+    match run_inner(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_inner(args: &TrainArgs) -> Result<()> {
+    let mut cfg = TrainConfig::resolve(args.config.as_deref(), &args.overrides.0)?;
+    if args.resume {
+        let saved = RunDir::new(run_root(&cfg)).config();
+        if !saved.exists() {
+            return Err(CliError::config("resume", format!("no run to resume: {} does not exist", saved.display())));
+        }
+        cfg = TrainConfig::load(&saved)?.with_overrides(&args.overrides.0)?;
+    }
+    if args.print_config {
+        print!("{}", cfg.to_toml()?);
+        return Ok(());
+    }
+    let progress = Progress::new(cfg.progress, "");
+    let start = if args.resume { Start::Resume } else { Start::Fresh };
+    let out = train(&cfg, start, &progress)?;
+    print!("{}", report(&cfg, &out));
+    Ok(())
+}
+
+/// `<out_dir>/<name>`.
+pub fn run_root(cfg: &TrainConfig) -> PathBuf {
+    Path::new(&cfg.out_dir).join(cfg.run_name())
+}
+
+/// Runs `cfg` on its backend.
+pub fn train(cfg: &TrainConfig, start: Start, progress: &Progress) -> Result<Outcome> {
+    cfg.validate()?;
+    let task = cfg.build_task()?;
+    let policy = new_policy(cfg, task.as_ref())?;
+    train_with(policy, task.as_ref(), cfg, start, progress)
+}
+
+/// The CPU policy; other backends report that they have none yet.
+pub fn new_policy(cfg: &TrainConfig, task: &dyn Task) -> Result<Gpt<CpuTensor>> {
+    match cfg.backend.as_str() {
+        "cpu" => Ok(Gpt::new(cfg.model_config(task), cfg.seed)?),
+        "wgpu" => Err(CliError::Unavailable(
+            "backend `wgpu`: training is not available yet (the GPU policy does not exist); use --backend cpu".into(),
+        )),
+        other => Err(CliError::config("backend", format!("unknown backend `{other}` (expected cpu or wgpu)"))),
+    }
+}
+
+/// Fresh AdamW moments: RL starts its own optimizer rather than inherit
+/// the SFT loss's second-moment estimates.
+fn reset_optimizer<P: Policy>(policy: &mut P) -> Result<()> {
+    let mut st = policy.optimizer_state()?;
+    st.step = 0;
+    for m in &mut st.moments {
+        m.data.fill(0.0);
+    }
+    Ok(policy.load_optimizer_state(&st)?)
+}
+
+fn save<P: Policy>(path: &Path, policy: &P, state: &TrainState) -> Result<()> {
+    checkpoint::save(path, policy, state).map_err(|e| CliError::format(path, e.to_string()))
+}
+
+fn load<P: Policy>(path: &Path, policy: &mut P) -> Result<TrainState> {
+    checkpoint::load(path, policy).map_err(|e| CliError::format(path, e.to_string()))
+}
+
+/// Removes what a previous run of the same name left, but only the files a
+/// run writes, so a mistyped `--out-dir` cannot wipe anything else.
+fn clear(run: &RunDir) -> Result<()> {
+    for f in [run.metrics(), run.config()] {
+        if f.exists() {
+            std::fs::remove_file(&f).map_err(CliError::io(&f))?;
+        }
+    }
+    for d in [run.checkpoints(), run.plots()] {
+        if d.exists() {
+            std::fs::remove_dir_all(&d).map_err(CliError::io(&d))?;
+        }
+    }
+    Ok(())
+}
+
+fn due(step: u64, every: u64, last: u64) -> bool {
+    step == last || (every > 0 && step.is_multiple_of(every))
+}
+
+/// The whole run with any backend's policy.
+pub fn train_with<P: Policy>(
+    mut policy: P,
+    task: &dyn Task,
+    cfg: &TrainConfig,
+    start: Start,
+    progress: &Progress,
+) -> Result<Outcome> {
+    let t0 = Instant::now();
+    let run = RunDir::new(run_root(cfg));
+    let metrics = run.metrics();
+    // Some(state) once SFT is behind us.
+    let mut resumed: Option<TrainState> = None;
+    match &start {
+        Start::Resume => {
+            run.create()?;
+            if let Some((step, path)) = run.latest_step_checkpoint()? {
+                let state = load(&path, &mut policy)?;
+                if state.rl_steps != step {
+                    return Err(CliError::format(
+                        &path,
+                        format!("holds RL step {}, its name says {step}", state.rl_steps),
+                    ));
+                }
+                run_dir::retain_metrics(&metrics, |r| run_dir::phase(r) == "sft" || run_dir::step(r) <= step)?;
+                progress.line(&format!("resuming {} at RL step {step}", run.root.display()));
+                resumed = Some(state);
+            } else if run.sft_checkpoint().exists() {
+                let state = load(&run.sft_checkpoint(), &mut policy)?;
+                reset_optimizer(&mut policy)?;
+                run_dir::retain_metrics(&metrics, |r| run_dir::phase(r) == "sft")?;
+                progress.line(&format!("resuming {} after SFT", run.root.display()));
+                resumed = Some(state);
+            } else {
+                // Killed during SFT: it is deterministic, so start it over.
+                clear(&run)?;
+                run.create()?;
+            }
+        }
+        Start::Fresh => {
+            clear(&run)?;
+            run.create()?;
+        }
+        Start::FromSft(path) => {
+            clear(&run)?;
+            run.create()?;
+            let sft = load(path, &mut policy)?;
+            reset_optimizer(&mut policy)?;
+            let mut state = TrainState::new(cfg.seed);
+            state.sft_steps = sft.sft_steps;
+            resumed = Some(state);
+        }
+    }
+    run.write_config(&cfg.to_toml()?)?;
+    let mut log = MetricsLog::append(&metrics)?;
+
+    let mut state = match resumed {
+        Some(s) => s,
+        None => {
+            let state = sft_phase(&mut policy, task, cfg, &mut log, progress)?;
+            save(&run.sft_checkpoint(), &policy, &state)?;
+            reset_optimizer(&mut policy)?;
+            state
+        }
+    };
+
+    let eval_cfg = cfg.eval_config();
+    let steps = cfg.rl.steps;
+    let earlier = run_dir::read_metrics(&metrics)?;
+    let before = match earlier.iter().find(|r| run_dir::phase(r) == "eval" && run_dir::step(r) == 0) {
+        Some(r) => record_metrics(r),
+        None => {
+            let m = evaluate(&mut policy, task, &eval_cfg)?;
+            log.write(&record("eval", 0, &m))?;
+            progress.line(&format!(
+                "held-out before RL: greedy exact {}  pass@{} {}",
+                num(metric(&m, "eval/greedy_exact")),
+                cfg.eval.k,
+                num(metric(&m, "eval/pass@k"))
+            ));
+            m
+        }
+    };
+    let mut after =
+        earlier.iter().rev().find(|r| run_dir::phase(r) == "eval").map_or_else(|| before.clone(), record_metrics);
+
+    if state.rl_steps < steps {
+        let rl_cfg = cfg.rl_config(task)?;
+        let phase = progress.phase("rl", steps, state.rl_steps);
+        while state.rl_steps < steps {
+            let m = rl_step(&mut policy, task, &rl_cfg, &mut state, Some(wall_clock))?;
+            let s = state.rl_steps;
+            log.write(&record("rl", s, &m))?;
+            phase.step(s, &m);
+            if due(s, cfg.eval_every, steps) {
+                let e = evaluate(&mut policy, task, &eval_cfg)?;
+                log.write(&record("eval", s, &e))?;
+                phase.check(s, &e);
+                after = e;
+            }
+            if due(s, cfg.checkpoint_every, steps) {
+                save(&run.step_checkpoint(s), &policy, &state)?;
+            }
+        }
+        phase.finish();
+    }
+    drop(log);
+    let records = run_dir::read_metrics(&metrics)?;
+    let plots = plot::run_charts(&records, &run.plots())?;
+    Ok(Outcome {
+        run,
+        before,
+        after,
+        sft_steps: state.sft_steps,
+        rl_steps: state.rl_steps,
+        wall_s: t0.elapsed().as_secs_f64(),
+        plots,
+    })
+}
+
+fn sft_phase<P: Policy>(
+    policy: &mut P,
+    task: &dyn Task,
+    cfg: &TrainConfig,
+    log: &mut MetricsLog,
+    progress: &Progress,
+) -> Result<TrainState> {
+    let mut state = TrainState::new(cfg.seed);
+    let sft_cfg = cfg.sft_config();
+    let phase = progress.phase("sft", cfg.sft.max_steps, 0);
+    let mut failed: Option<CliError> = None;
+    let last = warm_start(policy, task, &sft_cfg, &mut state, Some(wall_clock), &mut |m| {
+        let step = metric(m, "step/sft").unwrap_or(0.0) as u64;
+        if failed.is_none()
+            && let Err(e) = log.write(&record("sft", step, m))
+        {
+            failed = Some(e);
+        }
+        phase.step(step, m);
+        if metric(m, "eval/greedy_exact").is_some() {
+            phase.check(step, m);
+        }
+    })?;
+    phase.finish();
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if let Some(acc) = metric(&last, "eval/greedy_exact") {
+        progress.line(&format!(
+            "SFT: {} steps, held-out greedy exact {acc:.3} (target {})",
+            state.sft_steps, cfg.sft.target_accuracy
+        ));
+    }
+    Ok(state)
+}
+
+/// The metrics of a stored record (its `phase` and `step` left out).
+pub fn record_metrics(r: &run_dir::Record) -> Metrics {
+    r.keys()
+        .filter(|k| *k != "phase" && *k != "step")
+        .filter_map(|k| Some((k.clone(), run_dir::value(r, k)?)))
+        .collect()
+}
+
+/// The closing table of `wapo train`.
+pub fn report(cfg: &TrainConfig, out: &Outcome) -> String {
+    let k = cfg.eval.k;
+    let mut t = Table::new([
+        "held-out".to_string(),
+        "greedy exact".into(),
+        format!("pass@{k}"),
+        "sampled reward".into(),
+        "entropy".into(),
+    ]);
+    for (label, m) in [("after SFT", &out.before), (&*format!("after RL ({})", cfg.objective.name), &out.after)] {
+        t.row([
+            label.to_string(),
+            num(metric(m, "eval/greedy_exact")),
+            num(metric(m, "eval/pass@k")),
+            num(metric(m, "eval/reward_mean")),
+            num(metric(m, "eval/entropy_mean")),
+        ]);
+    }
+    let gain =
+        metric(&out.after, "eval/greedy_exact").zip(metric(&out.before, "eval/greedy_exact")).map(|(a, b)| a - b);
+    format!(
+        "\nrun {}: task {}, {} SFT + {} RL steps, {:.1} s on backend {}\n\n{t}\nRL gain in held-out greedy exact match: {}\nmetrics: {}\nplots:   {} files in {}\n",
+        out.run.root.display(),
+        cfg.task.name,
+        out.sft_steps,
+        out.rl_steps,
+        out.wall_s,
+        cfg.backend,
+        gain.map_or("-".into(), |g| format!("{g:+.3}")),
+        out.run.metrics().display(),
+        out.plots.len(),
+        out.run.plots().display(),
+    )
+}
