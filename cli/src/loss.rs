@@ -82,7 +82,11 @@ fn run_on<T: Tensor>(dev: &T::Device, case: &Case) -> wapo_core::Result<CaseOutp
 fn print_table(diffs: &[FieldDiff], tol: Tolerance) {
     println!("{:<32} {:>12}  result", "field", "max |Δ|");
     for d in diffs {
-        let verdict = if d.ok { "ok".to_string() } else { format!("FAIL{}", d.worst.map(|w| format!(" (worst at flat index {w})")).unwrap_or_default()) };
+        let verdict = if d.ok {
+            "ok".to_string()
+        } else {
+            format!("FAIL{}", d.worst.map(|w| format!(" (worst at flat index {w})")).unwrap_or_default())
+        };
         let note = d.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default();
         println!("{:<32} {:>12.3e}  {verdict}{note}", d.field, d.max_abs);
     }
@@ -97,7 +101,8 @@ fn print_table(diffs: &[FieldDiff], tol: Tolerance) {
 /// One field per line, each value compact: readable, and still JSON.
 fn render(json: &serde_json::Value) -> String {
     let Some(obj) = json.as_object() else { return json.to_string() };
-    let fields: Vec<String> = obj.iter().map(|(k, v)| format!("  {}: {}", serde_json::Value::from(k.as_str()), v)).collect();
+    let fields: Vec<String> =
+        obj.iter().map(|(k, v)| format!("  {}: {}", serde_json::Value::from(k.as_str()), v)).collect();
     format!("{{\n{}\n}}", fields.join(",\n"))
 }
 

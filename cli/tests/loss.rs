@@ -49,7 +49,9 @@ fn check_fails_with_exit_1_when_expected_is_wrong() {
     let out = wapo().args(["loss", "--check"]).arg(&path).output().unwrap();
     let _ = std::fs::remove_file(&path);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("loss") && String::from_utf8_lossy(&out.stdout).contains("FAIL"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("loss") && String::from_utf8_lossy(&out.stdout).contains("FAIL")
+    );
 }
 
 #[test]

@@ -6,8 +6,8 @@ pub mod random;
 
 use std::path::PathBuf;
 
-use wapo_core::case::{Case, FieldDiff, Tolerance, compare};
 use wapo_core::Tensor;
+use wapo_core::case::{Case, FieldDiff, Tolerance, compare};
 
 /// The golden cases shipped in `tests/data/golden`, with their file names.
 pub fn golden_cases() -> Vec<(String, Case)> {
@@ -36,7 +36,13 @@ pub fn check_case<T: Tensor>(dev: &T::Device, case: &Case, tol: Tolerance) -> Ve
     let out = match case.evaluate::<T>(dev) {
         Ok(o) => o,
         Err(e) => {
-            return vec![FieldDiff { field: "<evaluate>".into(), max_abs: f64::NAN, worst: None, ok: false, note: Some(e.to_string()) }];
+            return vec![FieldDiff {
+                field: "<evaluate>".into(),
+                max_abs: f64::NAN,
+                worst: None,
+                ok: false,
+                note: Some(e.to_string()),
+            }];
         }
     };
     let expected = case.expected.as_ref().expect("golden case has `expected`");
@@ -50,7 +56,13 @@ pub fn assert_golden<T: Tensor>(dev: &T::Device, tol: Tolerance) {
     for (name, case) in &cases {
         let bad = check_case::<T>(dev, case, tol);
         for d in bad {
-            failures.push(format!("{name}: {} max |Δ| = {:e} at {:?} {}", d.field, d.max_abs, d.worst, d.note.unwrap_or_default()));
+            failures.push(format!(
+                "{name}: {} max |Δ| = {:e} at {:?} {}",
+                d.field,
+                d.max_abs,
+                d.worst,
+                d.note.unwrap_or_default()
+            ));
         }
     }
     assert!(failures.is_empty(), "{} failing fields:\n{}", failures.len(), failures.join("\n"));

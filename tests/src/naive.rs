@@ -146,7 +146,8 @@ pub fn naive(cfg: &ObjectiveConfig, c: &NaiveCase) -> NaiveOut {
         let scale = w[i] / d;
         if cfg.objective == Objective::Gspo && cfg.importance_sampling {
             let ne = n_tok[i] + 1e-8;
-            let lr: f64 = (0..t).map(|tt| c.mask[i * t + tt] * (c.logprobs[i * t + tt] - c.old_logprobs[i * t + tt])).sum();
+            let lr: f64 =
+                (0..t).map(|tt| c.mask[i * t + tt] * (c.logprobs[i * t + tt] - c.old_logprobs[i * t + tt])).sum();
             let si = (lr / ne).exp();
             let (l, dl_ds, is_clipped) = surrogate(si, adv[i]);
             for tt in 0..t {

@@ -402,7 +402,7 @@ fn stability_body<T: Tensor>(dev: &T::Device) {
                 mask: vec![1.0; n * t],
             }
             .case();
-check_case_within::<T>(dev, &format!("±1e4 {obj} τ={tau}"), &case, Tolerance::F32, Tolerance::F32);
+            check_case_within::<T>(dev, &format!("±1e4 {obj} τ={tau}"), &case, Tolerance::F32, Tolerance::F32);
         }
     }
 

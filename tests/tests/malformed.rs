@@ -25,12 +25,15 @@ fn logits_case() -> Value {
     let mut c = token_case();
     let o = c.as_object_mut().unwrap();
     o.remove("logprobs");
-    o.insert("logits".into(), json!([
-        [[0.1, null, 2.0], [1.0, 0.5, null], [0.0, 0.0, 0.0]],
-        [[0.3, 0.2, 0.1], [null, 1.0, 2.0], [1.0, 1.0, 1.0]],
-        [[2.0, 1.0, 0.0], [0.5, 0.5, 0.5], [0.2, 0.1, null]],
-        [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [null, null, 0.0]]
-    ]));
+    o.insert(
+        "logits".into(),
+        json!([
+            [[0.1, null, 2.0], [1.0, 0.5, null], [0.0, 0.0, 0.0]],
+            [[0.3, 0.2, 0.1], [null, 1.0, 2.0], [1.0, 1.0, 1.0]],
+            [[2.0, 1.0, 0.0], [0.5, 0.5, 0.5], [0.2, 0.1, null]],
+            [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0], [null, null, 0.0]]
+        ]),
+    );
     o.insert("tokens".into(), json!([[0, 1, 2], [2, 2, 1], [0, 1, 1], [2, 0, 2]]));
     c
 }
@@ -110,7 +113,10 @@ fn unknown_objective() {
 
 #[test]
 fn missing_clip_eps() {
-    let msg = expect_error(&mutated(token_case(), |o| drop(o["config"].as_object_mut().unwrap().remove("clip_eps"))), "config.clip_eps");
+    let msg = expect_error(
+        &mutated(token_case(), |o| drop(o["config"].as_object_mut().unwrap().remove("clip_eps"))),
+        "config.clip_eps",
+    );
     assert!(msg.contains("missing"), "{msg}");
 }
 
@@ -181,7 +187,14 @@ fn non_finite_values_in_library_tensors_are_errors() {
     ] {
         let lp = up(&[-1.0, -1.0, -1.0, bad], Shape::d2(2, 2));
         let rewards = up(&[1.0, 0.0], Shape::d1(2));
-        let batch = TokenBatch { groups: &groups, rewards: &rewards, mask: &mask, logprobs: &lp, old_logprobs: &old, sum_p_sq: None };
+        let batch = TokenBatch {
+            groups: &groups,
+            rewards: &rewards,
+            mask: &mask,
+            logprobs: &lp,
+            old_logprobs: &old,
+            sum_p_sq: None,
+        };
         let err = token_objective(&cfg, &batch).err().expect("non-finite log-prob must be an error");
         assert!(matches!(err, Error::NonFinite { .. }), "{err:?}");
         let msg = err.to_string();
@@ -190,13 +203,27 @@ fn non_finite_values_in_library_tensors_are_errors() {
     // A non-finite log-prob at a padding position is ignored.
     let lp = up(&[-1.0, -1.0, f64::NAN, -1.0], Shape::d2(2, 2));
     let rewards = up(&[1.0, 0.0], Shape::d1(2));
-    let batch = TokenBatch { groups: &groups, rewards: &rewards, mask: &mask, logprobs: &lp, old_logprobs: &old, sum_p_sq: None };
+    let batch = TokenBatch {
+        groups: &groups,
+        rewards: &rewards,
+        mask: &mask,
+        logprobs: &lp,
+        old_logprobs: &old,
+        sum_p_sq: None,
+    };
     let out = token_objective(&cfg, &batch).expect("padding is ignored");
     assert!(out.loss.item().unwrap().is_finite());
     // NaN reward.
     let rewards = up(&[f64::NAN, 0.0], Shape::d1(2));
     let lp = up(&[-1.0; 4], Shape::d2(2, 2));
-    let batch = TokenBatch { groups: &groups, rewards: &rewards, mask: &mask, logprobs: &lp, old_logprobs: &old, sum_p_sq: None };
+    let batch = TokenBatch {
+        groups: &groups,
+        rewards: &rewards,
+        mask: &mask,
+        logprobs: &lp,
+        old_logprobs: &old,
+        sum_p_sq: None,
+    };
     let err = token_objective(&cfg, &batch).err().expect("NaN reward must be an error");
     assert!(err.to_string().contains("rewards[0]"), "{err}");
 }
@@ -209,7 +236,14 @@ fn wrong_shapes_in_library_tensors_are_errors() {
     let mask = up(&[1.0; 4], Shape::d2(2, 2));
     let lp = up(&[-1.0; 6], Shape::d2(2, 3));
     let rewards = up(&[1.0, 0.0], Shape::d1(2));
-    let batch = TokenBatch { groups: &groups, rewards: &rewards, mask: &mask, logprobs: &lp, old_logprobs: &mask, sum_p_sq: None };
+    let batch = TokenBatch {
+        groups: &groups,
+        rewards: &rewards,
+        mask: &mask,
+        logprobs: &lp,
+        old_logprobs: &mask,
+        sum_p_sq: None,
+    };
     let err = token_objective(&cfg, &batch).err().expect("shape mismatch");
     assert!(matches!(err, Error::Shape { field: "logprobs", .. }), "{err:?}");
 }

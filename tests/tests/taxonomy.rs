@@ -63,8 +63,16 @@ fn predicted_changes_match_a_small_step_to_first_order() {
         }
         for c in 0..4 {
             let (dl, dh) = measured[c];
-            assert!((pred[c].dlogp - dl).abs() <= 1e-3 * dl.abs() + 1e-12, "seed {seed} bin {c}: Δlog p predicted {} measured {dl}", pred[c].dlogp);
-            assert!((pred[c].dentropy - dh).abs() <= 1e-3 * dh.abs() + 1e-12, "seed {seed} bin {c}: ΔH predicted {} measured {dh}", pred[c].dentropy);
+            assert!(
+                (pred[c].dlogp - dl).abs() <= 1e-3 * dl.abs() + 1e-12,
+                "seed {seed} bin {c}: Δlog p predicted {} measured {dl}",
+                pred[c].dlogp
+            );
+            assert!(
+                (pred[c].dentropy - dh).abs() <= 1e-3 * dh.abs() + 1e-12,
+                "seed {seed} bin {c}: ΔH predicted {} measured {dh}",
+                pred[c].dentropy
+            );
             checked += usize::from(dl != 0.0);
         }
     }
@@ -77,7 +85,8 @@ fn the_sign_of_a_peak_update_decides_sharpening_or_flattening() {
     // negative one raises it (§7, "Reading").
     let row = [2.0, 0.5, 0.1, -1.0];
     let s = row_stats(&row, 0, 1.0);
-    let stats = RowStats { p_sampled: s.logp.exp(), sum_p_sq: s.sum_p_sq, entropy: s.entropy, sum_p_sq_logp: s.sum_p_sq_logp };
+    let stats =
+        RowStats { p_sampled: s.logp.exp(), sum_p_sq: s.sum_p_sq, entropy: s.entropy, sum_p_sq_logp: s.sum_p_sq_logp };
     assert!(stats.p_sampled >= stats.sum_p_sq, "token 0 is a peak");
     assert!(predict(stats, 1.0, 0.1, 0.0).dentropy < 0.0);
     assert!(predict(stats, -1.0, 0.1, 0.0).dentropy > 0.0);
@@ -102,7 +111,14 @@ fn diagnostics_agree_with_direct_computation() {
         if !real.is_empty() {
             let ppl = (-real.iter().map(|&k| lp[k]).sum::<f64>() / real.len() as f64).exp();
             assert!((get("perplexity/all") - ppl).abs() <= 1e-9 * ppl);
-            let kl = real.iter().map(|&k| { let r = (lp[k] - case.old_logprobs[k]).exp(); r - r.ln() - 1.0 }).sum::<f64>() / real.len() as f64;
+            let kl = real
+                .iter()
+                .map(|&k| {
+                    let r = (lp[k] - case.old_logprobs[k]).exp();
+                    r - r.ln() - 1.0
+                })
+                .sum::<f64>()
+                / real.len() as f64;
             assert!((get("mismatch/kl") - kl).abs() <= 1e-12 + 1e-9 * kl);
         }
         // Clipped fraction = clipped kept tokens / kept tokens (grpo keeps every real token).
