@@ -6,28 +6,11 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wapo_core::host::HostTensor;
-use wapo_core::objective::{Objective, ObjectiveConfig};
-use wapo_core::rl::{ModelConfig, OptimConfig, RlConfig, SftConfig, TrainState, rl_step, sft_step};
-use wapo_cpu::gpt::Gpt;
-use wapo_cpu::gpt::bench::ShapeTask;
+use wapo_core::rl::{rl_step, sft_step};
+use wapo_cpu::gpt::bench::{ToySetup, toy_setup};
 
 fn train(c: &mut Criterion) {
-    let task = ShapeTask { prompt_len: 196, completion_len: 7, vocab: 10 };
-    let mut policy = Gpt::<HostTensor<f32>>::new(ModelConfig::toy(10, 203), 0).expect("model");
-    let mut state = TrainState::new(0);
-    let optim = OptimConfig { lr: 1e-4, ..OptimConfig::default() };
-    let rl = RlConfig {
-        prompts: 64,
-        group: 8,
-        epochs: 1,
-        minibatches: 1,
-        objective: ObjectiveConfig::new(Objective::Wapo, 7),
-        optim,
-        measure_entropy: false,
-    };
-    let sft =
-        SftConfig { batch: 64, max_steps: u64::MAX, target_accuracy: 1.0, eval_every: 0, eval_examples: 0, optim };
+    let ToySetup { task, mut policy, mut state, rl, sft } = toy_setup(false).expect("toy setup");
     let mut group = c.benchmark_group("train/toy");
     group.sample_size(10).measurement_time(Duration::from_secs(20));
     group.bench_function("cpu/rl_step_64x8", |b| {

@@ -100,12 +100,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Runs one warm-up and `reps` timed RL and SFT steps.
-pub fn bench_train(reps: usize) -> Result<BenchReport> {
+/// Everything one toy-setting training step needs, ready to run.
+pub struct ToySetup {
+    pub task: ShapeTask,
+    pub policy: Gpt<HostTensor<f32>>,
+    pub state: TrainState,
+    pub rl: RlConfig,
+    pub sft: SftConfig,
+}
+
+/// The WAPO authors' toy setting: 64 prompts × 8 completions, 196 + 7
+/// tokens, V = 10, C = 128, L = 3, H = 4, MLP 256, the wapo objective.
+pub fn toy_setup(measure_entropy: bool) -> Result<ToySetup> {
     let task = ShapeTask { prompt_len: 196, completion_len: 7, vocab: 10 };
-    let model = ModelConfig::toy(10, 203);
-    let mut policy = Gpt::<HostTensor<f32>>::new(model, 0)?;
-    let mut state = TrainState::new(0);
+    let policy = Gpt::<HostTensor<f32>>::new(ModelConfig::toy(10, 203), 0)?;
     let optim = OptimConfig { lr: 1e-4, ..OptimConfig::default() };
     let rl = RlConfig {
         prompts: 64,
@@ -114,10 +122,16 @@ pub fn bench_train(reps: usize) -> Result<BenchReport> {
         minibatches: 1,
         objective: ObjectiveConfig::new(Objective::Wapo, 7),
         optim,
-        measure_entropy: true,
+        measure_entropy,
     };
     let sft =
         SftConfig { batch: 64, max_steps: u64::MAX, target_accuracy: 1.0, eval_every: 0, eval_examples: 0, optim };
+    Ok(ToySetup { task, policy, state: TrainState::new(0), rl, sft })
+}
+
+/// Runs one warm-up and `reps` timed RL and SFT steps.
+pub fn bench_train(reps: usize) -> Result<BenchReport> {
+    let ToySetup { task, mut policy, mut state, rl, sft } = toy_setup(true)?;
     let reps = reps.max(1);
     let (mut step, mut gen_s, mut train, mut ent, mut sft_s) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut rl_cpu, mut sft_cpu) = (vec![], vec![]);
