@@ -1,6 +1,6 @@
 //! Group advantages (`OBJECTIVE.md` §1): normalized, centered or raw.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::objective::AdvantageMode;
 use crate::shape::Shape;
 use crate::tensor::{Tensor, Unary};
@@ -26,7 +26,7 @@ impl<T: Tensor> Groups<T> {
         use alloc::collections::BTreeMap;
         use alloc::vec::Vec;
         if ids.is_empty() {
-            return Err(Error::Empty { field: "group_ids" });
+            return Err(crate::error::Error::Empty { field: "group_ids" });
         }
         let mut map = BTreeMap::new();
         let dense: Vec<f64> = ids
