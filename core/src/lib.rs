@@ -7,6 +7,34 @@
 //!   [`objective::wapo`] to read the WAPO loss).
 //! * [`advantage`], [`aggregate`], [`taxonomy`], [`diagnostics`] — its parts.
 //! * [`host::HostTensor`] — a Vec-backed reference backend (`alloc`).
+//!
+//! ```
+//! # #[cfg(feature = "alloc")] {
+//! use wapo_core::advantage::Groups;
+//! use wapo_core::host::HostTensor;
+//! use wapo_core::logits::{LogitsBatch, logits_objective};
+//! use wapo_core::objective::wapo;
+//! use wapo_core::{Shape, Tensor};
+//!
+//! type T = HostTensor<f64>;
+//! let up = |v: &[f64], s| T::upload(&(), v, s).unwrap();
+//! // Two completions of one prompt, 2 tokens each, a vocabulary of 3.
+//! let z = up(&[2.0, 0.5, -1.0, 0.1, 0.2, 0.3, 1.0, 1.0, 1.0, -2.0, 0.0, 2.0], Shape::d3(2, 2, 3));
+//! let y = up(&[0.0, 2.0, 1.0, 2.0], Shape::d2(2, 2));
+//! let cfg = wapo::config(0.2, 4); // clip ε, L_max
+//! let out = logits_objective(&cfg, &LogitsBatch {
+//!     groups: &Groups::from_ids(&(), &[7, 7]).unwrap(),
+//!     rewards: &up(&[1.0, 0.0], Shape::d1(2)),
+//!     mask: &up(&[1.0; 4], Shape::d2(2, 2)),
+//!     logits: &z,
+//!     tokens: &y,
+//!     old_logprobs: &up(&[-0.3, -1.0, -1.2, -0.2], Shape::d2(2, 2)),
+//! }).unwrap();
+//! let s = out.summary().unwrap();
+//! assert!(s.loss < 0.0); // only the winner counts, pushed up
+//! assert_eq!(s.bins.kept.iter().sum::<u64>(), 2); // its two tokens
+//! # }
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 
