@@ -173,58 +173,35 @@ fn empty_batch() {
     expect_error(&text, "empty batch");
 }
 
-#[test]
-fn non_finite_values_in_library_tensors_are_errors() {
+/// Runs grpo on a 2 × 2 batch (mask [[1, 1], [0, 1]]) with these log-probs and rewards.
+fn run_grpo(logprobs: [f64; 4], rewards: [f64; 2]) -> wapo_core::Result<wapo_core::objective::Output<HostTensor<f64>>> {
     let cfg = ObjectiveConfig::new(Objective::Grpo, 3);
     let groups = Groups::<HostTensor<f64>>::from_ids(&(), &[0, 0]).unwrap();
     let up = |v: &[f64], s| HostTensor::<f64>::upload(&(), v, s).unwrap();
-    let mask = up(&[1.0, 1.0, 0.0, 1.0], Shape::d2(2, 2));
-    let old = up(&[-1.0, -1.0, -1.0, -1.0], Shape::d2(2, 2));
-    for (bad, field, pos) in [
-        (f64::NAN, "logprobs", "[1][1]"),
-        (f64::INFINITY, "logprobs", "[1][1]"),
-        (f64::NEG_INFINITY, "logprobs", "[1][1]"),
-    ] {
-        let lp = up(&[-1.0, -1.0, -1.0, bad], Shape::d2(2, 2));
-        let rewards = up(&[1.0, 0.0], Shape::d1(2));
-        let batch = TokenBatch {
-            groups: &groups,
-            rewards: &rewards,
-            mask: &mask,
-            logprobs: &lp,
-            old_logprobs: &old,
-            sum_p_sq: None,
-        };
-        let err = token_objective(&cfg, &batch).err().expect("non-finite log-prob must be an error");
+    let batch = TokenBatch {
+        groups: &groups,
+        rewards: &up(&rewards, Shape::d1(2)),
+        mask: &up(&[1.0, 1.0, 0.0, 1.0], Shape::d2(2, 2)),
+        logprobs: &up(&logprobs, Shape::d2(2, 2)),
+        old_logprobs: &up(&[-1.0; 4], Shape::d2(2, 2)),
+        sum_p_sq: None,
+    };
+    token_objective(&cfg, &batch)
+}
+
+#[test]
+fn non_finite_values_in_library_tensors_are_errors() {
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let err = run_grpo([-1.0, -1.0, -1.0, bad], [1.0, 0.0]).err().expect("non-finite log-prob must be an error");
         assert!(matches!(err, Error::NonFinite { .. }), "{err:?}");
         let msg = err.to_string();
-        assert!(msg.contains(field) && msg.contains(pos), "{msg}");
+        assert!(msg.contains("logprobs") && msg.contains("[1][1]"), "{msg}");
     }
     // A non-finite log-prob at a padding position is ignored.
-    let lp = up(&[-1.0, -1.0, f64::NAN, -1.0], Shape::d2(2, 2));
-    let rewards = up(&[1.0, 0.0], Shape::d1(2));
-    let batch = TokenBatch {
-        groups: &groups,
-        rewards: &rewards,
-        mask: &mask,
-        logprobs: &lp,
-        old_logprobs: &old,
-        sum_p_sq: None,
-    };
-    let out = token_objective(&cfg, &batch).expect("padding is ignored");
+    let out = run_grpo([-1.0, -1.0, f64::NAN, -1.0], [1.0, 0.0]).expect("padding is ignored");
     assert!(out.loss.item().unwrap().is_finite());
     // NaN reward.
-    let rewards = up(&[f64::NAN, 0.0], Shape::d1(2));
-    let lp = up(&[-1.0; 4], Shape::d2(2, 2));
-    let batch = TokenBatch {
-        groups: &groups,
-        rewards: &rewards,
-        mask: &mask,
-        logprobs: &lp,
-        old_logprobs: &old,
-        sum_p_sq: None,
-    };
-    let err = token_objective(&cfg, &batch).err().expect("NaN reward must be an error");
+    let err = run_grpo([-1.0; 4], [f64::NAN, 0.0]).err().expect("NaN reward must be an error");
     assert!(err.to_string().contains("rewards[0]"), "{err}");
 }
 
