@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
-use crate::shape::Shape;
+use crate::shape::{Broadcast, Shape};
 use crate::tensor::{Binary, Reduce, Tensor, Unary};
 
 /// A tensor in host memory. Cloning shares the buffer.
@@ -44,26 +44,11 @@ enum Bcast {
 }
 
 fn bcast(op: Shape, out: Shape, field: &'static str) -> Result<Bcast> {
-    if op == out {
-        Ok(Bcast::Full)
-    } else if op.numel() == 1 {
-        Ok(Bcast::Scalar)
-    } else if out.rank() > 1 && op == out.without_last() {
-        Ok(Bcast::Row(out.last()))
-    } else {
-        Err(Error::Shape { field, expected: out, got: op })
-    }
-}
-
-/// The broadcast result shape of several operands: the one with most elements.
-pub(crate) fn broadcast_shape(shapes: &[Shape]) -> Shape {
-    let mut best = shapes[0];
-    for s in shapes {
-        if s.numel() > best.numel() || (s.numel() == best.numel() && s.rank() > best.rank()) {
-            best = *s;
-        }
-    }
-    best
+    Ok(match op.broadcast_to(out, field)? {
+        Broadcast::Full => Bcast::Full,
+        Broadcast::Row => Bcast::Row(out.last()),
+        Broadcast::Scalar => Bcast::Scalar,
+    })
 }
 
 impl<E: Scalar> HostTensor<E> {
@@ -172,13 +157,13 @@ impl<E: Scalar> Tensor for HostTensor<E> {
         Self::from_vec(self.data.iter().map(|x| unary_f(op, *x)).collect(), self.shape)
     }
     fn binary(&self, rhs: &Self, op: Binary) -> Result<Self> {
-        let out = broadcast_shape(&[self.shape, rhs.shape]);
+        let out = Shape::broadcast(&[self.shape, rhs.shape]);
         let (ba, bb) = (bcast(self.shape, out, "lhs")?, bcast(rhs.shape, out, "rhs")?);
         let data = (0..out.numel()).map(|i| binary_f(op, self.at(ba, i), rhs.at(bb, i))).collect();
         Self::from_vec(data, out)
     }
     fn select(cond: &Self, a: &Self, b: &Self) -> Result<Self> {
-        let out = broadcast_shape(&[cond.shape, a.shape, b.shape]);
+        let out = Shape::broadcast(&[cond.shape, a.shape, b.shape]);
         let bc = bcast(cond.shape, out, "cond")?;
         let (ba, bb) = (bcast(a.shape, out, "a")?, bcast(b.shape, out, "b")?);
         let data =

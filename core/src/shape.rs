@@ -65,3 +65,42 @@ impl core::fmt::Display for Shape {
         write!(f, ")")
     }
 }
+
+/// How one operand of an elementwise op maps onto the result: the
+/// broadcasting rule of [`crate::Tensor::binary`], shared by every backend.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Broadcast {
+    /// The operand has the result's shape.
+    Full,
+    /// One value per row (the result's shape without its last axis).
+    Row,
+    /// A single value.
+    Scalar,
+}
+
+impl Shape {
+    /// The result shape of several operands: the one with most elements
+    /// (the higher rank on a tie, the first one on a full tie).
+    pub fn broadcast(shapes: &[Shape]) -> Shape {
+        let mut best = shapes[0];
+        for s in shapes {
+            if s.numel() > best.numel() || (s.numel() == best.numel() && s.rank() > best.rank()) {
+                best = *s;
+            }
+        }
+        best
+    }
+
+    /// How an operand of this shape maps onto `out`; `field` names it in the error.
+    pub fn broadcast_to(self, out: Shape, field: &'static str) -> crate::Result<Broadcast> {
+        if self == out {
+            Ok(Broadcast::Full)
+        } else if self.numel() == 1 {
+            Ok(Broadcast::Scalar)
+        } else if out.rank() > 1 && self == out.without_last() {
+            Ok(Broadcast::Row)
+        } else {
+            Err(crate::Error::Shape { field, expected: out, got: self })
+        }
+    }
+}

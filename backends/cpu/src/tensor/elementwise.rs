@@ -3,44 +3,13 @@
 //! last axis), or a single value.
 
 use rayon::prelude::*;
-use wapo_core::{Binary, Error, Result, Shape, Unary};
+use wapo_core::shape::Broadcast;
+use wapo_core::{Binary, Result, Shape, Unary};
 
 use super::buffer;
 
 /// Elements per rayon task; smaller outputs run on the calling thread.
 const PAR_GRAIN: usize = 1 << 15;
-
-/// How one operand maps onto the output.
-#[derive(Clone, Copy)]
-enum Bcast {
-    Full,
-    Row,
-    Scalar,
-}
-
-fn bcast(op: Shape, out: Shape, field: &'static str) -> Result<Bcast> {
-    if op == out {
-        Ok(Bcast::Full)
-    } else if op.numel() == 1 {
-        Ok(Bcast::Scalar)
-    } else if out.rank() > 1 && op == out.without_last() {
-        Ok(Bcast::Row)
-    } else {
-        Err(Error::Shape { field, expected: out, got: op })
-    }
-}
-
-/// The result shape of several operands: the one with most elements (the
-/// higher rank on a tie, the first one on a full tie).
-pub(crate) fn broadcast_shape(shapes: &[Shape]) -> Shape {
-    let mut best = shapes[0];
-    for s in shapes {
-        if s.numel() > best.numel() || (s.numel() == best.numel() && s.rank() > best.rank()) {
-            best = *s;
-        }
-    }
-    best
-}
 
 /// One operand as seen by one output row.
 #[derive(Clone, Copy)]
@@ -63,19 +32,19 @@ impl Lane<'_> {
 #[derive(Clone, Copy)]
 struct Operand<'a> {
     data: &'a [f32],
-    mode: Bcast,
+    mode: Broadcast,
 }
 
 impl<'a> Operand<'a> {
     fn new(data: &'a [f32], shape: Shape, out: Shape, field: &'static str) -> Result<Self> {
-        Ok(Operand { data, mode: bcast(shape, out, field)? })
+        Ok(Operand { data, mode: shape.broadcast_to(out, field)? })
     }
     #[inline(always)]
     fn row(&self, r: usize, c: usize) -> Lane<'a> {
         match self.mode {
-            Bcast::Full => Lane::Slice(&self.data[r * c..(r + 1) * c]),
-            Bcast::Row => Lane::Value(self.data[r]),
-            Bcast::Scalar => Lane::Value(self.data[0]),
+            Broadcast::Full => Lane::Slice(&self.data[r * c..(r + 1) * c]),
+            Broadcast::Row => Lane::Value(self.data[r]),
+            Broadcast::Scalar => Lane::Value(self.data[0]),
         }
     }
 }
@@ -129,7 +98,7 @@ pub(crate) fn unary(x: &[f32], op: Unary) -> Vec<f32> {
 }
 
 pub(crate) fn binary((a, sa): (&[f32], Shape), (b, sb): (&[f32], Shape), op: Binary) -> Result<(Vec<f32>, Shape)> {
-    let out = broadcast_shape(&[sa, sb]);
+    let out = Shape::broadcast(&[sa, sb]);
     let a = Operand::new(a, sa, out, "lhs")?;
     let b = Operand::new(b, sb, out, "rhs")?;
     let flag = |c: bool| if c { 1.0 } else { 0.0 };
@@ -164,7 +133,7 @@ pub(crate) fn select(
     (a, sa): (&[f32], Shape),
     (b, sb): (&[f32], Shape),
 ) -> Result<(Vec<f32>, Shape)> {
-    let out = broadcast_shape(&[sc, sa, sb]);
+    let out = Shape::broadcast(&[sc, sa, sb]);
     let cond = Operand::new(c, sc, out, "cond")?;
     let a = Operand::new(a, sa, out, "a")?;
     let b = Operand::new(b, sb, out, "b")?;

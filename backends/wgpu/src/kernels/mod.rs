@@ -12,6 +12,7 @@ pub(crate) mod select;
 pub(crate) mod take;
 pub(crate) mod unary;
 
+use wapo_core::shape::Broadcast;
 use wapo_core::{Error, Result, Shape};
 
 use crate::context::{BIND_ALIGN, WORKGROUP};
@@ -30,26 +31,11 @@ pub(crate) enum Mode {
 }
 
 pub(crate) fn bcast(op: Shape, out: Shape, field: &'static str) -> Result<Mode> {
-    if op == out {
-        Ok(Mode::Full)
-    } else if op.numel() == 1 {
-        Ok(Mode::Scalar)
-    } else if out.rank() > 1 && op == out.without_last() {
-        Ok(Mode::Row(out.last() as u64))
-    } else {
-        Err(Error::Shape { field, expected: out, got: op })
-    }
-}
-
-/// The broadcast result shape: the operand with most elements (then highest rank).
-pub(crate) fn broadcast_shape(shapes: &[Shape]) -> Shape {
-    let mut best = shapes[0];
-    for s in shapes {
-        if s.numel() > best.numel() || (s.numel() == best.numel() && s.rank() > best.rank()) {
-            best = *s;
-        }
-    }
-    best
+    Ok(match op.broadcast_to(out, field)? {
+        Broadcast::Full => Mode::Full,
+        Broadcast::Row => Mode::Row(out.last() as u64),
+        Broadcast::Scalar => Mode::Scalar,
+    })
 }
 
 /// Runs `kernel` over every element of `out` (bound at slot 7), operand k at

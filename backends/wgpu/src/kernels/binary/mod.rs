@@ -3,7 +3,7 @@
 
 use wapo_core::{Binary, Result};
 
-use super::{Mode, bcast, broadcast_shape, elementwise, elementwise_source};
+use super::{Mode, bcast, elementwise, elementwise_source};
 use crate::launch::Kernel;
 use crate::tensor::WgpuTensor;
 
@@ -34,7 +34,7 @@ pub(crate) fn binary_scalar(a: &WgpuTensor, value: f64, op: Binary) -> Result<Wg
 
 pub(crate) fn binary(a: &WgpuTensor, b: &WgpuTensor, op: Binary) -> Result<WgpuTensor> {
     a.same_device(b)?;
-    let shape = broadcast_shape(&[a.shape, b.shape]);
+    let shape = wapo_core::Shape::broadcast(&[a.shape, b.shape]);
     let modes: [Mode; 2] = [bcast(a.shape, shape, "lhs")?, bcast(b.shape, shape, "rhs")?];
     let out = WgpuTensor::empty(&a.store.dev, shape)?;
     let kernel = Kernel { name: "binary", source: SOURCE, entry: "main", constants: vec![("OP", code(op))] };

@@ -2,7 +2,7 @@
 
 use wapo_core::Result;
 
-use super::{Mode, bcast, broadcast_shape, elementwise, elementwise_source};
+use super::{Mode, bcast, elementwise, elementwise_source};
 use crate::launch::Kernel;
 use crate::tensor::WgpuTensor;
 
@@ -11,7 +11,7 @@ const SOURCE: &str = elementwise_source!("select.wgsl");
 pub(crate) fn select(cond: &WgpuTensor, a: &WgpuTensor, b: &WgpuTensor) -> Result<WgpuTensor> {
     cond.same_device(a)?;
     cond.same_device(b)?;
-    let shape = broadcast_shape(&[cond.shape, a.shape, b.shape]);
+    let shape = wapo_core::Shape::broadcast(&[cond.shape, a.shape, b.shape]);
     let modes: [Mode; 3] =
         [bcast(cond.shape, shape, "cond")?, bcast(a.shape, shape, "a")?, bcast(b.shape, shape, "b")?];
     let out = WgpuTensor::empty(&cond.store.dev, shape)?;
