@@ -37,7 +37,9 @@
 //! ```
 
 mod eval;
+pub mod layout;
 mod policy;
+mod rows;
 mod sft;
 mod state;
 mod step;
@@ -47,7 +49,9 @@ use alloc::vec::Vec;
 
 pub use crate::task::{Example, Split, Task};
 pub use eval::{EvalConfig, evaluate, greedy_accuracy};
+pub use layout::Layout;
 pub use policy::{ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, check_tokens};
+pub use rows::Rows;
 pub use sft::{SftConfig, sft_step, warm_start};
 pub use state::{TrainState, uniform};
 pub use step::{RlConfig, mean_entropy, rl_step};

@@ -1,45 +1,11 @@
-//! Causal multi-head attention over a shared prompt.
-//!
-//! Rows come in two segments: `B·P` prompt rows (one copy of each prompt),
-//! then `N·S` completion rows (`N = B·G`, S completion inputs per sample). A
-//! prompt query at position p sees its prompt's keys 0..=p; a completion
-//! query of sample n at completion index s sees all P keys of its group's
-//! prompt, then its own completion keys 0..=s. This is exactly the causal
-//! attention of the N unshared sequences, computed with the prompt once per
-//! group. [`attend`] scores one query (the one-token generation step, whose
+//! Causal multi-head attention over a shared prompt (the row layout of
+//! [`Rows`]). [`attend`] scores one query (the one-token generation step, whose
 //! completion keys live in the KV cache); [`super::attention_train`] runs
 //! the training forward and backward on whole blocks with sgemm.
 
+pub use wapo_core::rl::Rows;
+
 use super::kernels::{axpy, dot};
-
-/// The row layout of one batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rows {
-    /// B, prompts (groups).
-    pub b: usize,
-    /// G, samples per prompt.
-    pub g: usize,
-    /// P, prompt positions.
-    pub p: usize,
-    /// S, completion positions per sample.
-    pub s: usize,
-}
-
-impl Rows {
-    pub fn n(&self) -> usize {
-        self.b * self.g
-    }
-    pub fn prefix_rows(&self) -> usize {
-        self.b * self.p
-    }
-    pub fn total(&self) -> usize {
-        self.b * self.p + self.n() * self.s
-    }
-    /// Most keys a query sees: the stride of the saved probabilities.
-    pub fn keys(&self) -> usize {
-        self.p + self.s
-    }
-}
 
 /// Geometry of one head inside a (rows, 3C) qkv buffer.
 #[derive(Clone, Copy)]

@@ -8,7 +8,7 @@ use wapo_core::rl::{ModelConfig, Rollout};
 use super::attention::{Heads, Keys, Rows, attend};
 use super::kernels::*;
 use super::model::{Acts, forward, zeroed};
-use super::params::Layout;
+use wapo_core::rl::Layout;
 
 /// Buffers of the one-token steps, reused across calls.
 #[derive(Default)]

@@ -15,17 +15,15 @@ pub mod generate;
 pub mod kernels;
 pub mod model;
 pub mod optim;
-pub mod params;
 
 use wapo_core::host::HostTensor;
-use wapo_core::rl::{ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, check_tokens};
+use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, check_tokens};
 use wapo_core::{Error, Result, Shape, Tensor};
 
 use attention::Rows;
 use generate::{GenScratch, Request};
 use model::Acts;
 use optim::AdamW;
-use params::Layout;
 
 /// The CPU GPT policy, its gradients, optimizer state and saved activations.
 /// `T` is the tensor type the logits are handed out in.
@@ -230,52 +228,23 @@ impl<T: Tensor> Policy for Gpt<T> {
     }
 
     fn parameters(&self) -> Result<Vec<Named>> {
-        Ok(named(&self.layout, &self.params, ""))
+        Ok(self.layout.named(&self.params, ""))
     }
 
     fn load_parameters(&mut self, params: &[Named]) -> Result<()> {
-        load_named(&self.layout, &mut self.params, params, "")
+        self.layout.load_named(&mut self.params, params, "")
     }
 
     fn optimizer_state(&self) -> Result<OptimState> {
-        let mut moments = named(&self.layout, &self.opt.m, "m.");
-        moments.extend(named(&self.layout, &self.opt.v, "v."));
+        let mut moments = self.layout.named(&self.opt.m, "m.");
+        moments.extend(self.layout.named(&self.opt.v, "v."));
         Ok(OptimState { step: self.opt.step, moments })
     }
 
     fn load_optimizer_state(&mut self, state: &OptimState) -> Result<()> {
-        load_named(&self.layout, &mut self.opt.m, &state.moments, "m.")?;
-        load_named(&self.layout, &mut self.opt.v, &state.moments, "v.")?;
+        self.layout.load_named(&mut self.opt.m, &state.moments, "m.")?;
+        self.layout.load_named(&mut self.opt.v, &state.moments, "v.")?;
         self.opt.step = state.step;
         Ok(())
     }
-}
-
-fn named(lay: &Layout, block: &[f32], prefix: &str) -> Vec<Named> {
-    lay.entries
-        .iter()
-        .map(|e| Named {
-            name: format!("{prefix}{}", e.name),
-            shape: e.shape.clone(),
-            data: block[e.range.clone()].to_vec(),
-        })
-        .collect()
-}
-
-fn load_named(lay: &Layout, block: &mut [f32], from: &[Named], prefix: &str) -> Result<()> {
-    for e in &lay.entries {
-        let name = format!("{prefix}{}", e.name);
-        let t = from
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| Error::Case { field: name.clone(), reason: "missing from the checkpoint".into() })?;
-        if t.shape != e.shape || t.data.len() != e.range.len() {
-            return Err(Error::Case {
-                field: name,
-                reason: format!("shape {:?} in the checkpoint, {:?} in the model", t.shape, e.shape),
-            });
-        }
-        block[e.range.clone()].copy_from_slice(&t.data);
-    }
-    Ok(())
 }

@@ -7,7 +7,7 @@ use wapo_core::rl::ModelConfig;
 use super::attention::{Heads, Rows};
 use super::attention_train::{attention_backward, attention_forward};
 use super::kernels::*;
-use super::params::{LayerViews, Layout};
+use wapo_core::rl::layout::{LayerViews, Layout};
 
 /// What the backward of one block needs, saved by the forward.
 #[derive(Default)]

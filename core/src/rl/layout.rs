@@ -1,12 +1,19 @@
-//! One parameter block with named views, llm.c style. Names and shapes are
-//! those of every backend's checkpoints; weights are `(out, in)` as in
-//! `nn.Linear`.
+//! One parameter block with named views, llm.c style, shared by every
+//! backend's GPT: names and shapes are those of the checkpoints, weights are
+//! `(out, in)` as in `nn.Linear`, and the initialisation is the same bits
+//! everywhere, so a checkpoint (or a seed) moves between backends.
 
-use std::ops::Range;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ops::Range;
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
-use wapo_core::rl::ModelConfig;
+
+use super::{ModelConfig, Named};
+use crate::error::{Error, Result};
 
 /// Offsets of one block's tensors in the parameter block.
 #[derive(Clone, Debug)]
@@ -91,7 +98,7 @@ impl Layout {
     pub fn init(&self, cfg: &ModelConfig, seed: u64) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut p = vec![0.0f32; self.total];
-        let resid_std = 0.02 / ((2 * cfg.layers) as f64).sqrt();
+        let resid_std = 0.02 / libm::sqrt((2 * cfg.layers) as f64);
         for e in &self.entries {
             let std = if e.name.ends_with("c_proj.weight") {
                 resid_std
@@ -126,5 +133,39 @@ impl Layout {
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     let u = |rng: &mut ChaCha8Rng| ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
     let (u1, u2) = (u(rng), u(rng));
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * core::f64::consts::PI * u2)
+}
+
+impl Layout {
+    /// The tensors of `block` (laid out as `self`) under their names, each
+    /// prefixed with `prefix` (`""` for parameters, `"m."`/`"v."` for moments).
+    pub fn named(&self, block: &[f32], prefix: &str) -> Vec<Named> {
+        self.entries
+            .iter()
+            .map(|e| Named {
+                name: format!("{prefix}{}", e.name),
+                shape: e.shape.clone(),
+                data: block[e.range.clone()].to_vec(),
+            })
+            .collect()
+    }
+
+    /// Fills `block` from named tensors; every entry must be present with its shape.
+    pub fn load_named(&self, block: &mut [f32], from: &[Named], prefix: &str) -> Result<()> {
+        for e in &self.entries {
+            let name = format!("{prefix}{}", e.name);
+            let t = from
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| Error::Case { field: name.clone(), reason: "missing from the checkpoint".into() })?;
+            if t.shape != e.shape || t.data.len() != e.range.len() {
+                return Err(Error::Case {
+                    field: name,
+                    reason: format!("shape {:?} in the checkpoint, {:?} in the model", t.shape, e.shape),
+                });
+            }
+            block[e.range.clone()].copy_from_slice(&t.data);
+        }
+        Ok(())
+    }
 }
