@@ -4,11 +4,13 @@
 //!
 //! * [`WgpuContext`] — adapter, device, pipeline cache, buffer pool.
 //! * [`WgpuTensor`] — an f32 tensor on the device.
+//! * [`gpt`] — the GPT policy as WGSL kernels: training and generation on the GPU.
 //! * [`bench`] — the forward+backward benchmark of the objective (any backend).
 
 pub mod bench;
 mod context;
 mod fused;
+pub mod gpt;
 mod kernels;
 mod launch;
 mod tensor;

@@ -7,9 +7,14 @@ use crate::context::WgpuContext;
 /// Writes `data` at the start of `buf`. Pending dispatches are submitted
 /// first: queue writes run before the command buffers of their submit.
 pub(crate) fn write_f32(ctx: &WgpuContext, buf: &wgpu::Buffer, data: &[f32]) -> Result<()> {
+    write_f32_at(ctx, buf, 0, data)
+}
+
+/// Writes `data` at element `off` of `buf`.
+pub(crate) fn write_f32_at(ctx: &WgpuContext, buf: &wgpu::Buffer, off: u64, data: &[f32]) -> Result<()> {
     ctx.flush()?;
     if !data.is_empty() {
-        ctx.queue.write_buffer(buf, 0, bytemuck::cast_slice(data));
+        ctx.queue.write_buffer(buf, off * 4, bytemuck::cast_slice(data));
     }
     ctx.check()
 }
