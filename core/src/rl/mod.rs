@@ -36,6 +36,9 @@
 //! // state.to_text() (wapo_cpu::checkpoint does all three atomically).
 //! ```
 
+#[cfg(feature = "std")]
+pub mod bench;
+mod checks;
 mod eval;
 pub mod layout;
 mod policy;

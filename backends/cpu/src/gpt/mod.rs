@@ -17,10 +17,9 @@ pub mod model;
 pub mod optim;
 
 use wapo_core::host::HostTensor;
-use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, check_tokens};
+use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
 use wapo_core::{Error, Result, Shape, Tensor};
 
-use attention::Rows;
 use generate::{GenScratch, Request};
 use model::Acts;
 use optim::AdamW;
@@ -81,7 +80,7 @@ impl<T: Tensor> Gpt<T> {
 
     /// Training forward on host slices; returns the logits (N·T, V).
     pub fn forward_host(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<&[f32]> {
-        let rows = self.check_batch(prompts, group, completions)?;
+        let rows = self.cfg.check_batch(prompts, group, completions)?;
         let t = completions.len() / rows.n();
         model::forward(&mut self.acts, &self.cfg, &self.layout, &self.params, prompts.tokens, completions, rows, t);
         Ok(&self.acts.logits)
@@ -100,32 +99,6 @@ impl<T: Tensor> Gpt<T> {
             });
         }
         model::backward(&mut self.acts, &self.cfg, &self.layout, &self.params, &mut self.grads, dlogits);
-        Ok(())
-    }
-
-    fn check_batch(&self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<Rows> {
-        prompts.check(self.cfg.vocab)?;
-        check_tokens("completions", completions, self.cfg.vocab)?;
-        let n = prompts.batch * group;
-        if group == 0 || completions.is_empty() || !completions.len().is_multiple_of(n) {
-            return Err(Error::Shape {
-                field: "completions",
-                expected: Shape::d2(n, completions.len() / n.max(1)),
-                got: Shape::d1(completions.len()),
-            });
-        }
-        let t = completions.len() / n;
-        self.check_context(prompts.len, t)?;
-        Ok(Rows { b: prompts.batch, g: group, p: prompts.len, s: t - 1 })
-    }
-
-    fn check_context(&self, p: usize, t: usize) -> Result<()> {
-        if p + t - 1 > self.cfg.context {
-            return Err(Error::Config {
-                field: "model.context",
-                reason: "prompt + completion − 1 exceeds the model's context",
-            });
-        }
         Ok(())
     }
 }
@@ -149,22 +122,7 @@ impl<T: Tensor> Policy for Gpt<T> {
         temperature: f64,
         uniforms: &[f32],
     ) -> Result<Rollout> {
-        prompts.check(self.cfg.vocab)?;
-        if group == 0 || steps == 0 {
-            return Err(Error::Empty { field: "generate" });
-        }
-        self.check_context(prompts.len, steps)?;
-        if !temperature.is_finite() || temperature < 0.0 {
-            return Err(Error::Config { field: "temperature", reason: "must be a finite number ≥ 0" });
-        }
-        let n = prompts.batch * group;
-        if temperature > 0.0 && uniforms.len() != n * steps {
-            return Err(Error::Shape {
-                field: "uniforms",
-                expected: Shape::d2(n, steps),
-                got: Shape::d1(uniforms.len()),
-            });
-        }
+        self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
         let req = Request {
             prompts: prompts.tokens,
             b: prompts.batch,
