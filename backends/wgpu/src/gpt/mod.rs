@@ -1,4 +1,221 @@
 //! The GPT policy of `DESIGN.md` on the GPU: every layer a hand-written WGSL
-//! kernel pair ([`kernels`]).
+//! kernel pair ([`kernels`]), llm.c style, over the same parameter layout,
+//! names, initialisation and shared-prompt rows as the CPU policy
+//! (`wapo_cpu::gpt::Gpt`), so that a checkpoint or a seed moves between
+//! backends and both compute the same numbers.
+//!
+//! Parameters, gradients and AdamW moments are one device buffer each, with
+//! the named views of [`Layout`]. A training step reads back two scalars:
+//! the SFT loss and the gradient norm (which the optimizer step returns).
 
+mod generate;
 pub mod kernels;
+mod model;
+
+use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
+use wapo_core::{Error, Result, Shape, Tensor};
+
+use crate::context::WgpuDevice;
+use crate::tensor::WgpuTensor;
+use kernels::adamw::{AdamStep, adamw, sum_squares};
+use kernels::rows::fill;
+use kernels::xent::softmax_xent;
+use kernels::{View, alloc, upload_u32, write};
+use model::{Acts, HostRows};
+
+/// The GPU GPT policy: parameters, gradients, optimizer state and the saved
+/// activations of the last training forward, all on one wgpu device.
+pub struct WgpuGpt {
+    cfg: ModelConfig,
+    layout: Layout,
+    dev: WgpuDevice,
+    params: WgpuTensor,
+    grads: WgpuTensor,
+    m: WgpuTensor,
+    v: WgpuTensor,
+    /// u32 per parameter: 1 where weight decay applies.
+    decay: WgpuTensor,
+    step: u64,
+    acts: Option<Acts>,
+}
+
+impl WgpuGpt {
+    /// A freshly initialised model (the CPU policy's initialisation bits for `seed`).
+    pub fn new(dev: &WgpuDevice, cfg: ModelConfig, seed: u64) -> Result<Self> {
+        cfg.validate()?;
+        let layout = Layout::new(&cfg);
+        let n = layout.total;
+        let params = alloc(dev, n)?;
+        write(&params, 0, &layout.init(&cfg, seed))?;
+        let [grads, m, v] = [alloc(dev, n)?, alloc(dev, n)?, alloc(dev, n)?];
+        for t in [&grads, &m, &v] {
+            fill(View::all(t), 0.0)?;
+        }
+        let decay: Vec<u32> = layout.decays().iter().map(|&d| d as u32).collect();
+        let decay = upload_u32(dev, &decay)?;
+        Ok(WgpuGpt { cfg, layout, dev: dev.clone(), params, grads, m, v, decay, step: 0, acts: None })
+    }
+
+    /// The flat parameter block (device → host) and its layout.
+    pub fn raw_parameters(&self) -> Result<(Vec<f32>, &Layout)> {
+        Ok((self.params.to_vec()?, &self.layout))
+    }
+
+    /// The accumulated gradient, in the parameter block's layout (device → host).
+    pub fn raw_gradients(&self) -> Result<Vec<f32>> {
+        self.grads.to_vec()
+    }
+
+    /// Overwrites the flat parameter block.
+    pub fn set_raw_parameters(&mut self, data: &[f32]) -> Result<()> {
+        if data.len() != self.layout.total {
+            return Err(Error::Shape {
+                field: "parameters",
+                expected: Shape::d1(self.layout.total),
+                got: Shape::d1(data.len()),
+            });
+        }
+        write(&self.params, 0, data)
+    }
+
+    /// Training forward; keeps the activations for [`Policy::backward`].
+    fn train_forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<&Acts> {
+        let rows = self.cfg.check_batch(prompts, group, completions)?;
+        let t = completions.len() / rows.n();
+        let host = HostRows::new(prompts.tokens, completions, rows, t);
+        self.acts = None;
+        let acts = model::forward(&self.dev, &self.cfg, &self.layout, &self.params, &host, rows, true)?;
+        Ok(self.acts.insert(acts))
+    }
+
+    fn backward_from(&mut self, dlogits: &WgpuTensor) -> Result<()> {
+        let acts =
+            self.acts.as_ref().ok_or_else(|| Error::Backend("backward without a preceding training forward".into()))?;
+        let want = acts.ns * self.cfg.vocab;
+        if dlogits.shape().numel() != want {
+            return Err(Error::Shape {
+                field: "grad_logits",
+                expected: Shape::d2(acts.ns, self.cfg.vocab),
+                got: dlogits.shape(),
+            });
+        }
+        model::backward(&self.dev, &self.cfg, &self.layout, &self.params, &self.grads, acts, dlogits)
+    }
+
+    fn load_block(&self, block: &WgpuTensor, from: &[Named], prefix: &str) -> Result<()> {
+        let mut host = block.to_vec()?;
+        self.layout.load_named(&mut host, from, prefix)?;
+        write(block, 0, &host)
+    }
+}
+
+impl Policy for WgpuGpt {
+    type T = WgpuTensor;
+
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn device(&self) -> WgpuDevice {
+        self.dev.clone()
+    }
+
+    fn generate(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        steps: usize,
+        temperature: f64,
+        uniforms: &[f32],
+    ) -> Result<Rollout> {
+        self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
+        // The prompt pass replaces the saved activations: no backward from here.
+        self.acts = None;
+        let req = generate::Request {
+            prompts: prompts.tokens,
+            b: prompts.batch,
+            p: prompts.len,
+            g: group,
+            steps,
+            temperature,
+            uniforms,
+        };
+        generate::generate(&self.dev, &self.cfg, &self.layout, &self.params, &req)
+    }
+
+    fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<WgpuTensor> {
+        let v = self.cfg.vocab;
+        let n = prompts.batch * group;
+        let acts = self.train_forward(prompts, group, completions)?;
+        acts.logits.reshape(Shape::d3(n, acts.ns / n, v))
+    }
+
+    fn backward(&mut self, grad_logits: &WgpuTensor) -> Result<()> {
+        self.backward_from(grad_logits)
+    }
+
+    fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32]) -> Result<f64> {
+        let (v, dev) = (self.cfg.vocab, self.dev.clone());
+        let acts = self.train_forward(prompts, 1, gold)?;
+        let rows = acts.ns;
+        let targets = upload_u32(&dev, gold)?;
+        let (dlogits, loss) = (alloc(&dev, rows * v)?, alloc(&dev, rows)?);
+        let scale = (1.0 / rows as f64) as f32;
+        softmax_xent(
+            View::all(&dlogits),
+            View::all(&loss),
+            View::all(&acts.logits),
+            View::all(&targets),
+            rows,
+            v,
+            scale,
+        )?;
+        self.backward_from(&dlogits)?;
+        let loss: f64 = loss.to_vec()?.iter().map(|&x| x as f64).sum();
+        if !loss.is_finite() {
+            return Err(Error::NonFinite { field: "sft loss", pos: wapo_core::error::Pos::NONE });
+        }
+        Ok(loss / rows as f64)
+    }
+
+    fn zero_grad(&mut self) {
+        // Recording a fill cannot fail short of a lost device, which the
+        // next call that returns a Result reports.
+        let _ = fill(View::all(&self.grads), 0.0);
+    }
+
+    fn optimizer_step(&mut self, cfg: &OptimConfig) -> Result<f64> {
+        let sq = alloc(&self.dev, 1)?;
+        sum_squares(View::all(&sq), View::all(&self.grads))?;
+        let norm = (sq.to_vec()?[0] as f64).sqrt();
+        if !norm.is_finite() {
+            return Err(Error::NonFinite { field: "gradient norm", pos: wapo_core::error::Pos::NONE });
+        }
+        self.step += 1;
+        let s = AdamStep::new(cfg, self.step, norm);
+        let all = View::all;
+        adamw(all(&self.params), all(&self.grads), all(&self.m), all(&self.v), all(&self.decay), s)?;
+        Ok(norm)
+    }
+
+    fn parameters(&self) -> Result<Vec<Named>> {
+        Ok(self.layout.named(&self.params.to_vec()?, ""))
+    }
+
+    fn load_parameters(&mut self, params: &[Named]) -> Result<()> {
+        self.load_block(&self.params, params, "")
+    }
+
+    fn optimizer_state(&self) -> Result<OptimState> {
+        let mut moments = self.layout.named(&self.m.to_vec()?, "m.");
+        moments.extend(self.layout.named(&self.v.to_vec()?, "v."));
+        Ok(OptimState { step: self.step, moments })
+    }
+
+    fn load_optimizer_state(&mut self, state: &OptimState) -> Result<()> {
+        self.load_block(&self.m, &state.moments, "m.")?;
+        self.load_block(&self.v, &state.moments, "v.")?;
+        self.step = state.step;
+        Ok(())
+    }
+}

@@ -1,1 +1,220 @@
-//! (in progress)
+//! Causal multi-head attention of the GPT over the shared-prompt row layout
+//! of [`Rows`]: the training forward (saving the probabilities), its
+//! backward, and the one-token generation step over a KV cache.
+//!
+//! One workgroup of 64 threads serves one (query row, head) (the forward,
+//! the step, the backward's dq) or one (key row, head) (the backward's dk,
+//! dv): the key (query) loop is split over the threads, the softmax is
+//! online (running max and rescaled sums), reductions are fixed trees. Head
+//! sizes up to 256.
+
+#[cfg(test)]
+mod tests;
+
+use wapo_core::rl::Rows;
+use wapo_core::{Error, Result};
+
+use super::View;
+use super::rows::{distinct, need};
+use crate::launch::{Kernel, dispatch, idx32};
+
+const FORWARD: &str = concat!(
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("workgroup.wgsl"),
+    include_str!("train_rows.wgsl"),
+    include_str!("forward.wgsl"),
+    include_str!("attend.wgsl"),
+);
+const BACKWARD: &str = concat!(
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("workgroup.wgsl"),
+    include_str!("train_rows.wgsl"),
+    include_str!("backward.wgsl"),
+);
+const DECODE: &str = concat!(
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("workgroup.wgsl"),
+    include_str!("decode.wgsl"),
+    include_str!("attend.wgsl"),
+);
+
+/// Largest head size (C / H) the kernels handle (4 dims per thread).
+const MAX_HEAD: usize = 256;
+
+fn kernel(name: &'static str, source: &'static str, entry: &'static str) -> Kernel {
+    Kernel { name, source, entry, constants: vec![] }
+}
+
+/// Checks the head geometry; returns the head size.
+fn head_size(c: usize, h: usize, what: &str) -> Result<usize> {
+    if h == 0 || c == 0 || !c.is_multiple_of(h) || c / h > MAX_HEAD {
+        return Err(Error::Backend(format!(
+            "{what}: c = {c} must be a positive multiple of h = {h} with head size c / h at most {MAX_HEAD}"
+        )));
+    }
+    Ok(c / h)
+}
+
+/// The softmax scale 1/√hs, as the CPU reference computes it.
+fn scale(hs: usize) -> u32 {
+    (1.0 / (hs as f32).sqrt()).to_bits()
+}
+
+/// Parameters 4..=12 of the training kernels (train_rows.wgsl): the
+/// geometry of `rows`, checked against 32-bit indexing.
+fn train_geometry(rows: Rows, c: usize, h: usize, what: &str) -> Result<[u32; 9]> {
+    let hs = head_size(c, h, what)?;
+    if rows.p == 0 {
+        return Err(Error::Backend(format!("{what}: rows.p = 0: a prompt of at least one row is required")));
+    }
+    let r = rows.total() as u64;
+    idx32(r * 3 * c as u64)?;
+    idx32(r * (h * rows.keys()) as u64)?;
+    Ok([
+        idx32(r * h as u64)?,
+        rows.p as u32,
+        rows.s as u32,
+        rows.g as u32,
+        idx32(rows.prefix_rows() as u64)?,
+        c as u32,
+        h as u32,
+        rows.keys() as u32,
+        scale(hs),
+    ])
+}
+
+/// Training forward: out (R, C) and probs (R, H, P + S) from qkv (R, 3C),
+/// R = rows.total(). probs row (i, h) holds the query's probabilities over
+/// its keys in [`Rows`] order (a prompt row: its prompt's keys 0..=p; a
+/// completion row: the P prompt keys, then its own keys 0..=s), zeros after.
+/// `out` and `probs` may be views of one tensor, not of qkv's.
+pub fn attention_forward(out: View<'_>, probs: View<'_>, qkv: View<'_>, rows: Rows, c: usize, h: usize) -> Result<()> {
+    let geo = train_geometry(rows, c, h, "attention_forward")?;
+    let r = rows.total() as u64;
+    need(&out, r * c as u64, "out")?;
+    need(&probs, r * (h * rows.keys()) as u64, "probs")?;
+    need(&qkv, r * 3 * c as u64, "qkv")?;
+    distinct(&[(&out, "out"), (&probs, "probs")], &[(&qkv, "qkv")])?;
+    if r == 0 {
+        return Ok(());
+    }
+    let (wo, so) = out.sub(0, r * c as u64).bind(7, "out")?;
+    let (wp, sp) = probs.sub(0, r * (h * rows.keys()) as u64).bind(6, "probs")?;
+    let (wq, sq) = qkv.sub(0, r * 3 * c as u64).bind(0, "qkv")?;
+    let mut prm = vec![so, sp, sq, 0];
+    prm.extend_from_slice(&geo);
+    let k = kernel("gpt_attention_forward", FORWARD, "main");
+    dispatch(out.t.ctx(), &k, &[wq, wp, wo], &prm, r * h as u64)
+}
+
+/// Training backward: dqkv (R, 3C) is overwritten with ∂/∂qkv given dout
+/// (R, C), from the forward's probs (R, H, P + S) and qkv (R, 3C).
+/// Deterministic (no atomics): a key's dk, dv sum the queries that see it
+/// in a fixed order (a prompt key: its prompt's later rows, then every
+/// completion row of its G samples; a completion key: the later rows of its
+/// own sample). dqkv must be a tensor of its own (no input's).
+pub fn attention_backward(
+    dqkv: View<'_>,
+    dout: View<'_>,
+    probs: View<'_>,
+    qkv: View<'_>,
+    rows: Rows,
+    c: usize,
+    h: usize,
+) -> Result<()> {
+    let geo = train_geometry(rows, c, h, "attention_backward")?;
+    let r = rows.total() as u64;
+    let np = r * (h * rows.keys()) as u64;
+    need(&dqkv, r * 3 * c as u64, "dqkv")?;
+    need(&dout, r * c as u64, "dout")?;
+    need(&probs, np, "probs")?;
+    need(&qkv, r * 3 * c as u64, "qkv")?;
+    distinct(&[(&dqkv, "dqkv")], &[(&dout, "dout"), (&probs, "probs"), (&qkv, "qkv")])?;
+    if r == 0 {
+        return Ok(());
+    }
+    let ctx = dqkv.t.ctx();
+    let mut prm = Vec::with_capacity(13);
+    let mut wins = Vec::with_capacity(4);
+    for (slot, v, len, field) in [
+        (7, dqkv, r * 3 * c as u64, "dqkv"),
+        (0, dout, r * c as u64, "dout"),
+        (1, probs, np, "probs"),
+        (2, qkv, r * 3 * c as u64, "qkv"),
+    ] {
+        let (w, s) = v.sub(0, len).bind(slot, field)?;
+        wins.push(w);
+        prm.push(s);
+    }
+    prm.extend_from_slice(&geo);
+    let groups = r * h as u64;
+    for (name, entry) in [("gpt_attention_delta", "delta"), ("gpt_attention_dkdv", "dkdv"), ("gpt_attention_dq", "dq")]
+    {
+        dispatch(ctx, &kernel(name, BACKWARD, entry), &wins, &prm, groups)?;
+    }
+    Ok(())
+}
+
+/// One generation step: for each of the n = B·G rows i, the query of
+/// step_qkv row i (n, 3C) attends to the P prompt rows of its prompt i / g in
+/// `prefix` (B·P, 3C), then to rows i·steps .. i·steps + ns of `cache`
+/// (n, steps, 3C) (the current step's k, v already written there). Writes
+/// out (n, C). `out` must be a tensor of its own.
+#[allow(clippy::too_many_arguments)]
+pub fn attention_decode(
+    out: View<'_>,
+    step_qkv: View<'_>,
+    prefix: View<'_>,
+    cache: View<'_>,
+    n: usize,
+    g: usize,
+    p: usize,
+    steps: usize,
+    ns: usize,
+    c: usize,
+    h: usize,
+) -> Result<()> {
+    let hs = head_size(c, h, "attention_decode")?;
+    if g == 0 || !n.is_multiple_of(g) {
+        return Err(Error::Backend(format!("attention_decode: n = {n} rows is not a multiple of g = {g}")));
+    }
+    if p == 0 {
+        return Err(Error::Backend("attention_decode: p = 0: a prompt of at least one row is required".into()));
+    }
+    if ns > steps {
+        return Err(Error::Backend(format!("attention_decode: ns = {ns} exceeds the cache's {steps} steps")));
+    }
+    let (n64, c3) = (n as u64, 3 * c as u64);
+    let pre = (n / g * p) as u64 * c3;
+    let cached = n64 * steps as u64 * c3;
+    need(&out, n64 * c as u64, "out")?;
+    need(&step_qkv, n64 * c3, "step_qkv")?;
+    need(&prefix, pre, "prefix")?;
+    need(&cache, cached, "cache")?;
+    distinct(&[(&out, "out")], &[(&step_qkv, "step_qkv"), (&prefix, "prefix"), (&cache, "cache")])?;
+    idx32(pre.max(cached))?;
+    if n == 0 {
+        return Ok(());
+    }
+    let (wo, so) = out.sub(0, n64 * c as u64).bind(7, "out")?;
+    let (wq, sq) = step_qkv.sub(0, n64 * c3).bind(0, "step_qkv")?;
+    let (wp, sp) = prefix.sub(0, pre).bind(1, "prefix")?;
+    let (wc, sc) = cache.sub(0, cached).bind(2, "cache")?;
+    let prm = [
+        so,
+        sq,
+        sp,
+        sc,
+        idx32(n64 * h as u64)?,
+        p as u32,
+        g as u32,
+        steps as u32,
+        ns as u32,
+        c as u32,
+        h as u32,
+        0,
+        scale(hs),
+    ];
+    let k = kernel("gpt_attention_decode", DECODE, "main");
+    dispatch(out.t.ctx(), &k, &[wq, wp, wc, wo], &prm, n64 * h as u64)
+}

@@ -1,0 +1,81 @@
+// One workgroup per (query row, head): scores of T keys at a time, an
+// online softmax (running max, rescaled sums), the probability-weighted sum
+// of the values; then, when the layout saves them, the final probabilities
+// (keys past the query's own: 0). The layout file (forward.wgsl,
+// decode.wgsl) says where queries, keys and values live.
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) t: u32,
+) {
+    let g = wg_index(wid, nwg);
+    if g >= n_groups() {
+        return;
+    }
+    let x = ctx_of(g);
+    let nk = ctx_nk(x);
+    let hs = head_size();
+    for (var d = t; d < hs; d += T) {
+        sh_q[d] = q_at(x, d);
+    }
+    workgroupBarrier();
+    let sp = split(t, hs);
+    var acc: array<f32, MAXM>;
+    var m = neg_inf();
+    var l = 0.0;
+    for (var c0 = 0u; c0 < nk; c0 += T) {
+        let j = c0 + t;
+        var s = neg_inf();
+        if j < nk {
+            s = score(x, j) * qk_scale();
+            if SAVE {
+                save_raw(x, j, s);
+            }
+        }
+        // Every chunk holds a key, so mn is finite and alpha is 0 on the first.
+        let mn = max(m, reduce_max(t, s));
+        let alpha = exp_safe(m - mn);
+        let e = exp_safe(s - mn);
+        l = l * alpha + e;
+        sh_w[t] = e;
+        workgroupBarrier();
+        for (var k = 0u; k < MAXM; k++) {
+            acc[k] *= alpha;
+        }
+        if sp.slice < sp.ks {
+            let cn = min(T, nk - c0);
+            for (var c = sp.slice; c < cn; c += sp.ks) {
+                let w = sh_w[c];
+                for (var k = 0u; k < MAXM; k++) {
+                    let d = sp.d0 + k * sp.ln;
+                    if d < hs {
+                        acc[k] += w * v_at(x, c0 + c, d);
+                    }
+                }
+            }
+        }
+        m = mn;
+    }
+    let inv = 1.0 / reduce_sum(t, l);
+    acc[0] = slice_total(t, sp, acc[0]);
+    if sp.slice == 0u {
+        for (var k = 0u; k < MAXM; k++) {
+            let d = sp.d0 + k * sp.ln;
+            if d < hs {
+                put_out(x, d, acc[k] * inv);
+            }
+        }
+    }
+    if SAVE {
+        // Each thread rereads only the raw scores it wrote itself.
+        for (var j = t; j < key_stride(); j += T) {
+            var p = 0.0;
+            if j < nk {
+                p = exp(load_raw(x, j) - m) * inv;
+            }
+            save_prob(x, j, p);
+        }
+    }
+}

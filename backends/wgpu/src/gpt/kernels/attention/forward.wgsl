@@ -1,0 +1,63 @@
+// The training forward's side of `attend`: queries and keys are rows of one
+// qkv (R, 3C) in the shared-prompt layout; the probabilities are saved.
+// params: 0 out shift, 1 probs shift, 2 qkv shift, 4.. the geometry
+// (train_rows.wgsl).
+
+@group(0) @binding(0) var<storage, read> qkv: array<f32>;
+@group(0) @binding(6) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(7) var<storage, read_write> out: array<f32>;
+
+const SAVE: bool = true;
+
+struct Ctx {
+    row: u32,
+    h: u32,
+    keys: Qk,
+}
+
+fn ctx_of(g: u32) -> Ctx {
+    let row = g / n_h();
+    return Ctx(row, g % n_h(), query_keys(row));
+}
+
+fn ctx_nk(x: Ctx) -> u32 {
+    return x.keys.nk;
+}
+
+fn q_at(x: Ctx, d: u32) -> f32 {
+    return qkv[prm(2u) + x.row * 3u * n_c() + x.h * head_size() + d];
+}
+
+fn score(x: Ctx, j: u32) -> f32 {
+    let hs = head_size();
+    let base = prm(2u) + key_row(x.keys, j) * 3u * n_c() + n_c() + x.h * hs;
+    var s = 0.0;
+    for (var d = 0u; d < hs; d++) {
+        s += sh_q[d] * qkv[base + d];
+    }
+    return s;
+}
+
+fn v_at(x: Ctx, j: u32, d: u32) -> f32 {
+    return qkv[prm(2u) + key_row(x.keys, j) * 3u * n_c() + 2u * n_c() + x.h * head_size() + d];
+}
+
+fn prob_at(x: Ctx, j: u32) -> u32 {
+    return prm(1u) + (x.row * n_h() + x.h) * key_stride() + j;
+}
+
+fn save_raw(x: Ctx, j: u32, s: f32) {
+    probs[prob_at(x, j)] = s;
+}
+
+fn load_raw(x: Ctx, j: u32) -> f32 {
+    return probs[prob_at(x, j)];
+}
+
+fn save_prob(x: Ctx, j: u32, p: f32) {
+    probs[prob_at(x, j)] = p;
+}
+
+fn put_out(x: Ctx, d: u32, v: f32) {
+    out[prm(0u) + x.row * n_c() + x.h * head_size() + d] = v;
+}
