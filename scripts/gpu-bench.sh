@@ -4,12 +4,17 @@
 #
 #   scripts/gpu-bench.sh BIN_DIR [GOLDEN_DIR]
 #
-# BIN_DIR holds the `wapo` binary; GOLDEN_DIR defaults to tests/data/golden.
+# BIN_DIR holds the `wapo` binary and, optionally, prebuilt test binaries in
+# BIN_DIR/tests/ (`cargo test --release --no-run`, copied there): they run
+# first, with WAPO_REQUIRE_GPU=1. GOLDEN_DIR defaults to tests/data/golden.
 # The Vulkan loader must already be reachable (LD_LIBRARY_PATH / VK_ICD_FILENAMES
 # set by the caller). Results go to $OUT (default ./gpu-bench-out):
 #   adapter.txt   the adapter the runs used
 #   loss.txt      `wapo loss --backend wgpu --check` of every golden case
+#   tests.txt     the test binaries' output (equivalence suites on the GPU)
 #   bench.txt     `wapo bench objective --backend wgpu` at the four shapes
+#   train.txt     `wapo bench train --backend wgpu` (64 and 256 prompts, the
+#                 larger model's SFT tokens/s, the GEMM's TFLOP/s at 4096³)
 # Exit status: non-zero when a golden case fails or the benchmark fails.
 set -uo pipefail
 
@@ -24,6 +29,14 @@ mkdir -p "$OUT"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/adapter.txt" 2>&1
 
 status=0
+: > "$OUT/tests.txt"
+for t in "$BIN_DIR"/tests/*; do
+  [ -x "$t" ] || continue
+  echo "== $(basename "$t")" >> "$OUT/tests.txt"
+  WAPO_REQUIRE_GPU=1 "$t" --test-threads 1 >> "$OUT/tests.txt" 2>&1 || { status=1; echo "FAILED: $t" >> "$OUT/tests.txt"; }
+done
+grep -E "^test result|FAILED" "$OUT/tests.txt"
+
 pass=0
 fail=0
 : > "$OUT/loss.txt"
@@ -40,6 +53,9 @@ echo "golden cases on wgpu: $pass passed, $fail failed" | tee -a "$OUT/loss.txt"
 
 "$WAPO" bench objective --backend wgpu --iters "${ITERS:-20}" \
   --shapes 4096x32768,16384x32768,8192x151936,65536x64 2>&1 | tee "$OUT/bench.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+"$WAPO" bench train --backend wgpu --prompts 64,256 --large --reps "${REPS:-3}" 2>&1 | tee "$OUT/train.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 exit $status

@@ -14,8 +14,6 @@ pub enum CliError {
     Format { path: PathBuf, reason: String },
     /// An error from the core or a backend.
     Core(wapo_core::Error),
-    /// A feature the chosen backend does not offer yet.
-    Unavailable(String),
     /// A chart could not be drawn.
     Plot { path: PathBuf, reason: String },
 }
@@ -43,7 +41,6 @@ impl fmt::Display for CliError {
             CliError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             CliError::Format { path, reason } => write!(f, "{}: {reason}", path.display()),
             CliError::Core(e) => write!(f, "{e}"),
-            CliError::Unavailable(what) => write!(f, "{what}"),
             CliError::Plot { path, reason } => {
                 write!(f, "plot {}: {reason}", path.display())
             }

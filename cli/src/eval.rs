@@ -16,7 +16,6 @@ use crate::error::{CliError, Result};
 use crate::overrides::Overrides;
 use crate::run_dir::CONFIG_FILE;
 use crate::summary::{Table, num};
-use crate::train::new_policy;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -93,7 +92,9 @@ fn run_inner(args: &EvalArgs) -> Result<()> {
 /// Evaluates the parameters stored in `path` with `cfg`'s task and model.
 pub fn eval_checkpoint(cfg: &TrainConfig, path: &Path) -> Result<Metrics> {
     let task = cfg.build_task()?;
-    let mut policy = new_policy(cfg, task.as_ref())?;
-    checkpoint::load_parameters(path, &mut policy).map_err(|e| CliError::format(path, e.to_string()))?;
-    Ok(evaluate(&mut policy, task.as_ref(), &cfg.eval_config())?)
+    with_policy!(cfg, task.as_ref(), |policy| {
+        let mut policy = policy;
+        checkpoint::load_parameters(path, &mut policy).map_err(|e| CliError::format(path, e.to_string()))?;
+        Ok(evaluate(&mut policy, task.as_ref(), &cfg.eval_config())?)
+    })
 }

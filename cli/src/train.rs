@@ -10,8 +10,7 @@ use std::time::Instant;
 use clap::Args;
 use wapo_core::rl::{Metrics, Policy, TrainState, evaluate, metric, rl_step, wall_clock, warm_start};
 use wapo_core::task::Task;
-use wapo_cpu::CpuTensor;
-use wapo_cpu::gpt::{Gpt, checkpoint};
+use wapo_cpu::gpt::checkpoint;
 
 use crate::config::TrainConfig;
 use crate::error::{CliError, Result};
@@ -103,19 +102,7 @@ pub fn run_root(cfg: &TrainConfig) -> PathBuf {
 pub fn train(cfg: &TrainConfig, start: Start, progress: &Progress) -> Result<Outcome> {
     cfg.validate()?;
     let task = cfg.build_task()?;
-    let policy = new_policy(cfg, task.as_ref())?;
-    train_with(policy, task.as_ref(), cfg, start, progress)
-}
-
-/// The CPU policy; other backends report that they have none yet.
-pub fn new_policy(cfg: &TrainConfig, task: &dyn Task) -> Result<Gpt<CpuTensor>> {
-    match cfg.backend.as_str() {
-        "cpu" => Ok(Gpt::new(cfg.model_config(task), cfg.seed)?),
-        "wgpu" => Err(CliError::Unavailable(
-            "backend `wgpu`: training is not available yet (the GPU policy does not exist); use --backend cpu".into(),
-        )),
-        other => Err(CliError::config("backend", format!("unknown backend `{other}` (expected cpu or wgpu)"))),
-    }
+    with_policy!(cfg, task.as_ref(), |policy| train_with(policy, task.as_ref(), cfg, start, progress))
 }
 
 /// Fresh AdamW moments: RL starts its own optimizer rather than inherit

@@ -248,7 +248,7 @@ fn bad_flags_and_configs_fail_with_the_field_named() {
         (vec!["--rl-steps", "many"], "rl.steps"),
         (vec!["--objective", "ppo"], "objective.name"),
         (vec!["--heads", "3"], "model.heads"),
-        (vec!["--backend", "wgpu"], "not available yet"),
+        (vec!["--backend", "tpu"], "backend"),
     ] {
         let out = s.train("e", &args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -308,4 +308,42 @@ fn compare_overlays_objectives_from_one_sft_checkpoint() {
     assert_eq!(start("wapo-seed1"), start("grpo-seed2"));
     // No SFT records in the RL runs: they did not train from scratch.
     assert!(steps_of(&records(&root.join("wapo-seed1")), "sft").is_empty());
+}
+
+/// The same tiny run on the GPU policy (lavapipe in CI): outputs, finite
+/// metrics, a bit-exact resume, and its checkpoint evaluated on the CPU.
+#[test]
+fn train_on_wgpu_writes_outputs_resumes_bit_exactly_and_its_checkpoint_runs_on_cpu() {
+    if wapo_wgpu::test_context().is_none() {
+        return;
+    }
+    let s = Scratch::new("wgpu");
+    let out = ok(s.train("straight", &["--backend", "wgpu"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("on backend wgpu") && stdout.contains("after RL (wapo)"), "{stdout}");
+    let straight = records(&s.run("straight"));
+    assert_eq!(steps_of(&straight, "sft"), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(steps_of(&straight, "rl"), vec![1, 2, 3, 4]);
+    for r in &straight {
+        for (k, v) in r {
+            if k != "phase" {
+                assert!(v.as_f64().is_some_and(f64::is_finite), "{k} = {v}");
+            }
+        }
+    }
+    assert!(s.run("straight").join("plots/reward.png").is_file());
+
+    ok(s.train("split", &["--backend", "wgpu", "--rl-steps", "2"]));
+    ok(s.train("split", &["--backend", "wgpu", "--resume", "--rl-steps", "4"]));
+    assert_eq!(without_timings(records(&s.run("split"))), without_timings(straight));
+
+    let ckpt = s.run("straight").join("checkpoints/step-000004.safetensors");
+    for backend in ["wgpu", "cpu"] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wapo"));
+        c.arg("eval").arg(&ckpt).args(["--json", "--backend", backend]);
+        let out = ok(c);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let exact = v["eval/greedy_exact"].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&exact), "{backend}: {v}");
+    }
 }

@@ -1,10 +1,14 @@
 //! `wapo bench train`: one RL step (generation included) and one SFT step of
-//! the WAPO authors' toy setting (64 prompts × 8 completions, 196 + 7
-//! tokens, V=10 C=128 L=3 H=4 MLP 256), median of a few repetitions.
+//! the WAPO authors' toy setting (P prompts × 8 completions, 196 + 7
+//! tokens, V=10 C=128 L=3 H=4 MLP 256), median of a few repetitions; with
+//! `--large`, SFT tokens/s of a C=512 L=8 H=8 model at T=256; on wgpu also
+//! the GEMM kernel's TFLOP/s at 4096³.
 
 use std::process::ExitCode;
 
 use clap::Args;
+use wapo_core::rl::bench::{bench_sft_tokens, bench_train, large, toy};
+use wapo_core::rl::{ModelConfig, Policy};
 
 #[derive(Args, Debug)]
 pub struct TrainBenchArgs {
@@ -14,6 +18,12 @@ pub struct TrainBenchArgs {
     /// Timed repetitions after one warm-up.
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
+    /// Prompts per RL step (8 completions each); comma-separated for several runs.
+    #[arg(long, default_value = "64", value_delimiter = ',')]
+    pub prompts: Vec<usize>,
+    /// Also measure SFT tokens/s on the larger model (C=512, L=8, H=8, T=256).
+    #[arg(long)]
+    pub large: bool,
 }
 
 pub fn run(args: &TrainBenchArgs) -> ExitCode {
@@ -21,29 +31,54 @@ pub fn run(args: &TrainBenchArgs) -> ExitCode {
         eprintln!("error: `--reps` must be ≥ 1");
         return ExitCode::from(2);
     }
-    match args.backend.as_str() {
-        "cpu" => match wapo_cpu::gpt::bench::bench_train(args.reps) {
-            Ok(report) => {
-                println!(
-                    "backend cpu, {} threads\n{report}",
-                    std::thread::available_parallelism().map_or(1, |n| n.get())
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        "wgpu" => {
-            eprintln!(
-                "error: backend `wgpu`: the training benchmark is not available yet (the GPU policy does not exist); use --backend cpu"
-            );
-            ExitCode::from(2)
+    if args.prompts.contains(&0) {
+        eprintln!("error: `--prompts` must be ≥ 1");
+        return ExitCode::from(2);
+    }
+    let result = match args.backend.as_str() {
+        "cpu" => {
+            println!("backend cpu, {} threads", std::thread::available_parallelism().map_or(1, |n| n.get()));
+            bench_all(args, |m| wapo_cpu::gpt::Gpt::<wapo_core::host::HostTensor<f32>>::new(m, 0))
         }
+        "wgpu" => wgpu(args),
         other => {
             eprintln!("error: `--backend`: unknown backend `{other}` (expected cpu or wgpu)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+fn wgpu(args: &TrainBenchArgs) -> wapo_core::Result<()> {
+    let dev = wapo_wgpu::WgpuContext::new()?;
+    println!("backend wgpu on {}", dev.adapter_name());
+    let tflops = wapo_wgpu::gpt::kernels::matmul::bench::gemm_tflops(&dev, 4096, 10)?;
+    println!("GEMM 4096³ (f32): {tflops:.3} TFLOP/s");
+    bench_all(args, |m| wapo_wgpu::gpt::WgpuGpt::new(&dev, m, 0))
+}
+
+fn bench_all<P: Policy>(
+    args: &TrainBenchArgs,
+    new: impl Fn(ModelConfig) -> wapo_core::Result<P>,
+) -> wapo_core::Result<()> {
+    for &prompts in &args.prompts {
+        let (task, model, rl, sft) = toy(prompts, true);
+        let report = bench_train(new(model)?, &task, &rl, &sft, args.reps)?;
+        println!("{report}");
+    }
+    if args.large {
+        let (task, model, sft) = large();
+        let tps = bench_sft_tokens(new(model)?, &task, &sft, args.reps)?;
+        println!(
+            "SFT throughput, C={} L={} H={} MLP {} T={} batch {}: {:.0} tokens/s",
+            model.channels, model.layers, model.heads, model.mlp, model.context, sft.batch, tps
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,215 @@
+//! The GPU GPT against the CPU GPT from the same parameters and batch:
+//! logits, SFT loss, the RL objective from logits, every parameter
+//! gradient, the parameters after one AdamW step (1e-4 relative, the max
+//! difference of each tensor printed), generation from the same uniforms,
+//! and checkpoints moving between the backends.
+
+use wapo_core::advantage::Groups;
+use wapo_core::host::HostTensor;
+use wapo_core::logits::{LogitsBatch, logits_objective};
+use wapo_core::objective::{Objective, ObjectiveConfig};
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts};
+use wapo_core::{Shape, Tensor};
+use wapo_cpu::gpt::Gpt;
+use wapo_tests::random::Rng;
+use wapo_wgpu::gpt::WgpuGpt;
+use wapo_wgpu::{WgpuDevice, WgpuTensor};
+
+const TOL: f64 = 1e-4;
+
+fn model() -> ModelConfig {
+    ModelConfig { vocab: 7, context: 12, channels: 16, layers: 2, heads: 2, mlp: 24 }
+}
+
+struct Batch {
+    prompts: Vec<u32>,
+    completions: Vec<u32>,
+    b: usize,
+    p: usize,
+}
+
+impl Batch {
+    fn new(seed: u64, b: usize, p: usize, g: usize, t: usize, vocab: usize) -> Self {
+        let mut rng = Rng::new(seed);
+        let prompts = (0..b * p).map(|_| rng.below(vocab) as u32).collect();
+        let completions = (0..b * g * t).map(|_| rng.below(vocab) as u32).collect();
+        Batch { prompts, completions, b, p }
+    }
+    fn prompts(&self) -> Prompts<'_> {
+        Prompts { tokens: &self.prompts, batch: self.b, len: self.p }
+    }
+}
+
+/// Max |a − b| over the tensor, asserted ≤ TOL · max(max |a|, 1e-3).
+fn close(name: &str, a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "{name}: lengths");
+    let diff = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).fold(0.0, f64::max);
+    let scale = a.iter().map(|x| (*x as f64).abs()).fold(0.0, f64::max).max(1e-3);
+    println!("{name:>28}: max |Δ| {diff:.3e} (scale {scale:.3e})");
+    assert!(diff <= TOL * scale, "{name}: max |Δ| {diff:e} exceeds {TOL} × {scale:e}");
+    diff
+}
+
+fn close_named(what: &str, a: &[Named], b: &[Named]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((&x.name, &x.shape), (&y.name, &y.shape));
+        close(&format!("{what} {}", x.name), &x.data, &y.data);
+    }
+}
+
+fn pair(dev: &WgpuDevice, seed: u64) -> (Gpt, WgpuGpt) {
+    let cpu = Gpt::new(model(), seed).unwrap();
+    let gpu = WgpuGpt::new(dev, model(), seed).unwrap();
+    (cpu, gpu)
+}
+
+fn named_grads(lay: &wapo_core::rl::Layout, flat: &[f32]) -> Vec<Named> {
+    lay.named(flat, "grad ")
+}
+
+#[test]
+fn same_init_and_logits() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let (mut cpu, mut gpu) = pair(&dev, 3);
+    close_named("init", &cpu.parameters().unwrap(), &gpu.parameters().unwrap());
+    // Shapes with a one-token completion, a one-token prompt and odd sizes.
+    for (seed, b, p, g, t) in [(1, 2, 4, 3, 3), (2, 1, 1, 1, 1), (3, 3, 5, 2, 4)] {
+        let batch = Batch::new(seed, b, p, g, t, 7);
+        let lc = cpu.forward(batch.prompts(), g, &batch.completions).unwrap();
+        let lg = gpu.forward(batch.prompts(), g, &batch.completions).unwrap();
+        assert_eq!(lc.shape(), lg.shape());
+        close(&format!("logits b{b} p{p} g{g} t{t}"), &lc.to_f32(), &lg.to_vec().unwrap());
+    }
+}
+
+trait ToF32 {
+    fn to_f32(&self) -> Vec<f32>;
+}
+impl ToF32 for HostTensor<f32> {
+    fn to_f32(&self) -> Vec<f32> {
+        let mut v = vec![0.0; self.shape().numel()];
+        self.download(&mut v).unwrap();
+        v.iter().map(|x| *x as f32).collect()
+    }
+}
+
+#[test]
+fn sft_gradients_and_adamw_step_match() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let (mut cpu, mut gpu) = pair(&dev, 5);
+    let batch = Batch::new(7, 3, 5, 1, 4, 7);
+    let lc = cpu.sft(batch.prompts(), &batch.completions).unwrap();
+    let lg = gpu.sft(batch.prompts(), &batch.completions).unwrap();
+    println!("sft loss: cpu {lc:.8} wgpu {lg:.8}");
+    assert!((lc - lg).abs() <= TOL * lc.abs(), "sft loss {lc} vs {lg}");
+    let lay = cpu.raw_parameters().1.clone();
+    close_named("sft", &named_grads(&lay, cpu.raw_gradients()), &named_grads(&lay, &gpu.raw_gradients().unwrap()));
+    let optim = OptimConfig { lr: 1e-2, weight_decay: 0.1, grad_clip: 0.5, ..OptimConfig::default() };
+    let (nc, ng) = (cpu.optimizer_step(&optim).unwrap(), gpu.optimizer_step(&optim).unwrap());
+    println!("grad norm: cpu {nc:.8} wgpu {ng:.8}");
+    assert!((nc - ng).abs() <= TOL * nc, "norm {nc} vs {ng}");
+    close_named("after AdamW", &cpu.parameters().unwrap(), &gpu.parameters().unwrap());
+    let (oc, og) = (cpu.optimizer_state().unwrap(), gpu.optimizer_state().unwrap());
+    assert_eq!(oc.step, og.step);
+    close_named("moment", &oc.moments, &og.moments);
+}
+
+/// The RL objective from each backend's logits (the CPU's host tensors, the
+/// GPU's fused kernel), its gradient through each policy.
+#[test]
+fn rl_objective_and_gradients_match() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    for objective in [Objective::Wapo, Objective::Grpo, Objective::Gspo] {
+        let (mut cpu, mut gpu) = pair(&dev, 11);
+        let (b, p, g, t) = (2, 4, 3, 3);
+        let batch = Batch::new(13, b, p, g, t, 7);
+        let n = b * g;
+        let mut rng = Rng::new(17);
+        let rewards: Vec<f64> = (0..n).map(|_| f64::from(rng.coin(0.5))).collect();
+        let mask: Vec<f64> = (0..n * t).map(|k| f64::from(k % t != t - 1 || rng.coin(0.7))).collect();
+        let old: Vec<f64> = (0..n * t).map(|_| rng.range(-3.0, -0.5)).collect();
+        let ids: Vec<i64> = (0..n).map(|i| (i / g) as i64).collect();
+        let toks: Vec<f64> = batch.completions.iter().map(|&y| y as f64).collect();
+        let mut cfg = ObjectiveConfig::new(objective, t);
+        cfg.temperature = 0.9;
+        let lc = cpu.forward(batch.prompts(), g, &batch.completions).unwrap();
+        let hd = ();
+        let up = |v: &[f64], s: Shape| HostTensor::<f32>::upload(&hd, v, s).unwrap();
+        let hb = LogitsBatch {
+            groups: &Groups::<HostTensor<f32>>::from_ids(&hd, &ids).unwrap(),
+            rewards: &up(&rewards, Shape::d1(n)),
+            mask: &up(&mask, Shape::d2(n, t)),
+            logits: &lc,
+            tokens: &up(&toks, Shape::d2(n, t)),
+            old_logprobs: &up(&old, Shape::d2(n, t)),
+        };
+        let oc = logits_objective(&cfg, &hb).unwrap();
+        cpu.backward(oc.grad_logits.as_ref().unwrap()).unwrap();
+
+        let lg = gpu.forward(batch.prompts(), g, &batch.completions).unwrap();
+        let ug = |v: &[f64], s: Shape| WgpuTensor::upload(&dev, v, s).unwrap();
+        let gb = LogitsBatch {
+            groups: &Groups::<WgpuTensor>::from_ids(&dev, &ids).unwrap(),
+            rewards: &ug(&rewards, Shape::d1(n)),
+            mask: &ug(&mask, Shape::d2(n, t)),
+            logits: &lg,
+            tokens: &ug(&toks, Shape::d2(n, t)),
+            old_logprobs: &ug(&old, Shape::d2(n, t)),
+        };
+        let og = logits_objective(&cfg, &gb).unwrap();
+        gpu.backward(og.grad_logits.as_ref().unwrap()).unwrap();
+
+        close(&format!("{objective} loss"), &oc.loss.to_f32(), &og.loss.to_vec().unwrap());
+        let gl = og.grad_logits.as_ref().unwrap().to_vec().unwrap();
+        close(&format!("{objective} grad_logits"), &oc.grad_logits.as_ref().unwrap().to_f32(), &gl);
+        let lay = cpu.raw_parameters().1.clone();
+        close_named(
+            &objective.to_string(),
+            &named_grads(&lay, cpu.raw_gradients()),
+            &named_grads(&lay, &gpu.raw_gradients().unwrap()),
+        );
+    }
+}
+
+#[test]
+fn generation_from_the_same_uniforms_draws_the_same_tokens() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let (mut cpu, mut gpu) = pair(&dev, 23);
+    let (b, p, g, steps) = (3, 4, 4, 5);
+    let batch = Batch::new(29, b, p, 1, 1, 7);
+    let mut rng = Rng::new(31);
+    let uniforms: Vec<f32> = (0..b * g * steps).map(|_| rng.uniform() as f32).collect();
+    for tau in [1.0, 0.7, 0.0] {
+        let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
+        let rc = cpu.generate(batch.prompts(), g, steps, tau, u).unwrap();
+        let rg = gpu.generate(batch.prompts(), g, steps, tau, u).unwrap();
+        assert_eq!(rc.tokens, rg.tokens, "τ = {tau}");
+        close(&format!("logprobs τ={tau}"), &rc.logprobs, &rg.logprobs);
+    }
+    // The GPU policy refuses a backward after generation, as the CPU one does.
+    let dl = WgpuTensor::upload(&dev, &[0.0; 7], Shape::d3(1, 1, 7)).unwrap();
+    assert!(gpu.backward(&dl).is_err());
+}
+
+#[test]
+fn checkpoints_move_between_backends() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let (mut cpu, mut gpu) = pair(&dev, 41);
+    let batch = Batch::new(43, 2, 3, 1, 3, 7);
+    gpu.sft(batch.prompts(), &batch.completions).unwrap();
+    gpu.optimizer_step(&OptimConfig { lr: 1e-2, ..OptimConfig::default() }).unwrap();
+    cpu.load_parameters(&gpu.parameters().unwrap()).unwrap();
+    cpu.load_optimizer_state(&gpu.optimizer_state().unwrap()).unwrap();
+    assert_eq!(cpu.parameters().unwrap(), gpu.parameters().unwrap());
+    assert_eq!(cpu.optimizer_state().unwrap(), gpu.optimizer_state().unwrap());
+    // And back: a fresh GPU model takes the CPU's parameters bit for bit.
+    let mut fresh = WgpuGpt::new(&dev, model(), 0).unwrap();
+    fresh.load_parameters(&cpu.parameters().unwrap()).unwrap();
+    assert_eq!(fresh.parameters().unwrap(), cpu.parameters().unwrap());
+    // A wrong shape is refused with the tensor's name.
+    let mut bad = cpu.parameters().unwrap();
+    bad[0].shape = vec![1, 1];
+    let err = fresh.load_parameters(&bad).unwrap_err().to_string();
+    assert!(err.contains("wte"), "{err}");
+}
