@@ -3,6 +3,7 @@
 //! and a command encoder that batches dispatches until something is read back.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wapo_core::{Error, Result};
@@ -46,6 +47,13 @@ pub struct WgpuContext {
     params: wgpu::Buffer,
     /// The first uncaptured error or device loss, reported by every later call.
     failure: Arc<Mutex<Option<String>>>,
+    /// Dispatches recorded and read-backs waited for since the context
+    /// opened: what a call costs in fixed overhead, whatever the GPU.
+    dispatches: AtomicU64,
+    readbacks: AtomicU64,
+    /// The largest mappable read-back buffer so far, kept between read-backs:
+    /// a fresh one per read-back is a driver allocation each time.
+    readback: Mutex<Option<wgpu::Buffer>>,
 }
 
 /// A compiled kernel: its source name, entry point and override constants.
@@ -161,6 +169,9 @@ impl WgpuContext {
             pending: Mutex::default(),
             params,
             failure,
+            dispatches: AtomicU64::new(0),
+            readbacks: AtomicU64::new(0),
+            readback: Mutex::default(),
         }))
     }
 
@@ -172,6 +183,46 @@ impl WgpuContext {
     /// The largest storage binding in bytes; tensors beyond it are processed in windows.
     pub fn max_binding_bytes(&self) -> u64 {
         self.max_binding
+    }
+
+    /// `(dispatches, read-backs)` recorded on this context so far. Each
+    /// dispatch costs some µs of driver time and each read-back a full wait
+    /// for the GPU, whatever their size: the counts measure a call's fixed
+    /// overhead.
+    pub fn counters(&self) -> (u64, u64) {
+        (self.dispatches.load(Ordering::Relaxed), self.readbacks.load(Ordering::Relaxed))
+    }
+
+    /// Counts one read-back (a wait for the GPU and a mapped copy).
+    pub(crate) fn count_readback(&self) {
+        self.readbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A mappable buffer of at least `bytes` for a read-back: the kept one
+    /// when it is free and large enough, else a new one.
+    pub(crate) fn readback_buffer(&self, bytes: u64) -> Result<wgpu::Buffer> {
+        if let Some(b) = lock(&self.readback)?.take_if(|b| b.size() >= bytes) {
+            return Ok(b);
+        }
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bucket(bytes),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// Keeps an unmapped read-back buffer for the next read-back, when it is
+    /// larger than the one kept (up to 64 MiB: large downloads are rare).
+    pub(crate) fn return_readback_buffer(&self, buf: wgpu::Buffer) {
+        if buf.size() > 64 << 20 {
+            return;
+        }
+        if let Ok(mut kept) = self.readback.lock()
+            && kept.as_ref().is_none_or(|k| k.size() < buf.size())
+        {
+            *kept = Some(buf);
+        }
     }
 
     /// Fails with the first GPU error or device loss seen so far.
@@ -261,6 +312,7 @@ impl WgpuContext {
     ) -> Result<()> {
         self.check()?;
         let mut p = lock(&self.pending)?;
+        self.dispatches.fetch_add(1, Ordering::Relaxed);
         let offset = p.count as u64 * PARAM_SLOT;
         self.queue.write_buffer(&self.params, offset, bytemuck::cast_slice(params));
         let enc = p

@@ -8,6 +8,9 @@
 // Outputs per row: m and log Σe (lse = m + log Σe, kept apart so that
 // ℓ = (x_y − m) − log Σe and later x − lse lose no digits to a large m),
 // ℓ, H = log Σe − Σe(x−m)/Σe and Σp² = Σe²/(Σe)².
+// Token ids are validated after this pass (on the host copy read back with
+// its outputs), so an out-of-range id is clamped into its row here and the
+// call then fails.
 // params: 0 rows in this chunk, 1 V, 2 window index of the chunk's first
 // logit, 3 index of the chunk's first row in the per-row buffers, 4 1/τ.
 
@@ -190,7 +193,7 @@ fn main_vec4(
     }
     let total = reduce_row(a, lid);
     if live && lane == 0u {
-        let y = u32(tokens[prm(3u) + row]);
+        let y = min(u32(tokens[prm(3u) + row]), prm(1u) - 1u);
         let zy = z4[base4 + y / 4u][y % 4u] * inv_t;
         finish(row, total, zy);
     }
@@ -216,7 +219,7 @@ fn main_scalar(
     }
     let total = reduce_row(a, lid);
     if live && lane == 0u {
-        let y = u32(tokens[prm(3u) + row]);
+        let y = min(u32(tokens[prm(3u) + row]), v - 1u);
         finish(row, total, z[base + y] * inv_t);
     }
 }

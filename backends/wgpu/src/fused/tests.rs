@@ -1,0 +1,120 @@
+use wapo_core::advantage::Groups;
+use wapo_core::logits::{LogitsBatch, logits_objective};
+use wapo_core::{Objective, ObjectiveConfig, Shape, Tensor};
+
+use crate::{WgpuDevice, WgpuTensor, test_context};
+
+struct Inputs {
+    groups: Groups<WgpuTensor>,
+    rewards: WgpuTensor,
+    mask: WgpuTensor,
+    logits: WgpuTensor,
+    tokens: WgpuTensor,
+    old: WgpuTensor,
+}
+
+/// N sequences of T tokens over V, in groups of two, with some padding.
+fn inputs(dev: &WgpuDevice, n: usize, t: usize, v: usize) -> Inputs {
+    let ids: Vec<i64> = (0..n).map(|i| (i / 2) as i64).collect();
+    let rewards: Vec<f64> = (0..n).map(|i| f64::from(i % 3 == 0)).collect();
+    let mask: Vec<f64> = (0..n * t).map(|k| f64::from(k % t < t - 2)).collect();
+    let tokens: Vec<f64> = (0..n * t).map(|k| ((k * 7) % v) as f64).collect();
+    let old: Vec<f64> = (0..n * t).map(|k| -(v as f64).ln() + 0.05 * ((k % 5) as f64 - 2.0)).collect();
+    let logits: Vec<f64> = (0..n * t * v).map(|k| ((k * 37) % 101) as f64 / 25.0 - 2.0).collect();
+    Inputs {
+        groups: Groups::from_ids(dev, &ids).unwrap(),
+        rewards: WgpuTensor::upload(dev, &rewards, Shape::d1(n)).unwrap(),
+        mask: WgpuTensor::upload(dev, &mask, Shape::d2(n, t)).unwrap(),
+        logits: WgpuTensor::upload(dev, &logits, Shape::d3(n, t, v)).unwrap(),
+        tokens: WgpuTensor::upload(dev, &tokens, Shape::d2(n, t)).unwrap(),
+        old: WgpuTensor::upload(dev, &old, Shape::d2(n, t)).unwrap(),
+    }
+}
+
+impl Inputs {
+    fn batch(&self) -> LogitsBatch<'_, WgpuTensor> {
+        LogitsBatch {
+            groups: &self.groups,
+            rewards: &self.rewards,
+            mask: &self.mask,
+            logits: &self.logits,
+            tokens: &self.tokens,
+            old_logprobs: &self.old,
+        }
+    }
+}
+
+#[test]
+fn dispatches_and_readbacks_per_call() {
+    let Some(dev) = test_context() else { return };
+    let x = inputs(&dev, 4, 16, 64); // 64 rows × 64
+    let cfg = ObjectiveConfig::new(Objective::Wapo, 16);
+    logits_objective(&cfg, &x.batch()).unwrap(); // compiles the pipelines
+    dev.synchronize().unwrap();
+    let before = dev.counters();
+    let out = logits_objective(&cfg, &x.batch()).unwrap();
+    let after = dev.counters();
+    let (d, r) = (after.0 - before.0, after.1 - before.1);
+    println!("per call: {d} dispatches, {r} read-backs");
+    drop(out);
+    assert!(d <= 2 && r <= 1, "{d} dispatches and {r} read-backs per call");
+}
+
+fn host_of(x: &WgpuTensor) -> Vec<f64> {
+    let mut v = vec![0.0; x.shape().numel()];
+    x.download(&mut v).unwrap();
+    v
+}
+
+/// Both places of the per-sequence engine (host for small batches, device
+/// primitives for large ones) give the same outputs, for every objective
+/// and the options that change its path.
+#[test]
+fn host_and_device_engines_agree() {
+    let Some(dev) = test_context() else { return };
+    let x = inputs(&dev, 6, 5, 37); // 30 rows × 37 (scalar kernels)
+    let mut cfgs: Vec<ObjectiveConfig> = Objective::ALL.into_iter().map(|o| ObjectiveConfig::new(o, 7)).collect();
+    let mut c = ObjectiveConfig::new(Objective::Grpo, 7);
+    c.temperature = 0.7;
+    c.normalize_by_kept_tokens = true;
+    c.mask_positive_advantages = true;
+    cfgs.push(c);
+    let mut c = ObjectiveConfig::new(Objective::Wapo, 7);
+    c.importance_sampling = false;
+    c.exclude_bins = wapo_core::BinSpec::parse("valley").unwrap();
+    cfgs.push(c);
+    let mut worst = 0.0f64;
+    for cfg in &cfgs {
+        let host = super::logits_objective(cfg, &x.batch()).unwrap();
+        let devc = super::engine_on_device(cfg, &x.batch()).unwrap();
+        let pairs = [
+            ("advantages", &host.advantages, &devc.advantages),
+            ("weights", &host.weights, &devc.weights),
+            ("normalizer", &host.normalizer, &devc.normalizer),
+            ("loss_sum", &host.loss_sum, &devc.loss_sum),
+            ("loss", &host.loss, &devc.loss),
+            ("grad_logprobs", &host.grad_logprobs, &devc.grad_logprobs),
+            ("grad_logits", host.grad_logits.as_ref().unwrap(), devc.grad_logits.as_ref().unwrap()),
+            ("logprobs", &host.logprobs, &devc.logprobs),
+            ("ratio", &host.ratio, &devc.ratio),
+            ("keep", &host.keep, &devc.keep),
+            ("clipped", &host.clipped, &devc.clipped),
+            ("bins", &host.bins, &devc.bins),
+        ];
+        for (name, a, b) in pairs {
+            let (a, b) = (host_of(a), host_of(b));
+            let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (k, (p, q)) in a.iter().zip(&b).enumerate() {
+                let err = (p - q).abs() / (scale + 1e-30);
+                worst = worst.max(if scale > 0.0 { err } else { (p - q).abs() });
+                assert!(
+                    (p - q).abs() <= 1e-5 * (q.abs() + scale) + 1e-7,
+                    "{:?} {name}[{k}]: {p} vs {q}",
+                    cfg.objective
+                );
+            }
+        }
+        assert_eq!(host.count_values().unwrap(), devc.count_values().unwrap(), "{:?}: counts", cfg.objective);
+    }
+    println!("host vs device engine: max error {worst:e} of the field's scale");
+}
