@@ -41,6 +41,7 @@ pass=0
 fail=0
 : > "$OUT/loss.txt"
 for case in "$GOLDEN"/*.json; do
+  [ -f "$case" ] || continue
   if "$WAPO" loss --backend wgpu --check "$case" >> "$OUT/loss.txt" 2>&1; then
     pass=$((pass + 1))
   else
@@ -52,7 +53,7 @@ echo "golden cases on wgpu: $pass passed, $fail failed" | tee -a "$OUT/loss.txt"
 [ "$fail" -eq 0 ] || status=1
 
 "$WAPO" bench objective --backend wgpu --iters "${ITERS:-20}" \
-  --shapes 4096x32768,16384x32768,8192x151936,65536x64 2>&1 | tee "$OUT/bench.txt"
+  --shapes 4096x32768,16384x32768,65536x64,8192x151936 2>&1 | tee "$OUT/bench.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 "$WAPO" bench train --backend wgpu --prompts 64,256 --large --reps "${REPS:-3}" 2>&1 | tee "$OUT/train.txt"

@@ -105,11 +105,30 @@ fn sft_gradients_and_adamw_step_match() {
     assert!((lc - lg).abs() <= TOL * lc.abs(), "sft loss {lc} vs {lg}");
     let lay = cpu.raw_parameters().1.clone();
     close_named("sft", &named_grads(&lay, cpu.raw_gradients()), &named_grads(&lay, &gpu.raw_gradients().unwrap()));
+    let grads = cpu.raw_gradients().to_vec();
     let optim = OptimConfig { lr: 1e-2, weight_decay: 0.1, grad_clip: 0.5, ..OptimConfig::default() };
     let (nc, ng) = (cpu.optimizer_step(&optim).unwrap(), gpu.optimizer_step(&optim).unwrap());
     println!("grad norm: cpu {nc:.8} wgpu {ng:.8}");
     assert!((nc - ng).abs() <= TOL * nc, "norm {nc} vs {ng}");
-    close_named("after AdamW", &cpu.parameters().unwrap(), &gpu.parameters().unwrap());
+    // Adam's first step is lr·g/(|g| + ε): where the true gradient is zero
+    // (the key bias: softmax ignores a shift shared by all scores) both
+    // backends step along their own roundoff. Those elements are compared
+    // only for staying within one step of their start.
+    let before = Gpt::<HostTensor<f32>>::new(model(), 5).unwrap().parameters().unwrap();
+    let (pc, pg) = (cpu.parameters().unwrap(), gpu.parameters().unwrap());
+    let mut at = 0;
+    for ((c, g), b) in pc.iter().zip(&pg).zip(&before) {
+        let gr = &grads[at..at + c.data.len()];
+        at += c.data.len();
+        let gmax = gr.iter().fold(0f32, |a, x| a.max(x.abs()));
+        let live = |i: &usize| gr[*i].abs() > 1e-5 * gmax;
+        let pick = |t: &Named| t.data.iter().enumerate().filter(|(i, _)| live(i)).map(|(_, x)| *x).collect::<Vec<_>>();
+        close(&format!("after AdamW {}", c.name), &pick(c), &pick(g));
+        for i in (0..c.data.len()).filter(|i| !live(i)) {
+            let moved = (g.data[i] - b.data[i]).abs().max((c.data[i] - b.data[i]).abs());
+            assert!(moved <= 1.01 * optim.lr as f32 * (1.0 + b.data[i].abs()), "{}[{i}] moved {moved}", c.name);
+        }
+    }
     let (oc, og) = (cpu.optimizer_state().unwrap(), gpu.optimizer_state().unwrap());
     assert_eq!(oc.step, og.step);
     close_named("moment", &oc.moments, &og.moments);
