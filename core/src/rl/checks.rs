@@ -5,6 +5,19 @@ use super::{ModelConfig, Prompts, Rows, check_tokens};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 
+/// A checked generation request, as every backend's generation takes it.
+#[derive(Clone, Copy, Debug)]
+pub struct Generation<'a> {
+    pub prompts: &'a [u32], // (B, P)
+    pub b: usize,
+    pub p: usize,
+    pub g: usize,
+    pub steps: usize,
+    /// τ; 0 decodes greedily.
+    pub temperature: f64,
+    pub uniforms: &'a [f32], // (N, steps)
+}
+
 impl ModelConfig {
     /// Checks a training batch (prompts, `group` samples each, completions
     /// (N, T)); returns its shared-prompt row layout.
@@ -24,15 +37,15 @@ impl ModelConfig {
         Ok(Rows { b: prompts.batch, g: group, p: prompts.len, s: t - 1 })
     }
 
-    /// Checks a generation request; returns N = B·G.
-    pub fn check_generate(
+    /// Checks a generation request (the arguments of [`super::Policy::generate`]).
+    pub fn check_generate<'a>(
         &self,
-        prompts: Prompts<'_>,
+        prompts: Prompts<'a>,
         group: usize,
         steps: usize,
         temperature: f64,
-        uniforms: &[f32],
-    ) -> Result<usize> {
+        uniforms: &'a [f32],
+    ) -> Result<Generation<'a>> {
         prompts.check(self.vocab)?;
         if group == 0 || steps == 0 {
             return Err(Error::Empty { field: "generate" });
@@ -49,7 +62,15 @@ impl ModelConfig {
                 got: Shape::d1(uniforms.len()),
             });
         }
-        Ok(n)
+        Ok(Generation {
+            prompts: prompts.tokens,
+            b: prompts.batch,
+            p: prompts.len,
+            g: group,
+            steps,
+            temperature,
+            uniforms,
+        })
     }
 
     /// A prompt of `p` tokens followed by `t` scored tokens needs p + t − 1 positions.

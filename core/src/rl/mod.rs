@@ -39,6 +39,7 @@
 #[cfg(feature = "std")]
 pub mod bench;
 mod checks;
+pub use checks::Generation;
 mod eval;
 pub mod layout;
 mod policy;

@@ -3,7 +3,7 @@
 //! new keys and values go to a preallocated cache. No gradient bookkeeping.
 
 use rayon::prelude::*;
-use wapo_core::rl::{ModelConfig, Rollout};
+use wapo_core::rl::{Generation, ModelConfig, Rollout};
 
 use super::attention::{Heads, Keys, Rows, attend};
 use super::kernels::*;
@@ -19,25 +19,13 @@ pub struct GenScratch {
     rstd: Vec<f32>,
 }
 
-/// The inputs of one generation call.
-pub struct Request<'a> {
-    pub prompts: &'a [u32], // (B, P)
-    pub b: usize,
-    pub p: usize,
-    pub g: usize,
-    pub steps: usize,
-    /// τ; 0 decodes greedily.
-    pub temperature: f64,
-    pub uniforms: &'a [f32], // (N, steps)
-}
-
 pub fn generate(
     acts: &mut Acts,
     gs: &mut GenScratch,
     cfg: &ModelConfig,
     lay: &Layout,
     params: &[f32],
-    req: &Request<'_>,
+    req: &Generation<'_>,
 ) -> Rollout {
     let (c, m, v, g, steps) = (cfg.channels, cfg.mlp, cfg.vocab, req.g, req.steps);
     let n = req.b * g;

@@ -20,7 +20,7 @@ use wapo_core::host::HostTensor;
 use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
 use wapo_core::{Error, Result, Shape, Tensor};
 
-use generate::{GenScratch, Request};
+use generate::GenScratch;
 use model::Acts;
 use optim::AdamW;
 
@@ -122,16 +122,7 @@ impl<T: Tensor> Policy for Gpt<T> {
         temperature: f64,
         uniforms: &[f32],
     ) -> Result<Rollout> {
-        self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
-        let req = Request {
-            prompts: prompts.tokens,
-            b: prompts.batch,
-            p: prompts.len,
-            g: group,
-            steps,
-            temperature,
-            uniforms,
-        };
+        let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
         Ok(generate::generate(&mut self.acts, &mut self.scratch, &self.cfg, &self.layout, &self.params, &req))
     }
 

@@ -6,51 +6,25 @@
 
 use wapo_core::Result;
 use wapo_core::rl::layout::Layout;
-use wapo_core::rl::{ModelConfig, Rollout, Rows};
+use wapo_core::rl::{Generation, ModelConfig, Rollout, Rows};
 
 use super::kernels::attention::attention_decode;
 use super::kernels::encoder::{Positions, encoder_forward};
 use super::kernels::gelu::gelu_forward;
 use super::kernels::layernorm::layernorm_forward;
-use super::kernels::matmul::{Gemm, gemm};
 use super::kernels::rows::{add, copy_rows};
 use super::kernels::sample::sample;
 use super::kernels::{View, alloc, download_u32, write};
-use super::model::{HostRows, forward};
+use super::model::{HostRows, forward, linear};
 use crate::context::WgpuDevice;
 use crate::tensor::WgpuTensor;
-
-/// The inputs of one generation call (checked by the caller).
-pub(crate) struct Request<'a> {
-    pub prompts: &'a [u32], // (B, P)
-    pub b: usize,
-    pub p: usize,
-    pub g: usize,
-    pub steps: usize,
-    /// τ; 0 decodes greedily.
-    pub temperature: f64,
-    pub uniforms: &'a [f32], // (N, steps)
-}
-
-/// (rows, in) → (rows, out) = inp · wᵀ + b.
-fn linear(
-    out: &WgpuTensor,
-    inp: &WgpuTensor,
-    w: View<'_>,
-    b: Option<View<'_>>,
-    r: usize,
-    c: usize,
-    oc: usize,
-) -> Result<()> {
-    gemm(View::all(out), View::all(inp), w, b, Gemm { m: r, n: oc, k: c, a_t: false, b_t: true, accumulate: false })
-}
 
 pub(crate) fn generate(
     dev: &WgpuDevice,
     cfg: &ModelConfig,
     lay: &Layout,
     params: &WgpuTensor,
-    req: &Request<'_>,
+    req: &Generation<'_>,
 ) -> Result<Rollout> {
     let (c, m, v, h, g, steps) = (cfg.channels, cfg.mlp, cfg.vocab, cfg.heads, req.g, req.steps);
     let (n, p) = (req.b * g, req.p);

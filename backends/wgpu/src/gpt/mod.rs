@@ -128,18 +128,9 @@ impl Policy for WgpuGpt {
         temperature: f64,
         uniforms: &[f32],
     ) -> Result<Rollout> {
-        self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
+        let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
         // The prompt pass replaces the saved activations: no backward from here.
         self.acts = None;
-        let req = generate::Request {
-            prompts: prompts.tokens,
-            b: prompts.batch,
-            p: prompts.len,
-            g: group,
-            steps,
-            temperature,
-            uniforms,
-        };
         generate::generate(&self.dev, &self.cfg, &self.layout, &self.params, &req)
     }
 

@@ -63,7 +63,7 @@ pub(crate) struct Acts {
 }
 
 /// One (R, in) → (R, out) linear layer: out = inp · wᵀ + b.
-fn linear(
+pub(crate) fn linear(
     out: &WgpuTensor,
     inp: &WgpuTensor,
     w: View<'_>,

@@ -15,6 +15,8 @@ pub mod layernorm;
 pub mod matmul;
 pub mod rows;
 pub mod sample;
+#[cfg(test)]
+pub(crate) mod test_util;
 pub mod xent;
 
 use wapo_core::{Error, Result, Shape};

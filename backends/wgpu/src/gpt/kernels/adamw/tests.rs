@@ -1,22 +1,7 @@
 use super::*;
-use crate::gpt::kernels::{upload_u32, write};
-use crate::tensor::WgpuTensor;
+use crate::gpt::kernels::upload_u32;
 
-fn rng(seed: u64) -> impl FnMut() -> f32 {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
-
-fn upload(dev: &crate::context::WgpuDevice, data: &[f32]) -> WgpuTensor {
-    let t = alloc(dev, data.len()).unwrap();
-    write(&t, 0, data).unwrap();
-    t
-}
+use crate::gpt::kernels::test_util::{rng, upload};
 
 #[test]
 fn sum_squares_matches_f64_and_is_deterministic() {

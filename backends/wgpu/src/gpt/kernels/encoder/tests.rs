@@ -1,5 +1,5 @@
 use super::*;
-use crate::gpt::kernels::rows::test_util::{Lcg, check, get, put, put_u32};
+use crate::gpt::kernels::test_util::{Lcg, check, get, put, put_u32};
 
 const SHAPES: [(usize, usize); 7] = [(1, 1), (3, 5), (257, 1), (3, 128), (257, 5), (1, 300), (257, 300)];
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::WgpuContext;
-use crate::gpt::kernels::rows::test_util::{Lcg, check, get, put};
+use crate::gpt::kernels::test_util::{Lcg, check, get, put};
 
 const K: f64 = 0.7978846;
 

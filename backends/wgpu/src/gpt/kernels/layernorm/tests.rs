@@ -1,7 +1,7 @@
 use super::*;
 use crate::WgpuContext;
 use crate::context::WgpuDevice;
-use crate::gpt::kernels::rows::test_util::{Lcg, check, get, put};
+use crate::gpt::kernels::test_util::{Lcg, check, get, put};
 
 const SHAPES: [(usize, usize); 7] = [(1, 1), (3, 5), (257, 1), (3, 128), (257, 5), (1, 300), (257, 300)];
 

@@ -4,8 +4,6 @@
 
 mod checks;
 #[cfg(test)]
-pub(crate) mod test_util;
-#[cfg(test)]
 mod tests;
 
 pub(crate) use checks::{batches, distinct, groups, need};

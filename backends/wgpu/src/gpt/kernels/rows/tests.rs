@@ -1,6 +1,6 @@
-use super::test_util::{Lcg, check, get, get_u32, put, put_u32};
 use super::*;
 use crate::WgpuContext;
+use crate::gpt::kernels::test_util::{Lcg, check, get, get_u32, put, put_u32};
 
 const SHAPES: [(usize, usize); 7] = [(1, 1), (3, 5), (257, 1), (3, 128), (257, 5), (1, 300), (257, 300)];
 

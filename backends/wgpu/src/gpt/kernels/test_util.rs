@@ -1,10 +1,10 @@
-//! Test helpers of the row-wise kernel families: tensors with the data at
-//! an offset inside sentinels, read-back, and tolerance checks that print
-//! the largest differences.
+//! Test helpers of the kernel families: tensors with the data at an offset
+//! inside sentinels, read-back, tolerance checks that print the largest
+//! differences, and deterministic random numbers.
 
 use wapo_core::Result;
 
-use super::super::{View, alloc, download_u32, upload_u32, write};
+use super::{View, alloc, download_u32, upload_u32, write};
 use crate::context::WgpuDevice;
 use crate::tensor::WgpuTensor;
 
@@ -81,4 +81,22 @@ pub(crate) fn check(name: &str, got: &[f32], want: &[f64], tol: f64) {
         assert!(d <= tol * (1.0 + w.abs()), "{name}[{i}]: got {g}, want {w} (diff {d:e})");
     }
     println!("{name}: max abs diff {abs:.3e}, max rel diff {rel:.3e}");
+}
+
+/// Deterministic uniform f32 in [0, 1) (xorshift).
+pub(crate) fn rng(seed: u64) -> impl FnMut() -> f32 {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// A device tensor holding exactly `data`.
+pub(crate) fn upload(dev: &WgpuDevice, data: &[f32]) -> WgpuTensor {
+    let t = alloc(dev, data.len()).unwrap();
+    write(&t, 0, data).unwrap();
+    t
 }
