@@ -270,7 +270,19 @@ fn bad_flags_and_configs_fail_with_the_field_named() {
 
 #[test]
 fn compare_overlays_objectives_from_one_sft_checkpoint() {
-    let s = Scratch::new("compare");
+    compare_on("cpu");
+}
+
+/// `compare` on the GPU policy gives the same files and the same invariants.
+#[test]
+fn compare_runs_on_wgpu() {
+    if wapo_wgpu::test_context().is_some() {
+        compare_on("wgpu");
+    }
+}
+
+fn compare_on(backend: &str) {
+    let s = Scratch::new(&format!("compare-{backend}"));
     let out = ok({
         let mut c = Command::new(env!("CARGO_BIN_EXE_wapo"));
         c.args(["compare", "--config"]).arg(s.0.join("tiny.toml")).arg("--out-dir").arg(s.0.join("runs")).args([
@@ -280,6 +292,8 @@ fn compare_overlays_objectives_from_one_sft_checkpoint() {
             "wapo,grpo",
             "--seeds",
             "1,2",
+            "--backend",
+            backend,
         ]);
         c
     });

@@ -1,15 +1,17 @@
-//! The GPU GPT against the CPU GPT from the same parameters and batch:
+//! The GPU GPT against the CPU GPT (dfdx backend: its logits come as
+//! `CpuTensor` and go through the CPU's fused objective) from the same
+//! parameters and batch:
 //! logits, SFT loss, the RL objective from logits, every parameter
 //! gradient, the parameters after one AdamW step (1e-4 relative, the max
 //! difference of each tensor printed), generation from the same uniforms,
 //! and checkpoints moving between the backends.
 
 use wapo_core::advantage::Groups;
-use wapo_core::host::HostTensor;
 use wapo_core::logits::{LogitsBatch, logits_objective};
 use wapo_core::objective::{Objective, ObjectiveConfig};
 use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts};
 use wapo_core::{Shape, Tensor};
+use wapo_cpu::CpuTensor;
 use wapo_cpu::gpt::Gpt;
 use wapo_tests::random::Rng;
 use wapo_wgpu::gpt::WgpuGpt;
@@ -58,7 +60,7 @@ fn close_named(what: &str, a: &[Named], b: &[Named]) {
     }
 }
 
-fn pair(dev: &WgpuDevice, seed: u64) -> (Gpt, WgpuGpt) {
+fn pair(dev: &WgpuDevice, seed: u64) -> (Gpt<CpuTensor>, WgpuGpt) {
     let cpu = Gpt::new(model(), seed).unwrap();
     let gpu = WgpuGpt::new(dev, model(), seed).unwrap();
     (cpu, gpu)
@@ -86,7 +88,7 @@ fn same_init_and_logits() {
 trait ToF32 {
     fn to_f32(&self) -> Vec<f32>;
 }
-impl ToF32 for HostTensor<f32> {
+impl ToF32 for CpuTensor {
     fn to_f32(&self) -> Vec<f32> {
         let mut v = vec![0.0; self.shape().numel()];
         self.download(&mut v).unwrap();
@@ -114,7 +116,7 @@ fn sft_gradients_and_adamw_step_match() {
     // (the key bias: softmax ignores a shift shared by all scores) both
     // backends step along their own roundoff. Those elements are compared
     // only for staying within one step of their start.
-    let before = Gpt::<HostTensor<f32>>::new(model(), 5).unwrap().parameters().unwrap();
+    let before = Gpt::<CpuTensor>::new(model(), 5).unwrap().parameters().unwrap();
     let (pc, pg) = (cpu.parameters().unwrap(), gpu.parameters().unwrap());
     let mut at = 0;
     for ((c, g), b) in pc.iter().zip(&pg).zip(&before) {
@@ -153,10 +155,10 @@ fn rl_objective_and_gradients_match() {
         let mut cfg = ObjectiveConfig::new(objective, t);
         cfg.temperature = 0.9;
         let lc = cpu.forward(batch.prompts(), g, &batch.completions).unwrap();
-        let hd = ();
-        let up = |v: &[f64], s: Shape| HostTensor::<f32>::upload(&hd, v, s).unwrap();
+        let hd = cpu.device();
+        let up = |v: &[f64], s: Shape| CpuTensor::upload(&hd, v, s).unwrap();
         let hb = LogitsBatch {
-            groups: &Groups::<HostTensor<f32>>::from_ids(&hd, &ids).unwrap(),
+            groups: &Groups::<CpuTensor>::from_ids(&hd, &ids).unwrap(),
             rewards: &up(&rewards, Shape::d1(n)),
             mask: &up(&mask, Shape::d2(n, t)),
             logits: &lc,
