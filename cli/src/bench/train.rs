@@ -2,7 +2,7 @@
 //! the WAPO authors' toy setting (P prompts × 8 completions, 196 + 7
 //! tokens, V=10 C=128 L=3 H=4 MLP 256), median of a few repetitions; with
 //! `--large`, SFT tokens/s of a C=512 L=8 H=8 model at T=256; on wgpu also
-//! the GEMM kernel's TFLOP/s at 4096³.
+//! the GEMM kernel's TFLOP/s at 4096³ (`--gemm N` for another size).
 
 use std::process::ExitCode;
 
@@ -24,6 +24,10 @@ pub struct TrainBenchArgs {
     /// Also measure SFT tokens/s on the larger model (C=512, L=8, H=8, T=256).
     #[arg(long)]
     pub large: bool,
+    /// wgpu: size n of the n³ GEMM whose TFLOP/s is reported (0 skips it;
+    /// on a CPU Vulkan driver 4096³ takes minutes).
+    #[arg(long, default_value_t = 4096)]
+    pub gemm: usize,
 }
 
 pub fn run(args: &TrainBenchArgs) -> ExitCode {
@@ -58,8 +62,10 @@ pub fn run(args: &TrainBenchArgs) -> ExitCode {
 fn wgpu(args: &TrainBenchArgs) -> wapo_core::Result<()> {
     let dev = wapo_wgpu::WgpuContext::new()?;
     println!("backend wgpu on {}", dev.adapter_name());
-    let tflops = wapo_wgpu::gpt::kernels::matmul::bench::gemm_tflops(&dev, 4096, 10)?;
-    println!("GEMM 4096³ (f32): {tflops:.3} TFLOP/s");
+    if args.gemm > 0 {
+        let tflops = wapo_wgpu::gpt::kernels::matmul::bench::gemm_tflops(&dev, args.gemm, 10)?;
+        println!("GEMM {}³ (f32): {tflops:.3} TFLOP/s", args.gemm);
+    }
     bench_all(args, |m| wapo_wgpu::gpt::WgpuGpt::new(&dev, m, 0))
 }
 
