@@ -119,9 +119,19 @@ impl WgpuContext {
     /// `max_binding` bytes (a multiple of 256, at least 1 KiB): tests use it to
     /// run the chunked paths on small tensors.
     pub fn with_binding_cap(max_binding: u64) -> Result<WgpuDevice> {
+        Self::with_limits_cap(max_binding, u64::MAX)
+    }
+
+    /// Like [`WgpuContext::with_binding_cap`], with buffers also capped at
+    /// `max_buffer` bytes (at least 1 KiB): tests use it to hold small
+    /// tensors in several buffers, as tensors beyond the adapter's
+    /// `max_buffer_size` are. The binding cap is lowered to the buffer cap.
+    pub fn with_limits_cap(max_binding: u64, max_buffer: u64) -> Result<WgpuDevice> {
         let ctx = Self::new()?;
         let mut ctx = Arc::try_unwrap(ctx).map_err(|_| backend_err("a fresh context is not shared"))?;
-        ctx.max_binding = ctx.max_binding.min(max_binding.max(4 * BIND_ALIGN) / BIND_ALIGN * BIND_ALIGN);
+        ctx.max_buffer = ctx.max_buffer.min(max_buffer.max(4 * BIND_ALIGN));
+        let binding = max_binding.min(ctx.max_buffer).max(4 * BIND_ALIGN) / BIND_ALIGN * BIND_ALIGN;
+        ctx.max_binding = ctx.max_binding.min(binding);
         Ok(Arc::new(ctx))
     }
 
@@ -183,6 +193,11 @@ impl WgpuContext {
     /// The largest storage binding in bytes; tensors beyond it are processed in windows.
     pub fn max_binding_bytes(&self) -> u64 {
         self.max_binding
+    }
+
+    /// The largest buffer in bytes; tensors beyond it are held in several buffers.
+    pub fn max_buffer_bytes(&self) -> u64 {
+        self.max_buffer
     }
 
     /// `(dispatches, read-backs)` recorded on this context so far. Each
@@ -262,7 +277,11 @@ impl WgpuContext {
     /// A storage buffer of at least `bytes` bytes, from the pool when one is free.
     pub(crate) fn buffer(&self, bytes: u64) -> Result<wgpu::Buffer> {
         self.check()?;
-        let size = bucket(bytes);
+        // Near the limit the bucket may exceed it where the exact size fits.
+        let size = match bucket(bytes) {
+            b if b > self.max_buffer => bytes.next_multiple_of(16),
+            b => b,
+        };
         if size > self.max_buffer {
             return Err(backend_err(format!(
                 "a tensor of {bytes} bytes exceeds the adapter's max_buffer_size of {} bytes",

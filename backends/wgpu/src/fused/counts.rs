@@ -20,11 +20,11 @@ pub(crate) fn counts(out: &Output<WgpuTensor>) -> Result<WgpuTensor> {
     let res = WgpuTensor::empty(&out.mask.store.dev, Shape::d1(9))?;
     let kernel = Kernel { name: "counts", source: SOURCE, entry: "main", constants: vec![] };
     let wins = [
-        whole(0, out.clipped.buf()),
-        whole(1, out.bins.buf()),
-        whole(2, out.mask.buf()),
-        whole(3, out.keep.buf()),
-        whole(7, res.buf()),
+        whole(0, out.clipped.single(super::OP)?),
+        whole(1, out.bins.single(super::OP)?),
+        whole(2, out.mask.single(super::OP)?),
+        whole(3, out.keep.single(super::OP)?),
+        whole(7, res.single(super::OP)?),
     ];
     dispatch(ctx, &kernel, &wins, &[n as u32], 1)?;
     Ok(res)

@@ -2,8 +2,9 @@
 
 use wapo_core::Result;
 
-use crate::kernels::row_chunks;
-use crate::launch::{Kernel, dispatch, whole, window};
+use super::OP;
+use crate::kernels::segment_row_chunks;
+use crate::launch::{Kernel, dispatch, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../kernels/common.wgsl"), include_str!("grad.wgsl"));
@@ -26,15 +27,18 @@ pub(crate) fn grad_logits(
         entry: if vec4 { "main_vec4" } else { "main_scalar" },
         constants: vec![],
     };
-    for (r0, r1) in row_chunks(logits.ctx(), rows, v)? {
+    fn one(t: &WgpuTensor) -> Result<&wgpu::Buffer> {
+        t.single(OP)
+    }
+    let (tok, max, log_s0, g) = (one(tokens)?, one(&st.max)?, one(&st.log_s0)?, one(g)?);
+    // Each chunk lies in one buffer of the logits and one of the gradient.
+    for (r0, r1) in segment_row_chunks(logits.ctx(), &[(logits, v), (&out, v)], rows, v, OP)? {
         let (e0, e1) = (r0 * v, r1 * v);
-        let zw = window(if vec4 { 1 } else { 0 }, logits.buf(), e0, e1);
-        let ow = window(if vec4 { 6 } else { 5 }, out.buf(), e0, e1);
-        let params =
-            [(e1 - e0) as u32, v as u32, (e0 - zw.base) as u32, r0 as u32, inv_t.to_bits(), (e0 - ow.base) as u32];
+        let (zw, zs) = logits.window_at(if vec4 { 1 } else { 0 }, e0, e1)?;
+        let (ow, os) = out.window_at(if vec4 { 6 } else { 5 }, e0, e1)?;
+        let params = [(e1 - e0) as u32, v as u32, zs as u32, r0 as u32, inv_t.to_bits(), os as u32];
         let threads = if vec4 { (e1 - e0) / 4 } else { e1 - e0 };
-        let wins =
-            [zw, whole(2, tokens.buf()), whole(3, st.max.buf()), whole(7, st.log_s0.buf()), whole(4, g.buf()), ow];
+        let wins = [zw, whole(2, tok), whole(3, max), whole(7, log_s0), whole(4, g), ow];
         dispatch(logits.ctx(), &kernel, &wins, &params, threads.div_ceil(256))?;
     }
     Ok(out)

@@ -47,6 +47,9 @@ use host_tensor::F64Tensor;
 /// primitives cost a near-constant ~4–5 ms; the two meet around here.
 const HOST_ENGINE_MAX: usize = 32_768;
 
+/// The op named by errors of a fused evaluation.
+const OP: &str = "logits_objective";
+
 pub(crate) fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTensor>) -> Result<Output<WgpuTensor>> {
     cfg.validate()?;
     let v = small::check_shapes(b)?;
@@ -87,7 +90,7 @@ pub(crate) fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTe
     let clipped = put(&h.clipped)?;
     let bins = put(&h.bins)?;
     let counts = up(Shape::d1(9), &mut small::counts(&h).into_iter())?;
-    let parts: Vec<(&wgpu::Buffer, usize, usize)> = ups.iter().map(|(t, s, n)| (t.buf(), *s, *n)).collect();
+    let parts = ups.iter().map(|(t, s, n)| Ok((t.single(OP)?, *s, *n))).collect::<Result<Vec<_>>>()?;
     crate::transfer::write_f32_packed(b.logits.ctx(), &packed, &parts)?;
     Ok(Output {
         advantages,

@@ -31,7 +31,7 @@ impl Small {
             .into_iter()
             .chain([st.logp.clone(), st.sum_p_sq.clone()])
             .collect::<Vec<_>>();
-        let bufs: Vec<(&wgpu::Buffer, u64)> = parts.iter().map(|t| (t.buf(), t.numel())).collect();
+        let bufs = parts.iter().map(|t| Ok((t.single(super::OP)?, t.numel()))).collect::<Result<Vec<_>>>()?;
         let host = crate::transfer::read_f32_many(b.logits.ctx(), &bufs)?;
         let mut it = parts.iter().zip(host).map(|(t, v)| F64Tensor::from_f32(&v, t.shape));
         let mut next = || it.next().ok_or_else(|| Error::Backend("read-back lost a tensor".into()))?;

@@ -2,8 +2,9 @@
 
 use wapo_core::Result;
 
-use crate::kernels::{row_chunks, threads_per_row};
-use crate::launch::{Kernel, dispatch, whole, window};
+use super::OP;
+use crate::kernels::{segment_row_chunks, threads_per_row};
+use crate::launch::{Kernel, dispatch, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str =
@@ -36,18 +37,16 @@ pub(crate) fn row_stats(logits: &WgpuTensor, tokens: &WgpuTensor, inv_t: f32) ->
         entry: if vec4 { "main_vec4" } else { "main_scalar" },
         constants: vec![("TPR", tpr)],
     };
-    for (r0, r1) in row_chunks(logits.ctx(), rows, v)? {
-        let zw = window(if vec4 { 1 } else { 0 }, logits.buf(), r0 * v, r1 * v);
-        let params = [(r1 - r0) as u32, v as u32, (r0 * v - zw.base) as u32, r0 as u32, inv_t.to_bits()];
-        let wins = [
-            zw,
-            whole(2, tokens.buf()),
-            whole(3, st.max.buf()),
-            whole(7, st.log_s0.buf()),
-            whole(4, st.logp.buf()),
-            whole(5, st.entropy.buf()),
-            whole(6, st.sum_p_sq.buf()),
-        ];
+    fn one(t: &WgpuTensor) -> Result<&wgpu::Buffer> {
+        t.single(OP)
+    }
+    let (tok, max, log_s0) = (one(tokens)?, one(&st.max)?, one(&st.log_s0)?);
+    let (logp, ent, sps) = (one(&st.logp)?, one(&st.entropy)?, one(&st.sum_p_sq)?);
+    // Each chunk lies in one buffer of the logits.
+    for (r0, r1) in segment_row_chunks(logits.ctx(), &[(logits, v)], rows, v, OP)? {
+        let (zw, zs) = logits.window_at(if vec4 { 1 } else { 0 }, r0 * v, r1 * v)?;
+        let params = [(r1 - r0) as u32, v as u32, zs as u32, r0 as u32, inv_t.to_bits()];
+        let wins = [zw, whole(2, tok), whole(3, max), whole(7, log_s0), whole(4, logp), whole(5, ent), whole(6, sps)];
         let groups = (r1 - r0).div_ceil(256 / tpr as u64);
         dispatch(logits.ctx(), &kernel, &wins, &params, groups)?;
     }

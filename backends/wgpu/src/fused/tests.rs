@@ -118,3 +118,72 @@ fn host_and_device_engines_agree() {
     }
     println!("host vs device engine: max error {worst:e} of the field's scale");
 }
+
+/// Logits held in several buffers (a context whose buffers are capped at
+/// 2 KiB) give bit-identical outputs to the same logits in one buffer with
+/// the same binding chunks, on both engines, in the scalar and vec4
+/// kernels; the gradient is held in several buffers too.
+#[test]
+fn segmented_logits_match_one_buffer() {
+    if test_context().is_none() {
+        return;
+    }
+    let one = crate::WgpuContext::with_binding_cap(1024).unwrap();
+    let seg = crate::WgpuContext::with_limits_cap(1024, 2048).unwrap();
+    let cfg = ObjectiveConfig::new(Objective::Wapo, 5);
+    for v in [37, 64] {
+        let (a, b) = (inputs(&one, 4, 5, v), inputs(&seg, 4, 5, v));
+        assert_eq!(a.logits.segment_count(), 1);
+        assert!(b.logits.segment_count() > 1, "V = {v}: {} buffers", b.logits.segment_count());
+        type Run = fn(&ObjectiveConfig, &LogitsBatch<'_, WgpuTensor>) -> wapo_core::Result<Output>;
+        type Output = wapo_core::objective::Output<WgpuTensor>;
+        let runs: [(&str, Run); 2] =
+            [("host engine", super::logits_objective), ("device engine", super::engine_on_device)];
+        for (engine, run) in runs {
+            let (p, q) = (run(&cfg, &a.batch()).unwrap(), run(&cfg, &b.batch()).unwrap());
+            assert!(q.grad_logits.as_ref().unwrap().segment_count() > 1);
+            let pairs = [
+                ("loss", &p.loss, &q.loss),
+                ("grad_logits", p.grad_logits.as_ref().unwrap(), q.grad_logits.as_ref().unwrap()),
+                ("logprobs", &p.logprobs, &q.logprobs),
+                ("entropy", p.entropy.as_ref().unwrap(), q.entropy.as_ref().unwrap()),
+                ("sum_p_sq", p.sum_p_sq.as_ref().unwrap(), q.sum_p_sq.as_ref().unwrap()),
+            ];
+            for (name, x, y) in pairs {
+                let (x, y) = (x.to_vec().unwrap(), y.to_vec().unwrap());
+                let diff = x.iter().zip(&y).map(|(s, t)| (s - t).abs()).fold(0.0f32, f32::max);
+                println!("V = {v}, {engine}, {name}: {} values, max abs difference {diff:e}", x.len());
+                assert!(x.iter().any(|s| *s != 0.0), "{name} is all zeros");
+                assert_eq!(
+                    x.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+                    y.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+                    "V = {v}, {engine}: {name}"
+                );
+            }
+        }
+    }
+}
+
+/// Segmented logits reshaped so that their buffers no longer hold whole
+/// rows are refused with an error naming the op.
+#[test]
+fn segmented_logits_of_cut_rows_are_refused() {
+    if test_context().is_none() {
+        return;
+    }
+    let seg = crate::WgpuContext::with_limits_cap(1024, 2048).unwrap();
+    // 20 rows of 37 in buffers of 10 rows (370 elements), seen as 5 rows
+    // of 148: the first buffer ends inside row 2.
+    let x = inputs(&seg, 4, 5, 37);
+    let mut y = inputs(&seg, 1, 5, 148);
+    y.logits = x.logits.reshape(Shape::d3(1, 5, 148)).unwrap();
+    let err = logits_objective(&ObjectiveConfig::new(Objective::Wapo, 5), &y.batch());
+    match err {
+        Err(e) => {
+            let msg = e.to_string();
+            println!("{msg}");
+            assert!(msg.contains("logits_objective"), "{msg}");
+        }
+        Ok(_) => panic!("logits cut across buffers were accepted"),
+    }
+}

@@ -56,25 +56,47 @@ pub(crate) fn elementwise_with(
     let row = out.shape.last().max(1) as u64;
     idx32(total)?;
     let chunk = (ctx.max_binding - BIND_ALIGN) / 4;
+    // Only full operands may be held in several buffers; per-row and scalar
+    // ones are read through one binding (a constant's is bound, not read).
+    for (t, mode) in operands {
+        if matches!(mode, Mode::Row(_) | Mode::Scalar) {
+            t.single(kernel.name)?;
+        }
+    }
     let mut e0 = 0u64;
     while e0 < total {
-        let e1 = (e0 + chunk).min(total);
+        // A chunk lies in one segment of the output and of every full operand.
+        let mut e1 = (e0 + chunk).min(total).min(out.segment_of(e0).2);
+        for (t, mode) in operands {
+            if matches!(mode, Mode::Full) {
+                e1 = e1.min(t.segment_of(e0).2);
+            }
+        }
         let mut wins: Vec<Window<'_>> = Vec::with_capacity(operands.len() + 1);
-        let mut params = vec![(e1 - e0) as u32, e0 as u32, row as u32, 0];
-        let ow = window(7, out.buf(), e0, e1);
-        params[3] = ow.base as u32;
+        // Window starts are passed as tensor element indices (segment start
+        // plus the window's start in its buffer), as the kernels index by
+        // the element's index in the tensor.
+        let (ow, oshift) = out.window_at(7, e0, e1)?;
+        let mut params = vec![(e1 - e0) as u32, e0 as u32, row as u32, (e0 - oshift) as u32];
         wins.push(ow);
         for (k, (t, mode)) in operands.iter().enumerate() {
-            let (code, w) = match *mode {
-                Mode::Full => (0, window(k as u32, t.buf(), e0, e1)),
-                Mode::Row(c) => (1, window(k as u32, t.buf(), e0 / c, (e1 - 1) / c + 1)),
-                Mode::Scalar => (2, window(k as u32, t.buf(), 0, 1)),
-                Mode::Constant(_) => (3, window(k as u32, t.buf(), 0, 1)),
+            let (code, w, base) = match *mode {
+                Mode::Full => {
+                    let (w, shift) = t.window_at(k as u32, e0, e1)?;
+                    (0, w, e0 - shift)
+                }
+                Mode::Row(c) => {
+                    let w = window(k as u32, t.buf(), e0 / c, (e1 - 1) / c + 1);
+                    let base = w.base;
+                    (1, w, base)
+                }
+                Mode::Scalar => (2, window(k as u32, t.buf(), 0, 1), 0),
+                Mode::Constant(_) => (3, window(k as u32, t.buf(), 0, 1), 0),
             };
             params.push(code);
             params.push(match *mode {
                 Mode::Constant(v) => v.to_bits(),
-                _ => w.base as u32,
+                _ => base as u32,
             });
             wins.push(w);
         }
@@ -116,6 +138,39 @@ pub(crate) fn row_chunks(ctx: &crate::context::WgpuContext, rows: u64, c: u64) -
         let r1 = (r0 + per).min(rows);
         out.push((r0, r1));
         r0 = r1;
+    }
+    Ok(out)
+}
+
+/// [`row_chunks`] of `rows` rows, each chunk also split where it would cross
+/// a buffer of one of `ts`: `(tensor, elements per row)`, each holding
+/// `rows` rows. Fails (naming `op`) when a tensor's buffers do not hold
+/// whole rows, as after a reshape that changed its rows.
+pub(crate) fn segment_row_chunks(
+    ctx: &crate::context::WgpuContext,
+    ts: &[(&WgpuTensor, u64)],
+    rows: u64,
+    c: u64,
+    op: &str,
+) -> Result<Vec<(u64, u64)>> {
+    let mut out = Vec::new();
+    for (r0, r1) in row_chunks(ctx, rows, c)? {
+        let mut r = r0;
+        while r < r1 {
+            let mut end = r1;
+            for (t, w) in ts {
+                let w = (*w).max(1);
+                let s1 = t.segment_of(r * w).2;
+                if s1 < r1 * w {
+                    if !s1.is_multiple_of(w) {
+                        return Err(Error::Backend(format!("{op}: a tensor's buffers do not hold whole rows of {w}")));
+                    }
+                    end = end.min(s1 / w);
+                }
+            }
+            out.push((r, end));
+            r = end;
+        }
     }
     Ok(out)
 }

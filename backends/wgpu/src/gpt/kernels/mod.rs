@@ -66,7 +66,7 @@ impl<'a> View<'a> {
                 self.t.numel()
             )));
         }
-        let w = window(slot, self.t.buf(), self.off, self.off + self.len.max(1));
+        let w = window(slot, self.t.single(field)?, self.off, self.off + self.len.max(1));
         if w.size > ctx.max_binding {
             return Err(Error::Backend(format!(
                 "{field}: {} bytes exceed the adapter's storage binding limit of {} bytes",
@@ -81,7 +81,7 @@ impl<'a> View<'a> {
 /// A device tensor holding u32 values (bit patterns in an f32 buffer).
 pub fn upload_u32(dev: &WgpuDevice, data: &[u32]) -> Result<WgpuTensor> {
     let t = WgpuTensor::empty(dev, Shape::d1(data.len()))?;
-    crate::transfer::write_f32(dev, t.buf(), bytemuck::cast_slice(data))?;
+    crate::transfer::write_f32(dev, t.single("upload_u32")?, bytemuck::cast_slice(data))?;
     Ok(t)
 }
 
@@ -93,7 +93,7 @@ pub fn alloc(dev: &WgpuDevice, n: usize) -> Result<WgpuTensor> {
 
 /// Reads a device tensor of u32 values.
 pub fn download_u32(t: &WgpuTensor, n: usize) -> Result<Vec<u32>> {
-    let v = crate::transfer::read_f32(t.ctx(), t.buf(), n as u64)?;
+    let v = crate::transfer::read_f32(t.ctx(), t.single("download_u32")?, n as u64)?;
     Ok(bytemuck::cast_slice(&v).to_vec())
 }
 
@@ -102,5 +102,5 @@ pub fn write(t: &WgpuTensor, off: u64, data: &[f32]) -> Result<()> {
     if off + data.len() as u64 > t.numel() {
         return Err(Error::Backend(format!("write of {} elements at {off} outside {}", data.len(), t.numel())));
     }
-    crate::transfer::write_f32_at(t.ctx(), t.buf(), off, data)
+    crate::transfer::write_f32_at(t.ctx(), t.single("write")?, off, data)
 }

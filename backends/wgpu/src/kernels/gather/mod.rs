@@ -4,8 +4,8 @@ use wapo_core::error::Pos;
 use wapo_core::{Error, Result};
 
 use super::index::first_bad_index;
-use super::row_chunks;
-use crate::launch::{Kernel, dispatch, window};
+use super::segment_row_chunks;
+use crate::launch::{Kernel, dispatch};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("gather.wgsl"));
@@ -26,12 +26,11 @@ pub(crate) fn gather_last(x: &WgpuTensor, idx: &WgpuTensor) -> Result<WgpuTensor
     let out = WgpuTensor::empty(&x.store.dev, idx.shape)?;
     let kernel = Kernel { name: "gather", source: SOURCE, entry: "main", constants: vec![] };
     let rows = idx.numel();
-    for (r0, r1) in row_chunks(x.ctx(), rows, c)? {
-        let xw = window(0, x.buf(), r0 * c, r1 * c);
-        let iw = window(1, idx.buf(), r0, r1);
-        let ow = window(7, out.buf(), r0, r1);
-        let params =
-            [(r1 - r0) as u32, c as u32, (r0 * c - xw.base) as u32, (r0 - iw.base) as u32, (r0 - ow.base) as u32];
+    for (r0, r1) in segment_row_chunks(x.ctx(), &[(x, c), (idx, 1), (&out, 1)], rows, c, "gather_last")? {
+        let (xw, xs) = x.window_at(0, r0 * c, r1 * c)?;
+        let (iw, is) = idx.window_at(1, r0, r1)?;
+        let (ow, os) = out.window_at(7, r0, r1)?;
+        let params = [(r1 - r0) as u32, c as u32, xs as u32, is as u32, os as u32];
         dispatch(x.ctx(), &kernel, &[xw, iw, ow], &params, (r1 - r0).div_ceil(256))?;
     }
     Ok(out)

@@ -3,7 +3,7 @@
 
 use wapo_core::{Reduce, Result, Tensor};
 
-use super::{row_chunks, threads_per_row};
+use super::{segment_row_chunks, threads_per_row};
 use crate::context::BIND_ALIGN;
 use crate::launch::{Kernel, dispatch, window};
 use crate::tensor::WgpuTensor;
@@ -29,6 +29,7 @@ fn kernel(op: Reduce, tpr: u32) -> Kernel {
 /// of maxima and log-sum-exp of log-sum-exps are exact recombinations.
 fn long_rows(x: &WgpuTensor, op: Reduce, c: u64, rows: u64) -> Result<WgpuTensor> {
     let ctx = x.ctx();
+    let xbuf = x.single("reduce_last over rows beyond one storage binding")?;
     let seg = ((ctx.max_binding - BIND_ALIGN) / 4).min(LONG_ROW);
     let nseg = c.div_ceil(seg);
     let partial = WgpuTensor::empty(&x.store.dev, wapo_core::Shape::d2(rows as usize, nseg as usize))?;
@@ -36,7 +37,7 @@ fn long_rows(x: &WgpuTensor, op: Reduce, c: u64, rows: u64) -> Result<WgpuTensor
     for r in 0..rows {
         for s in 0..nseg {
             let (j0, j1) = (r * c + s * seg, (r * c + (s + 1) * seg).min((r + 1) * c));
-            let xin = window(0, x.buf(), j0, j1);
+            let xin = window(0, xbuf, j0, j1);
             let at = r * nseg + s;
             let o = window(7, partial.buf(), at, at + 1);
             let params = [1, (j1 - j0) as u32, (j0 - xin.base) as u32, (at - o.base) as u32];
@@ -60,10 +61,10 @@ pub(crate) fn reduce_last(x: &WgpuTensor, op: Reduce) -> Result<WgpuTensor> {
     }
     let tpr = threads_per_row(c);
     let kernel = kernel(op, tpr);
-    for (r0, r1) in row_chunks(x.ctx(), rows, c)? {
-        let xin = window(0, x.buf(), r0 * c, r1 * c);
-        let o = window(7, out.buf(), r0, r1);
-        let params = [(r1 - r0) as u32, c as u32, (r0 * c - xin.base) as u32, (r0 - o.base) as u32];
+    for (r0, r1) in segment_row_chunks(x.ctx(), &[(x, c), (&out, 1)], rows, c, "reduce_last")? {
+        let (xin, xs) = x.window_at(0, r0 * c, r1 * c)?;
+        let (o, os) = out.window_at(7, r0, r1)?;
+        let params = [(r1 - r0) as u32, c as u32, xs as u32, os as u32];
         let groups = (r1 - r0).div_ceil(256 / tpr as u64);
         dispatch(x.ctx(), &kernel, &[xin, o], &params, groups)?;
     }

@@ -15,12 +15,12 @@ pub(crate) fn segment_sum(x: &WgpuTensor, seg: &WgpuTensor, n: usize) -> Result<
     if seg.shape != x.shape || x.shape.rank() != 1 {
         return Err(Error::Shape { field: "segment ids", expected: x.shape, got: seg.shape });
     }
-    if first_bad_index(seg, n)?.is_some() {
-        return Err(Error::Invalid { field: "segment ids", pos: Pos::NONE, reason: "segment id out of range" });
-    }
     let ctx = x.ctx();
     if x.numel() * 4 > ctx.max_binding {
         return Err(Error::Backend("segment_sum input exceeds one storage binding".into()));
+    }
+    if first_bad_index(seg, n)?.is_some() {
+        return Err(Error::Invalid { field: "segment ids", pos: Pos::NONE, reason: "segment id out of range" });
     }
     let out = WgpuTensor::empty(&x.store.dev, Shape::d1(n))?;
     let kernel = Kernel { name: "segment_sum", source: SOURCE, entry: "main", constants: vec![] };
