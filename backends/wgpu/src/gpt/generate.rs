@@ -31,7 +31,7 @@ pub(crate) fn generate(
     let pv = |rg: &std::ops::Range<usize>| View::range(params, rg);
     let rows = Rows { b: req.b, g: 1, p, s: 0 };
     let host = HostRows::new(req.prompts, &vec![0; req.b], rows, 1);
-    let prompt = forward(dev, cfg, lay, params, &host, rows, false)?;
+    let prompt = forward(dev, cfg, lay, params, host, rows, false)?;
 
     let tokens = alloc(dev, n * steps)?;
     let logprobs = alloc(dev, n * steps)?;

@@ -84,7 +84,7 @@ impl WgpuGpt {
         let t = completions.len() / rows.n();
         let host = HostRows::new(prompts.tokens, completions, rows, t);
         self.acts = None;
-        let acts = model::forward(&self.dev, &self.cfg, &self.layout, &self.params, &host, rows, true)?;
+        let acts = model::forward(&self.dev, &self.cfg, &self.layout, &self.params, host, rows, true)?;
         Ok(self.acts.insert(acts))
     }
 

@@ -41,14 +41,6 @@ pub(crate) struct LayerActs {
     pub fch_gelu: WgpuTensor, // (R, M)
 }
 
-/// Row bookkeeping of the backward: which rows feed which embedding and
-/// which rows are scored. Built on the host, where the tokens are.
-pub(crate) struct Lists {
-    by_token: RowLists,
-    by_pos: RowLists,
-    by_sel: RowLists,
-}
-
 /// Saved activations of the last forward.
 pub(crate) struct Acts {
     pub rows: Rows,
@@ -59,7 +51,10 @@ pub(crate) struct Acts {
     pub lnf: Norm,
     pub lnf_sel: WgpuTensor, // (N·T, C)
     pub logits: WgpuTensor,  // (N·T, V)
-    lists: Option<Lists>,
+    /// The row layout on the host, kept by a training forward: the backward
+    /// builds its row lists from it, so a forward that is never
+    /// differentiated (the entropy measurement) does not pay for them.
+    host: Option<HostRows>,
 }
 
 /// One (R, in) → (R, out) linear layer: out = inp · wᵀ + b.
@@ -135,14 +130,14 @@ impl HostRows {
 }
 
 /// Training forward (or, with `train = false`, the prompt pass of
-/// generation: no backward bookkeeping). Returns the activations, logits
+/// generation, which allows no backward). Returns the activations, logits
 /// (N·T, V) included.
 pub(crate) fn forward(
     dev: &WgpuDevice,
     cfg: &ModelConfig,
     lay: &Layout,
     params: &WgpuTensor,
-    host: &HostRows,
+    host: HostRows,
     rows: Rows,
     train: bool,
 ) -> Result<Acts> {
@@ -199,16 +194,7 @@ pub(crate) fn forward(
     gather_rows(View::all(&lnf_sel), View::all(&lnf.out), View::all(&sel), ns, c)?;
     let logits = alloc(dev, ns * v)?;
     linear(&logits, &lnf_sel, p(&lay.lm_head), None, ns, c, v)?;
-    let lists = if train {
-        Some(Lists {
-            by_token: RowLists::build(dev, &host.tokens, v, "tokens")?,
-            by_pos: RowLists::build(dev, &host.pos, cfg.context, "positions")?,
-            by_sel: RowLists::build(dev, &host.sel, r, "rows")?,
-        })
-    } else {
-        None
-    };
-    Ok(Acts { rows, ns, resid, layers, lnf, lnf_sel, logits, lists })
+    Ok(Acts { rows, ns, resid, layers, lnf, lnf_sel, logits, host: train.then_some(host) })
 }
 
 /// Accumulates into `grads` the gradient of the forward that produced
@@ -222,7 +208,7 @@ pub(crate) fn backward(
     acts: &Acts,
     dlogits: &WgpuTensor,
 ) -> Result<()> {
-    let Some(lists) = &acts.lists else {
+    let Some(host) = &acts.host else {
         return Err(wapo_core::Error::Backend("backward after a generation pass: run a training forward first".into()));
     };
     let (c, m, v, h) = (cfg.channels, cfg.mlp, cfg.vocab, cfg.heads);
@@ -231,11 +217,16 @@ pub(crate) fn backward(
     let ns = acts.ns;
     let p = |rg: &std::ops::Range<usize>| View::range(params, rg);
     let g = |rg: &std::ops::Range<usize>| View::range(grads, rg);
+    // Which rows feed which embedding row and which rows are scored, as
+    // lists for deterministic scatter-adds.
+    let by_token = RowLists::build(dev, &host.tokens, v, "tokens")?;
+    let by_pos = RowLists::build(dev, &host.pos, cfg.context, "positions")?;
+    let by_sel = RowLists::build(dev, &host.sel, r, "rows")?;
     let dsel = alloc(dev, ns * c)?;
     linear_backward(&dsel, g(&lay.lm_head), None, dlogits, &acts.lnf_sel, p(&lay.lm_head), ns, c, v)?;
     let dlnf = alloc(dev, r * c)?;
     fill(View::all(&dlnf), 0.0)?;
-    scatter_add_rows(View::all(&dlnf), View::all(&dsel), &lists.by_sel, c)?;
+    scatter_add_rows(View::all(&dlnf), View::all(&dsel), &by_sel, c)?;
     let dres = alloc(dev, r * c)?;
     fill(View::all(&dres), 0.0)?;
     let lnf = &acts.lnf;
@@ -265,7 +256,7 @@ pub(crate) fn backward(
         linear_backward(&dln, g(&w.qkv_w), Some(g(&w.qkv_b)), &dqkv, &la.ln1.out, p(&w.qkv_w), r, c, 3 * c)?;
         norm_backward(&dres, g(&w.ln1_w), g(&w.ln1_b), &dln, &acts.resid[l], p(&w.ln1_w), &la.ln1, r, c)?;
     }
-    encoder_backward(g(&lay.wte), g(&lay.wpe), View::all(&dres), &lists.by_token, &lists.by_pos, c)
+    encoder_backward(g(&lay.wte), g(&lay.wpe), View::all(&dres), &by_token, &by_pos, c)
 }
 
 #[allow(clippy::too_many_arguments)]
