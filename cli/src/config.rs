@@ -339,14 +339,14 @@ impl TrainConfig {
     }
 
     pub fn model_config(&self, task: &dyn Task) -> ModelConfig {
-        ModelConfig {
-            vocab: task.vocab_size(),
-            context: task.prompt_len() + task.completion_len(),
-            channels: self.model.channels,
-            layers: self.model.layers,
-            heads: self.model.heads,
-            mlp: self.model.mlp,
-        }
+        ModelConfig::gpt(
+            task.vocab_size(),
+            task.prompt_len() + task.completion_len(),
+            self.model.channels,
+            self.model.layers,
+            self.model.heads,
+            self.model.mlp,
+        )
     }
 
     fn optim(&self, lr: f64) -> OptimConfig {

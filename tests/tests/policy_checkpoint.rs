@@ -5,7 +5,7 @@ use wapo_core::rl::{ModelConfig, OptimConfig, Policy, Prompts, TrainState};
 use wapo_cpu::gpt::{Gpt, checkpoint};
 
 fn cfg() -> ModelConfig {
-    ModelConfig { vocab: 6, context: 10, channels: 8, layers: 2, heads: 2, mlp: 16 }
+    ModelConfig::gpt(6, 10, 8, 2, 2, 16)
 }
 
 fn train_once(m: &mut Gpt) {

@@ -6,7 +6,7 @@ use wapo_cpu::gpt::Gpt;
 use wapo_cpu::gpt::generate::sample;
 
 fn cfg() -> ModelConfig {
-    ModelConfig { vocab: 6, context: 16, channels: 16, layers: 2, heads: 2, mlp: 32 }
+    ModelConfig::gpt(6, 16, 16, 2, 2, 32)
 }
 
 /// ℓ of token y under softmax(z/τ), in f64.

@@ -8,7 +8,7 @@ use wapo_core::rl::{ModelConfig, Policy, Prompts};
 use wapo_cpu::gpt::Gpt;
 
 fn tiny() -> ModelConfig {
-    ModelConfig { vocab: 5, context: 8, channels: 8, layers: 2, heads: 2, mlp: 12 }
+    ModelConfig::gpt(5, 8, 8, 2, 2, 12)
 }
 
 /// A reproducible sequence in [-1, 1) that does not come from the code under test.

@@ -12,7 +12,7 @@ fn task() -> ShapeTask {
 }
 
 fn model() -> Gpt {
-    Gpt::new(ModelConfig { vocab: 5, context: 9, channels: 16, layers: 2, heads: 2, mlp: 32 }, 0).unwrap()
+    Gpt::new(ModelConfig::gpt(5, 9, 16, 2, 2, 32), 0).unwrap()
 }
 
 fn rl_cfg(objective: Objective) -> RlConfig {
@@ -105,7 +105,7 @@ fn warm_start_and_evaluate() {
 /// losses and updated weights agree to f32 rounding.
 #[test]
 fn rl_step_on_cpu_tensor_matches_host_tensor() {
-    let cfg = ModelConfig { vocab: 5, context: 9, channels: 16, layers: 2, heads: 2, mlp: 32 };
+    let cfg = ModelConfig::gpt(5, 9, 16, 2, 2, 32);
     let mut host: Gpt = Gpt::new(cfg, 0).unwrap();
     let mut fused: Gpt<wapo_cpu::CpuTensor> = Gpt::new(cfg, 0).unwrap();
     let (mut sh, mut sf) = (TrainState::new(4), TrainState::new(4));

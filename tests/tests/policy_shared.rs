@@ -6,7 +6,7 @@ use wapo_cpu::gpt::Gpt;
 
 #[test]
 fn shared_prefix_equals_unshared() {
-    let cfg = ModelConfig { vocab: 7, context: 12, channels: 16, layers: 2, heads: 4, mlp: 24 };
+    let cfg = ModelConfig::gpt(7, 12, 16, 2, 4, 24);
     let (b, g, p, t) = (3, 4, 6, 4);
     let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 5 + 3) % 7) as u32).collect();
     let comps: Vec<u32> = (0..b * g * t).map(|i| ((i * 3 + 1) % 7) as u32).collect();

@@ -20,7 +20,7 @@ use wapo_wgpu::{WgpuDevice, WgpuTensor};
 const TOL: f64 = 1e-4;
 
 fn model() -> ModelConfig {
-    ModelConfig { vocab: 7, context: 12, channels: 16, layers: 2, heads: 2, mlp: 24 }
+    ModelConfig::gpt(7, 12, 16, 2, 2, 24)
 }
 
 struct Batch {

@@ -165,7 +165,7 @@ pub fn bench_train<P: Policy>(
 /// 2048, a 256-token context (prompt 192 + 64 gold tokens), V = 10.
 pub fn large() -> (ShapeTask, ModelConfig, SftConfig) {
     let task = ShapeTask { prompt_len: 192, completion_len: 65, vocab: 10 };
-    let model = ModelConfig { vocab: 10, context: 256, channels: 512, layers: 8, heads: 8, mlp: 2048 };
+    let model = ModelConfig::gpt(10, 256, 512, 8, 8, 2048);
     let sft = SftConfig {
         batch: 16,
         max_steps: u64::MAX,

@@ -36,6 +36,7 @@
 //! // state.to_text() (wapo_cpu::checkpoint does all three atomically).
 //! ```
 
+pub mod arch;
 #[cfg(feature = "std")]
 pub mod bench;
 mod checks;
@@ -52,9 +53,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 pub use crate::task::{Example, Split, Task};
+pub use arch::{Family, ModelConfig, RopeScaling};
 pub use eval::{EvalConfig, evaluate, greedy_accuracy};
 pub use layout::Layout;
-pub use policy::{ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, check_tokens};
+pub use policy::{Named, OptimConfig, OptimState, Policy, Prompts, Rollout, check_tokens};
 pub use rows::Rows;
 pub use sft::{SftConfig, sft_step, warm_start};
 pub use state::{TrainState, uniform};

@@ -8,55 +8,7 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// The GPT of `DESIGN.md` ("The model"): token + learned position embeddings,
-/// `layers` pre-LayerNorm blocks of causal multi-head attention and a GELU MLP
-/// of width `mlp`, final LayerNorm, LM head.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ModelConfig {
-    /// V, number of token ids.
-    pub vocab: usize,
-    /// Maximum sequence length (prompt + completion).
-    pub context: usize,
-    /// C, the residual width.
-    pub channels: usize,
-    /// L, number of blocks.
-    pub layers: usize,
-    /// H, attention heads (must divide `channels`).
-    pub heads: usize,
-    /// Hidden width of the MLP (4·C in GPT-2; 256 in the WAPO toy).
-    pub mlp: usize,
-}
-
-impl ModelConfig {
-    /// The WAPO authors' toy model: C = 128, L = 3, H = 4, MLP 256.
-    pub fn toy(vocab: usize, context: usize) -> Self {
-        ModelConfig { vocab, context, channels: 128, layers: 3, heads: 4, mlp: 256 }
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let bad = |field, reason| Err(Error::Config { field, reason });
-        if self.vocab == 0 {
-            return bad("model.vocab", "must be ≥ 1");
-        }
-        if self.context == 0 {
-            return bad("model.context", "must be ≥ 1");
-        }
-        if self.channels == 0 || self.layers == 0 || self.mlp == 0 {
-            return bad("model.channels", "channels, layers and mlp must be ≥ 1");
-        }
-        if self.heads == 0 || !self.channels.is_multiple_of(self.heads) {
-            return bad("model.heads", "must be ≥ 1 and divide channels");
-        }
-        Ok(())
-    }
-
-    /// Number of scalar parameters.
-    pub fn num_params(&self) -> usize {
-        let (v, t, c, l, m) = (self.vocab, self.context, self.channels, self.layers, self.mlp);
-        let block = 2 * c + (3 * c * c + 3 * c) + (c * c + c) + 2 * c + (m * c + m) + (c * m + c);
-        v * c + t * c + l * block + 2 * c + v * c
-    }
-}
+use super::ModelConfig;
 
 /// AdamW with global gradient-norm clipping.
 #[derive(Clone, Copy, Debug, PartialEq)]

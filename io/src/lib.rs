@@ -1,0 +1,17 @@
+//! wapo-io: the files a user brings and takes away.
+//!
+//! * [`gguf`] — llama.cpp's GGUF v3: metadata, tensors (F32, F16, BF16,
+//!   Q8_0, Q4_0, Q4_1 dequantized at load), the llama mapping onto the
+//!   Hugging Face names and rotary layout; a writer for tests and tools.
+//! * [`hf`] — Hugging Face directories: `config.json`, safetensors (one
+//!   file or sharded), reading and writing.
+//! * [`tokenizer`] — the `tokenizers` crate behind one type, from
+//!   `tokenizer.json` or rebuilt from GGUF metadata; the ChatML template.
+//! * [`Error`] — names the file, the tensor or key, and what was wrong.
+
+pub mod error;
+pub mod gguf;
+pub mod hf;
+pub mod tokenizer;
+
+pub use error::{Error, Result};
