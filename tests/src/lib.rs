@@ -1,6 +1,7 @@
 //! Shared helpers of the test suite: the golden cases and their comparison,
 //! random cases, and a naive reference loop.
 
+pub mod llama_ref;
 pub mod naive;
 pub mod random;
 

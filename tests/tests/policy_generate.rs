@@ -5,8 +5,9 @@ use wapo_core::rl::{ModelConfig, Policy, Prompts};
 use wapo_cpu::gpt::Gpt;
 use wapo_cpu::gpt::generate::sample;
 
-fn cfg() -> ModelConfig {
-    ModelConfig::gpt(6, 16, 16, 2, 2, 32)
+fn cfgs() -> [ModelConfig; 2] {
+    let llama = ModelConfig::llama(6, 16, 16, 2, 4, 2, 32, 50.0);
+    [ModelConfig::gpt(6, 16, 16, 2, 2, 32), ModelConfig { tied_embeddings: true, qkv_bias: true, ..llama }]
 }
 
 /// ℓ of token y under softmax(z/τ), in f64.
@@ -17,7 +18,20 @@ fn logp(z: &[f32], y: usize, tau: f64) -> f64 {
 
 #[test]
 fn kv_cache_logprobs_match_full_forward() {
-    let mut model: Gpt = Gpt::new(cfg(), 1).unwrap();
+    for cfg in cfgs() {
+        kv_cache_logprobs(cfg);
+    }
+}
+
+#[test]
+fn greedy_is_the_argmax_of_the_full_forward() {
+    for cfg in cfgs() {
+        greedy_argmax(cfg);
+    }
+}
+
+fn kv_cache_logprobs(cfg: ModelConfig) {
+    let mut model: Gpt = Gpt::new(cfg, 1).unwrap();
     for x in model.raw_parameters_mut().iter_mut() {
         *x *= 3.0; // position-dependent, yet not one-hot
     }
@@ -33,15 +47,14 @@ fn kv_cache_logprobs_match_full_forward() {
         let l = logp(&z[i * 6..(i + 1) * 6], r.tokens[i] as usize, tau);
         max = max.max((l - r.logprobs[i] as f64).abs());
     }
-    println!("max |ℓ_cache − ℓ_forward| {max:.2e}");
+    println!("{:?}: max |ℓ_cache − ℓ_forward| {max:.2e}", cfg.family);
     assert!(max < 1e-4, "{max}");
     // The samples of a prompt differ (they draw different uniforms).
     assert!((0..b).any(|bb| r.tokens[bb * g * t..bb * g * t + t] != r.tokens[bb * g * t + t..bb * g * t + 2 * t]));
 }
 
-#[test]
-fn greedy_is_the_argmax_of_the_full_forward() {
-    let mut model: Gpt = Gpt::new(cfg(), 2).unwrap();
+fn greedy_argmax(cfg: ModelConfig) {
+    let mut model: Gpt = Gpt::new(cfg, 2).unwrap();
     for x in model.raw_parameters_mut().iter_mut() {
         *x *= 10.0;
     }
@@ -74,7 +87,7 @@ fn inverse_cdf_sampling() {
 
 #[test]
 fn bad_inputs_are_errors() {
-    let mut model: Gpt = Gpt::new(cfg(), 1).unwrap();
+    let mut model: Gpt = Gpt::new(cfgs()[0], 1).unwrap();
     let prompts = [1u32, 9]; // 9 ≥ V
     let view = Prompts { tokens: &prompts, batch: 1, len: 2 };
     assert!(model.generate(view, 1, 2, 1.0, &[0.5, 0.5]).is_err());

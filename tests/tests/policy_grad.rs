@@ -1,5 +1,7 @@
-//! Every parameter gradient of the CPU GPT against central finite
-//! differences on a tiny model, llm.c style: the max difference per tensor
+//! Every parameter gradient of the CPU model (the GPT and the llama family:
+//! grouped-query attention, rotary embeddings, RMSNorm, SwiGLU, tied
+//! embeddings, q/k/v biases) against central finite differences on tiny
+//! models, llm.c style: the max difference per tensor
 //! is printed. Two losses: a fixed linear function of the RL logits (any
 //! ∂loss/∂logits reaches the backward the same way) and the SFT
 //! cross-entropy.
@@ -7,8 +9,13 @@
 use wapo_core::rl::{ModelConfig, Policy, Prompts};
 use wapo_cpu::gpt::Gpt;
 
-fn tiny() -> ModelConfig {
-    ModelConfig::gpt(5, 8, 8, 2, 2, 12)
+fn tinies() -> Vec<ModelConfig> {
+    let llama = ModelConfig::llama(5, 8, 8, 2, 2, 1, 12, 100.0);
+    vec![
+        ModelConfig::gpt(5, 8, 8, 2, 2, 12),
+        llama,
+        ModelConfig { heads: 4, kv_heads: 2, tied_embeddings: true, qkv_bias: true, ..llama },
+    ]
 }
 
 /// A reproducible sequence in [-1, 1) that does not come from the code under test.
@@ -53,7 +60,7 @@ fn check_all(model: &mut Gpt, analytic: &[f32], loss: &mut dyn FnMut(&mut Gpt) -
             max_diff = max_diff.max((fd - analytic[i] as f64).abs());
             max_g = max_g.max((analytic[i] as f64).abs());
         }
-        println!("{:<24} max |Δ| {:.2e}   max |g| {:.2e}", e.name, max_diff, max_g);
+        println!("{:<44} max |Δ| {:.2e}   max |g| {:.2e}", e.name, max_diff, max_g);
         let tol = 2e-3 + 1e-2 * max_g;
         if max_diff > tol {
             failed.push(e.name.clone());
@@ -66,7 +73,22 @@ fn check_all(model: &mut Gpt, analytic: &[f32], loss: &mut dyn FnMut(&mut Gpt) -
 
 #[test]
 fn rl_logits_gradient_matches_finite_differences() {
-    let mut model: Gpt = Gpt::new(tiny(), 3).unwrap();
+    for cfg in tinies() {
+        println!("{cfg:?}");
+        rl_logits_gradient(cfg);
+    }
+}
+
+#[test]
+fn sft_gradient_matches_finite_differences() {
+    for cfg in tinies() {
+        println!("{cfg:?}");
+        sft_gradient(cfg);
+    }
+}
+
+fn rl_logits_gradient(cfg: ModelConfig) {
+    let mut model: Gpt = Gpt::new(cfg, 3).unwrap();
     // Larger weights than the GPT-2 init, so that every path carries signal.
     for x in model.raw_parameters_mut().iter_mut() {
         *x *= 3.0;
@@ -79,9 +101,8 @@ fn rl_logits_gradient_matches_finite_differences() {
     check_all(&mut model, &analytic, &mut |m| linear_loss(m, &w));
 }
 
-#[test]
-fn sft_gradient_matches_finite_differences() {
-    let mut model: Gpt = Gpt::new(tiny(), 5).unwrap();
+fn sft_gradient(cfg: ModelConfig) {
+    let mut model: Gpt = Gpt::new(cfg, 5).unwrap();
     for x in model.raw_parameters_mut().iter_mut() {
         *x *= 3.0;
     }

@@ -6,7 +6,12 @@ use wapo_cpu::gpt::Gpt;
 
 #[test]
 fn shared_prefix_equals_unshared() {
-    let cfg = ModelConfig::gpt(7, 12, 16, 2, 4, 24);
+    shared_equals_unshared(ModelConfig::gpt(7, 12, 16, 2, 4, 24));
+    let llama = ModelConfig::llama(7, 12, 16, 2, 4, 2, 24, 10_000.0);
+    shared_equals_unshared(ModelConfig { tied_embeddings: true, ..llama });
+}
+
+fn shared_equals_unshared(cfg: ModelConfig) {
     let (b, g, p, t) = (3, 4, 6, 4);
     let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 5 + 3) % 7) as u32).collect();
     let comps: Vec<u32> = (0..b * g * t).map(|i| ((i * 3 + 1) % 7) as u32).collect();
@@ -34,7 +39,7 @@ fn shared_prefix_equals_unshared() {
             d = d.max((gs[i] - gu[i]).abs());
             m = m.max(gu[i].abs());
         }
-        println!("{:<24} max |Δ| {d:.2e}  max |g| {m:.2e}", e.name);
+        println!("{:<44} max |Δ| {d:.2e}  max |g| {m:.2e}", e.name);
         assert!(d <= 1e-5 + 1e-4 * m, "{}: shared and unshared gradients differ by {d}", e.name);
     }
     assert!(gu.iter().any(|g| g.abs() > 1e-3));

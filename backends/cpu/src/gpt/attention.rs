@@ -7,24 +7,44 @@ pub use wapo_core::rl::Rows;
 
 use super::kernels::{axpy, dot};
 
-/// Geometry of one head inside a (rows, 3C) qkv buffer.
+/// Geometry of the heads inside a (rows, C + 2·H_kv·hs) q|k|v buffer: H
+/// query heads, then H_kv key heads, then H_kv value heads; query head h
+/// reads key/value head h / (H/H_kv) (grouped-query attention; H_kv = H is
+/// plain multi-head attention).
 #[derive(Clone, Copy)]
 pub struct Heads {
-    pub c: usize,
     pub h: usize,
+    pub kv: usize,
+    pub hs: usize,
 }
 
 impl Heads {
+    pub fn new(cfg: &wapo_core::rl::ModelConfig) -> Self {
+        Heads { h: cfg.heads, kv: cfg.kv_heads, hs: cfg.head_size() }
+    }
     pub fn hs(&self) -> usize {
-        self.c / self.h
+        self.hs
+    }
+    /// Width of the attention output: C = H·hs.
+    pub fn c(&self) -> usize {
+        self.h * self.hs
+    }
+    /// Width of a q|k|v row.
+    pub fn width(&self) -> usize {
+        (self.h + 2 * self.kv) * self.hs
+    }
+    /// Offsets of query head `h`'s q, k and v inside a q|k|v row.
+    pub fn offsets(&self, h: usize) -> (usize, usize, usize) {
+        let g = h / (self.h / self.kv);
+        (h * self.hs, (self.h + g) * self.hs, (self.h + self.kv + g) * self.hs)
     }
     pub fn scale(&self) -> f32 {
-        1.0 / (self.hs() as f32).sqrt()
+        1.0 / (self.hs as f32).sqrt()
     }
 }
 
 /// Keys of one query: the first `np` rows of `pre` and the first `ns` rows
-/// of `suf`, both (rows, 3C).
+/// of `suf`, both q|k|v rows.
 #[derive(Clone, Copy)]
 pub struct Keys<'a> {
     pub pre: &'a [f32],
@@ -45,18 +65,19 @@ impl Keys<'_> {
     }
 }
 
-/// One query row (3C, q first) over all heads: writes out (C) and the
-/// probabilities (H, stride) of its np + ns keys.
+/// One query row (a q|k|v row, q first) over all heads: writes out (C) and
+/// the probabilities (H, stride) of its np + ns keys.
 pub fn attend(out: &mut [f32], probs: &mut [f32], stride: usize, q: &[f32], keys: Keys<'_>, hd: Heads) {
-    let (c, hs, c3) = (hd.c, hd.hs(), 3 * hd.c);
+    let (hs, c3) = (hd.hs(), hd.width());
     let nk = keys.np + keys.ns;
     out.fill(0.0);
     for h in 0..hd.h {
-        let qh = &q[h * hs..(h + 1) * hs];
+        let (qo, ko, vo) = hd.offsets(h);
+        let qh = &q[qo..qo + hs];
         let pr = &mut probs[h * stride..h * stride + nk];
         let mut max = f32::NEG_INFINITY;
         for (j, p) in pr.iter_mut().enumerate() {
-            let k = &keys.row(j, c3)[c + h * hs..c + (h + 1) * hs];
+            let k = &keys.row(j, c3)[ko..ko + hs];
             *p = dot(qh, k) * hd.scale();
             max = max.max(*p);
         }
@@ -66,10 +87,10 @@ pub fn attend(out: &mut [f32], probs: &mut [f32], stride: usize, q: &[f32], keys
             sum += *p;
         }
         let inv = 1.0 / sum;
-        let oh = &mut out[h * hs..(h + 1) * hs];
+        let oh = &mut out[qo..qo + hs];
         for (j, p) in pr.iter_mut().enumerate() {
             *p *= inv;
-            axpy(oh, *p, &keys.row(j, c3)[2 * c + h * hs..2 * c + (h + 1) * hs]);
+            axpy(oh, *p, &keys.row(j, c3)[vo..vo + hs]);
         }
     }
 }

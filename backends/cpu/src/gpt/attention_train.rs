@@ -13,9 +13,9 @@ use rayon::prelude::*;
 use super::attention::{Heads, Rows, group_chunks};
 use super::kernels::{axpy, dot, gemm_strided};
 
-/// out (R, C) and probs (R, H, P+S) from qkv (R, 3C).
+/// out (R, C) and probs (R, H, P+S) from the q|k|v rows (R, C + 2·H_kv·hs).
 pub fn attention_forward(out: &mut [f32], probs: &mut [f32], qkv: &[f32], rows: Rows, hd: Heads) {
-    let (c, c3, hs, stride) = (hd.c, 3 * hd.c, hd.hs(), rows.keys());
+    let (c, c3, hs, stride) = (hd.c(), hd.width(), hd.hs(), rows.keys());
     let (p, gs, ph) = (rows.p, rows.g * rows.s, hd.h * stride);
     let pr = rows.prefix_rows();
     let (out_pre, out_suf) = out.split_at_mut(pr * c);
@@ -32,7 +32,7 @@ pub fn attention_forward(out: &mut [f32], probs: &mut [f32], qkv: &[f32], rows: 
             let kv = &qkv_pre[b * p * c3..(b + 1) * p * c3];
             let q_suf = &qkv_suf[b * gs * c3..(b + 1) * gs * c3];
             for h in 0..hd.h {
-                let (qo, ko, vo) = (h * hs, c + h * hs, 2 * c + h * hs);
+                let (qo, ko, vo) = hd.offsets(h);
                 // Prompt queries: scores, causal softmax, P·V.
                 gemm_strided(
                     p,
@@ -116,10 +116,10 @@ pub fn attention_forward(out: &mut [f32], probs: &mut [f32], qkv: &[f32], rows: 
         });
 }
 
-/// dqkv (R, 3C) (overwritten) from dout (R, C). A group's prompt rows
+/// dqkv (R, C + 2·H_kv·hs) (overwritten) from dout (R, C). A group's prompt rows
 /// collect the gradient of all its samples once, in a fixed order.
 pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], probs: &[f32], qkv: &[f32], rows: Rows, hd: Heads) {
-    let (c, c3, hs, stride) = (hd.c, 3 * hd.c, hd.hs(), rows.keys());
+    let (c, c3, hs, stride) = (hd.c(), hd.width(), hd.hs(), rows.keys());
     let (p, gs, ph) = (rows.p, rows.g * rows.s, hd.h * stride);
     let pr = rows.prefix_rows();
     dqkv.fill(0.0);
@@ -135,7 +135,7 @@ pub fn attention_backward(dqkv: &mut [f32], dout: &[f32], probs: &[f32], qkv: &[
         let mut ds = vec![0.0f32; p * p];
         let mut ds_suf = vec![0.0f32; gs * stride];
         for h in 0..hd.h {
-            let (qo, ko, vo) = (h * hs, c + h * hs, 2 * c + h * hs);
+            let (qo, ko, vo) = hd.offsets(h);
             // Prompt queries. dP = dO·Vᵀ, dS = P ⊙ (dP − Σ P·dP) · scale.
             gemm_strided(p, hs, p, 1.0, &do_pre[qo..], (c, 1), &kv[vo..], (1, c3), 0.0, &mut ds, p);
             for i in 0..p {

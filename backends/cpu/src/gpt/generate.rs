@@ -3,36 +3,33 @@
 //! new keys and values go to a preallocated cache. No gradient bookkeeping.
 
 use rayon::prelude::*;
-use wapo_core::rl::{Generation, ModelConfig, Rollout};
+use wapo_core::rl::{Generation, Rollout};
 
 use super::attention::{Heads, Keys, Rows, attend};
+use super::block::{LayerActs, Net, zeroed};
 use super::kernels::*;
-use super::model::{Acts, forward, zeroed};
-use wapo_core::rl::Layout;
+use super::model::{Acts, forward};
 
 /// Buffers of the one-token steps, reused across calls.
 #[derive(Default)]
 pub struct GenScratch {
-    cache: Vec<Vec<f32>>, // L × (N, steps, 3C)
-    bufs: [Vec<f32>; 9],
-    mean: Vec<f32>,
-    rstd: Vec<f32>,
+    cache: Vec<Vec<f32>>, // L × (N, steps, C + 2·H_kv·hs)
+    x: Vec<f32>,
+    y: Vec<f32>,
+    tmp: Vec<f32>,
+    layer: LayerActs,
+    lnf: [Vec<f32>; 3],
 }
 
-pub fn generate(
-    acts: &mut Acts,
-    gs: &mut GenScratch,
-    cfg: &ModelConfig,
-    lay: &Layout,
-    params: &[f32],
-    req: &Generation<'_>,
-) -> Rollout {
-    let (c, m, v, g, steps) = (cfg.channels, cfg.mlp, cfg.vocab, req.g, req.steps);
+pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Generation<'_>) -> Rollout {
+    let (cfg, lay, params) = (net.cfg, net.lay, net.params);
+    let (c, v, g, steps) = (cfg.channels, cfg.vocab, req.g, req.steps);
     let n = req.b * g;
-    let hd = Heads { c, h: cfg.heads };
+    let hd = Heads::new(cfg);
+    let w3 = hd.width();
     let prompt_rows = Rows { b: req.b, g: 1, p: req.p, s: 0 };
     let dummy = vec![0u32; req.b];
-    forward(acts, cfg, lay, params, req.prompts, &dummy, prompt_rows, 1);
+    forward(net, acts, req.prompts, &dummy, prompt_rows, 1);
     let mut tokens = vec![0u32; n * steps];
     let mut logprobs = vec![0f32; n * steps];
     for i in 0..n {
@@ -43,67 +40,42 @@ pub fn generate(
     }
     gs.cache.resize_with(cfg.layers, Vec::new);
     for cache in &mut gs.cache {
-        zeroed(cache, n * steps * 3 * c);
+        zeroed(cache, n * steps * w3);
     }
     let stride = req.p + steps;
-    let [x, ln, qkv, atty, tmp, res2, fch, fcg, probs] = &mut gs.bufs;
     for s in 0..steps.saturating_sub(1) {
         let toks: Vec<u32> = (0..n).map(|i| tokens[i * steps + s]).collect();
         let pos = vec![req.p + s; n];
-        encoder_forward(zeroed(x, n * c), &toks, &pos, &params[lay.wte.clone()], &params[lay.wpe.clone()]);
+        encoder_forward(zeroed(&mut gs.x, n * c), &toks, &pos, &params[lay.wte.clone()], &params[lay.wpe.clone()]);
         for l in 0..cfg.layers {
-            let w = &lay.layers[l];
-            let pr = |rg: &std::ops::Range<usize>| &params[rg.clone()];
-            let (mean, rstd) = (zeroed(&mut gs.mean, n), zeroed(&mut gs.rstd, n));
-            layernorm_forward(zeroed(ln, n * c), mean, rstd, x, pr(&w.ln1_w), pr(&w.ln1_b));
-            matmul_forward(zeroed(qkv, n * 3 * c), ln, pr(&w.qkv_w), pr(&w.qkv_b), c, 3 * c);
-            let cache = &mut gs.cache[l];
-            for i in 0..n {
-                cache[(i * steps + s) * 3 * c..][..3 * c].copy_from_slice(&qkv[i * 3 * c..(i + 1) * 3 * c]);
-            }
-            let cache = &gs.cache[l];
-            let pre_all = &acts.layers[l].qkv;
-            let q_all = &qkv[..];
-            zeroed(atty, n * c)
-                .par_chunks_mut(c)
-                .zip(zeroed(probs, n * cfg.heads * stride).par_chunks_mut(cfg.heads * stride))
-                .enumerate()
-                .for_each(|(i, (o, pb))| {
-                    let b = i / g;
-                    let keys = Keys {
-                        pre: &pre_all[b * req.p * 3 * c..(b + 1) * req.p * 3 * c],
-                        np: req.p,
-                        suf: &cache[i * steps * 3 * c..(i + 1) * steps * 3 * c],
-                        ns: s + 1,
-                    };
-                    attend(o, pb, stride, &q_all[i * 3 * c..(i + 1) * 3 * c], keys, hd);
-                });
-            matmul_forward(zeroed(tmp, n * c), atty, pr(&w.proj_w), pr(&w.proj_b), c, c);
-            residual_forward(zeroed(res2, n * c), x, tmp);
-            layernorm_forward(
-                zeroed(ln, n * c),
-                zeroed(&mut gs.mean, n),
-                zeroed(&mut gs.rstd, n),
-                res2,
-                pr(&w.ln2_w),
-                pr(&w.ln2_b),
-            );
-            matmul_forward(zeroed(fch, n * m), ln, pr(&w.fc_w), pr(&w.fc_b), c, m);
-            gelu_forward(zeroed(fcg, n * m), fch);
-            matmul_forward(tmp, fcg, pr(&w.fcproj_w), pr(&w.fcproj_b), m, c);
-            residual_forward(x, res2, tmp);
+            let (cache, pre_all) = (&mut gs.cache[l], &acts.layers[l].qkv);
+            let out = zeroed(&mut gs.y, n * c);
+            net.block_forward(&lay.layers[l], &mut gs.layer, &gs.x, out, &pos, &mut gs.tmp, |atty, probs, qkv| {
+                for i in 0..n {
+                    cache[(i * steps + s) * w3..][..w3].copy_from_slice(&qkv[i * w3..(i + 1) * w3]);
+                }
+                let cache = &cache[..];
+                zeroed(atty, n * c)
+                    .par_chunks_mut(c)
+                    .zip(zeroed(probs, n * cfg.heads * stride).par_chunks_mut(cfg.heads * stride))
+                    .enumerate()
+                    .for_each(|(i, (o, pb))| {
+                        let b = i / g;
+                        let keys = Keys {
+                            pre: &pre_all[b * req.p * w3..(b + 1) * req.p * w3],
+                            np: req.p,
+                            suf: &cache[i * steps * w3..(i + 1) * steps * w3],
+                            ns: s + 1,
+                        };
+                        attend(o, pb, stride, &qkv[i * w3..(i + 1) * w3], keys, hd);
+                    });
+            });
+            std::mem::swap(&mut gs.x, &mut gs.y);
         }
-        layernorm_forward(
-            zeroed(ln, n * c),
-            zeroed(&mut gs.mean, n),
-            zeroed(&mut gs.rstd, n),
-            x,
-            &params[lay.lnf_w.clone()],
-            &params[lay.lnf_b.clone()],
-        );
-        let zero_bias = vec![0.0f32; v];
-        let logits = zeroed(tmp, n * v);
-        matmul_forward(logits, ln, &params[lay.lm_head.clone()], &zero_bias, c, v);
+        let [ln, mean, rstd] = &mut gs.lnf;
+        net.norm_forward(ln, mean, rstd, &gs.x, &lay.lnf_w, &lay.lnf_b);
+        let logits = zeroed(&mut gs.tmp, n * v);
+        matmul_forward(logits, ln, &params[lay.lm_head.clone()], &[], c, v);
         for i in 0..n {
             let u = req.uniforms.get(i * steps + s + 1).copied();
             let (y, l) = sample(&logits[i * v..(i + 1) * v], req.temperature, u);

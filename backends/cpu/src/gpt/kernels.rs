@@ -7,9 +7,7 @@ use rayon::prelude::*;
 
 /// Rows per task in parallel loops; fixed so that reductions do not depend
 /// on the number of threads.
-const ROW_CHUNK: usize = 64;
-
-const LN_EPS: f32 = 1e-5;
+pub(super) const ROW_CHUNK: usize = 64;
 
 /// `c (m, n) = alpha · a (m, k) · b (k, n) + beta · c`, with arbitrary
 /// strides for `a` and `b` and a row-major `c`.
@@ -82,7 +80,11 @@ pub fn matmul_forward(out: &mut [f32], inp: &[f32], w: &[f32], bias: &[f32], c: 
     let r = inp.len() / c;
     out[..r * oc].par_chunks_mut(oc * ROW_CHUNK).for_each(|rows| {
         for row in rows.chunks_mut(oc) {
-            row.copy_from_slice(bias);
+            if bias.is_empty() {
+                row.fill(0.0);
+            } else {
+                row.copy_from_slice(bias);
+            }
         }
     });
     gemm(r, c, oc, inp, (c, 1), w, (1, c), 1.0, out);
@@ -104,7 +106,9 @@ pub fn matmul_backward(
     let r = inp.len() / c;
     gemm(r, oc, c, dout, (oc, 1), w, (c, 1), 1.0, dinp);
     gemm(oc, r, c, dout, (1, oc), inp, (c, 1), 1.0, dw);
-    column_sums(dbias, dout, oc);
+    if !dbias.is_empty() {
+        column_sums(dbias, dout, oc);
+    }
 }
 
 /// acc (W) += Σ_rows x (R, W), reduced in fixed chunks.
@@ -129,7 +133,15 @@ fn column_sums(acc: &mut [f32], x: &[f32], w: usize) {
 }
 
 /// out (R, C) = (inp − mean) · rstd · w + b per row; saves mean and rstd (R).
-pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], b: &[f32]) {
+pub fn layernorm_forward(
+    out: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    inp: &[f32],
+    w: &[f32],
+    b: &[f32],
+    eps: f32,
+) {
     let c = w.len();
     out.par_chunks_mut(c)
         .zip(mean.par_iter_mut().zip(rstd.par_iter_mut()))
@@ -138,7 +150,7 @@ pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], in
         .for_each(|((o, (m, rs)), x)| {
             let mu = x.iter().sum::<f32>() / c as f32;
             let var = x.iter().map(|v| (v - mu) * (v - mu)).sum::<f32>() / c as f32;
-            let s = 1.0 / (var + LN_EPS).sqrt();
+            let s = 1.0 / (var + eps).sqrt();
             for i in 0..c {
                 o[i] = (x[i] - mu) * s * w[i] + b[i];
             }
@@ -255,27 +267,38 @@ pub fn residual_forward(out: &mut [f32], a: &[f32], b: &[f32]) {
     });
 }
 
-/// out (R, C) = wte[token] + wpe[pos] for each row.
+/// out (R, C) = wte[token] + wpe[pos] for each row; `wpe` empty (rotary
+/// models): the token embedding alone.
 pub fn encoder_forward(out: &mut [f32], tokens: &[u32], pos: &[usize], wte: &[f32], wpe: &[f32]) {
     let c = out.len() / tokens.len().max(1);
     out.par_chunks_mut(c).zip(tokens.par_iter().zip(pos.par_iter())).with_min_len(ROW_CHUNK).for_each(
         |(o, (&t, &p))| {
-            let (e, q) = (&wte[t as usize * c..][..c], &wpe[p * c..][..c]);
-            for i in 0..c {
-                o[i] = e[i] + q[i];
+            let e = &wte[t as usize * c..][..c];
+            if wpe.is_empty() {
+                o.copy_from_slice(e);
+            } else {
+                let q = &wpe[p * c..][..c];
+                for i in 0..c {
+                    o[i] = e[i] + q[i];
+                }
             }
         },
     );
 }
 
-/// dwte[token] += dout, dwpe[pos] += dout, in row order (deterministic).
+/// dwte[token] += dout, dwpe[pos] += dout (when there is one), in row order
+/// (deterministic).
 pub fn encoder_backward(dwte: &mut [f32], dwpe: &mut [f32], dout: &[f32], tokens: &[u32], pos: &[usize]) {
     let c = dout.len() / tokens.len().max(1);
     for (r, d) in dout.chunks(c).enumerate() {
         let t = tokens[r] as usize;
         for i in 0..c {
             dwte[t * c + i] += d[i];
-            dwpe[pos[r] * c + i] += d[i];
+        }
+        if !dwpe.is_empty() {
+            for i in 0..c {
+                dwpe[pos[r] * c + i] += d[i];
+            }
         }
     }
 }

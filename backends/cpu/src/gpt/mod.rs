@@ -10,17 +10,21 @@
 pub mod attention;
 pub mod attention_train;
 pub mod bench;
+pub mod block;
 pub mod checkpoint;
 pub mod generate;
 pub mod kernels;
+pub mod llama_layers;
 pub mod model;
 pub mod optim;
 
 use wapo_core::host::HostTensor;
-use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
+use wapo_core::rl::{Family, Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
 use wapo_core::{Error, Result, Shape, Tensor};
 
+use block::Net;
 use generate::GenScratch;
+use llama_layers::RopeTable;
 use model::Acts;
 use optim::AdamW;
 
@@ -30,6 +34,7 @@ pub struct Gpt<T: Tensor = HostTensor<f32>> {
     cfg: ModelConfig,
     layout: Layout,
     params: Vec<f32>,
+    rope: RopeTable,
     grads: Vec<f32>,
     decay: Vec<bool>,
     opt: AdamW,
@@ -53,7 +58,12 @@ impl<T: Tensor> Gpt<T> {
         cfg.validate()?;
         let layout = Layout::new(&cfg);
         let params = layout.init(&cfg, seed);
+        let rope = match cfg.family {
+            Family::Gpt => RopeTable::default(),
+            Family::Llama => RopeTable::new(&cfg.rope_inv_freq(), cfg.context),
+        };
         Ok(Gpt {
+            rope,
             grads: vec![0.0; layout.total],
             decay: layout.decays(),
             opt: AdamW::new(layout.total),
@@ -82,7 +92,8 @@ impl<T: Tensor> Gpt<T> {
     pub fn forward_host(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<&[f32]> {
         let rows = self.cfg.check_batch(prompts, group, completions)?;
         let t = completions.len() / rows.n();
-        model::forward(&mut self.acts, &self.cfg, &self.layout, &self.params, prompts.tokens, completions, rows, t);
+        let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
+        model::forward(net, &mut self.acts, prompts.tokens, completions, rows, t);
         Ok(&self.acts.logits)
     }
 
@@ -98,7 +109,8 @@ impl<T: Tensor> Gpt<T> {
                 got: Shape::d1(dlogits.len()),
             });
         }
-        model::backward(&mut self.acts, &self.cfg, &self.layout, &self.params, &mut self.grads, dlogits);
+        let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
+        model::backward(net, &mut self.acts, &mut self.grads, dlogits);
         Ok(())
     }
 }
@@ -123,7 +135,8 @@ impl<T: Tensor> Policy for Gpt<T> {
         uniforms: &[f32],
     ) -> Result<Rollout> {
         let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
-        Ok(generate::generate(&mut self.acts, &mut self.scratch, &self.cfg, &self.layout, &self.params, &req))
+        let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
+        Ok(generate::generate(net, &mut self.acts, &mut self.scratch, &req))
     }
 
     fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<T> {
