@@ -10,6 +10,8 @@ pub mod config;
 pub mod tensors;
 pub mod write;
 
+#[cfg(test)]
+mod tests;
 
 pub use config::{HfConfig, read_config, write_config};
 pub use tensors::{check_against, read_tensors};
