@@ -9,6 +9,7 @@
 //!   `tokenizer.json` or rebuilt from GGUF metadata; the ChatML template.
 //! * [`Error`] — names the file, the tensor or key, and what was wrong.
 
+pub mod atomic;
 pub mod error;
 pub mod gguf;
 pub mod hf;
