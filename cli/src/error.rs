@@ -16,6 +16,8 @@ pub enum CliError {
     Core(wapo_core::Error),
     /// A chart could not be drawn.
     Plot { path: PathBuf, reason: String },
+    /// A model, tokenizer or checkpoint file is malformed or could not be written.
+    File(wapo_io::Error),
 }
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
@@ -44,6 +46,7 @@ impl fmt::Display for CliError {
             CliError::Plot { path, reason } => {
                 write!(f, "plot {}: {reason}", path.display())
             }
+            CliError::File(e) => write!(f, "{e}"),
         }
     }
 }
@@ -53,6 +56,7 @@ impl std::error::Error for CliError {
         match self {
             CliError::Io { source, .. } => Some(source),
             CliError::Core(e) => Some(e),
+            CliError::File(e) => Some(e),
             _ => None,
         }
     }
@@ -75,6 +79,23 @@ impl CliError {
                 CliError::Config { field: format!("{prefix}.{field}"), reason }
             }
             other => other,
+        }
+    }
+}
+
+impl From<wapo_io::Error> for CliError {
+    fn from(e: wapo_io::Error) -> Self {
+        CliError::File(e)
+    }
+}
+
+/// The exit code of a command: 0, or 2 with the error on stderr.
+pub fn exit(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::from(2)
         }
     }
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use wapo_core::rl::{Metrics, evaluate};
-use wapo_cpu::gpt::checkpoint;
+use wapo_io::checkpoint;
 
 use crate::config::TrainConfig;
 use crate::error::{CliError, Result};

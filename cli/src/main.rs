@@ -12,6 +12,7 @@ mod compare;
 mod config;
 mod error;
 mod eval;
+mod llm;
 mod loss;
 mod overrides;
 mod plot;
@@ -37,8 +38,16 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Several objectives × seeds from one SFT checkpoint: overlaid plots and a summary table.
     Compare(compare::CompareArgs),
-    /// Performance measurements (`wapo bench objective`).
+    /// Performance measurements (`wapo bench objective|train|llm`).
     Bench(bench::BenchArgs),
+    /// Token ids and strings of a text under a model's tokenizer.
+    Tokenize(llm::tokenize::TokenizeArgs),
+    /// Teacher-forced log-prob and entropy of every completion token given a prompt.
+    Score(llm::score::ScoreArgs),
+    /// Continue a prompt with a pretrained model (KV cache; greedy at --temperature 0).
+    Generate(llm::generate::GenerateArgs),
+    /// Write any loadable model (GGUF or Hugging Face) as a Hugging Face directory.
+    Convert(llm::convert::ConvertArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +58,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Tokenize(args) => error::exit(llm::tokenize::run(&args)),
+        Command::Score(args) => error::exit(llm::score::run(&args)),
+        Command::Generate(args) => error::exit(llm::generate::run(&args)),
+        Command::Convert(args) => error::exit(llm::convert::run(&args)),
     }
 }

@@ -93,7 +93,7 @@ impl RunDir {
 /// Writes `data` to `path` so that a reader sees the old or the new
 /// contents, never a mix: temp file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    wapo_cpu::gpt::checkpoint::write_atomic(path, data).map_err(|e| CliError::format(path, e.to_string()))
+    wapo_io::atomic::write_bytes(path, data).map_err(CliError::from)
 }
 
 /// Appends records to `metrics.jsonl`, one line each, flushed per record so

@@ -10,7 +10,7 @@ use std::time::Instant;
 use clap::Args;
 use wapo_core::rl::{Metrics, Policy, TrainState, evaluate, metric, rl_step, wall_clock, warm_start};
 use wapo_core::task::Task;
-use wapo_cpu::gpt::checkpoint;
+use wapo_io::checkpoint;
 
 use crate::config::TrainConfig;
 use crate::error::{CliError, Result};

@@ -231,7 +231,7 @@ fn a_torn_temp_file_never_replaces_the_good_checkpoint() {
     // The writer itself: a new version replaces the old one whole.
     let target = s.0.join("file.bin");
     std::fs::write(&target, b"old").unwrap();
-    wapo_cpu::gpt::checkpoint::write_atomic(&target, b"new contents").unwrap();
+    wapo_io::atomic::write_bytes(&target, b"new contents").unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), b"new contents");
     let leftovers: Vec<_> = std::fs::read_dir(&s.0)
         .unwrap()

@@ -78,6 +78,24 @@ pub trait Tensor: Sized + Clone {
     fn upload(dev: &Self::Device, data: &[f64], shape: Shape) -> Result<Self>;
     /// Downloads into `out` (`shape().numel()` values) as f64.
     fn download(&self, out: &mut [f64]) -> Result<()>;
+    /// [`Tensor::upload`] from f32 data (a model's logits): a backend in f32
+    /// overrides it to skip the f64 copy, which for an LM head's (N, T, V)
+    /// logits is the largest buffer of a step.
+    #[cfg(feature = "alloc")]
+    fn upload_f32(dev: &Self::Device, data: &[f32], shape: Shape) -> Result<Self> {
+        let wide: alloc::vec::Vec<f64> = data.iter().map(|&x| x as f64).collect();
+        Self::upload(dev, &wide, shape)
+    }
+    /// [`Tensor::download`] into f32 (values rounded to f32).
+    #[cfg(feature = "alloc")]
+    fn download_f32(&self, out: &mut [f32]) -> Result<()> {
+        let mut wide = alloc::vec![0.0f64; out.len()];
+        self.download(&mut wide)?;
+        for (o, w) in out.iter_mut().zip(&wide) {
+            *o = *w as f32;
+        }
+        Ok(())
+    }
     /// A tensor filled with `value`.
     fn full(dev: &Self::Device, shape: Shape, value: f64) -> Result<Self>;
     /// A tensor whose value is the index along the last axis.

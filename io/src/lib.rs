@@ -7,12 +7,19 @@
 //!   file or sharded), reading and writing.
 //! * [`tokenizer`] — the `tokenizers` crate behind one type, from
 //!   `tokenizer.json` or rebuilt from GGUF metadata; the ChatML template.
+//! * [`checkpoint`] — training checkpoints of any backend's policy
+//!   (parameters, optimizer moments, train state), written atomically
+//!   ([`atomic`]).
+//! * [`model`] — one entry point: load a model from either format, save a
+//!   Hugging Face directory.
 //! * [`Error`] — names the file, the tensor or key, and what was wrong.
 
 pub mod atomic;
+pub mod checkpoint;
 pub mod error;
 pub mod gguf;
 pub mod hf;
+pub mod model;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

@@ -2,7 +2,8 @@
 //! training state, and a resumed step repeats the uninterrupted one bit for bit.
 
 use wapo_core::rl::{ModelConfig, OptimConfig, Policy, Prompts, TrainState};
-use wapo_cpu::gpt::{Gpt, checkpoint};
+use wapo_cpu::gpt::Gpt;
+use wapo_io::checkpoint;
 
 fn cfg() -> ModelConfig {
     ModelConfig::gpt(6, 10, 8, 2, 2, 16)

@@ -98,6 +98,16 @@ impl Tensor for CpuTensor {
         }
         Ok(())
     }
+    fn upload_f32(dev: &Cpu, data: &[f32], shape: Shape) -> Result<Self> {
+        Self::from_vec(dev, data.to_vec(), shape)
+    }
+    fn download_f32(&self, out: &mut [f32]) -> Result<()> {
+        if out.len() != self.data().len() {
+            return Err(Error::Shape { field: "download", expected: self.shape, got: Shape::d1(out.len()) });
+        }
+        out.copy_from_slice(self.data());
+        Ok(())
+    }
     fn full(dev: &Cpu, shape: Shape, value: f64) -> Result<Self> {
         Self::from_vec(dev, elementwise::full(shape.numel(), value as f32), shape)
     }

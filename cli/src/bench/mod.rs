@@ -1,5 +1,7 @@
 //! `wapo bench …`: performance measurements, one subcommand each.
 
+pub mod llm;
+pub mod memory;
 pub mod objective;
 pub mod train;
 
@@ -20,11 +22,15 @@ pub enum BenchCommand {
     Objective(objective::ObjectiveArgs),
     /// One RL step (generation included) and one SFT step of the WAPO toy setting.
     Train(train::TrainBenchArgs),
+    /// A pretrained model on the CPU: batched generation tokens/s and one
+    /// training forward + backward + AdamW, with peak memory.
+    Llm(llm::LlmBenchArgs),
 }
 
 pub fn run(args: &BenchArgs) -> ExitCode {
     match &args.command {
         BenchCommand::Objective(a) => objective::run(a),
         BenchCommand::Train(a) => train::run(a),
+        BenchCommand::Llm(a) => crate::error::exit(llm::run(a)),
     }
 }

@@ -33,7 +33,7 @@
 //! let eval = EvalConfig { examples: 512, k: 8, temperature: 1.0, seed: 0, batch: 64 };
 //! let metrics = evaluate(&mut policy, task, &eval)?;
 //! // Resume: save policy.parameters(), policy.optimizer_state() and
-//! // state.to_text() (wapo_cpu::checkpoint does all three atomically).
+//! // state.to_text() (wapo_io::checkpoint does all three atomically).
 //! ```
 
 pub mod arch;

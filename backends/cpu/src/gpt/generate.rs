@@ -21,7 +21,35 @@ pub struct GenScratch {
     lnf: [Vec<f32>; 3],
 }
 
+/// How tokens are drawn beyond the temperature of the request, and when a
+/// row stops.
+#[derive(Clone, Debug, Default)]
+pub struct Decode {
+    /// Keep the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose mass reaches p (1 or 0: all).
+    pub top_p: f64,
+    /// Token ids that end a row (it stops there; later positions hold the
+    /// first stop id and ℓ = 0).
+    pub stop: Vec<u32>,
+}
+
+/// A rollout and where each row ended: the number of tokens it generated,
+/// its stop token included.
+pub struct Decoded {
+    pub rollout: Rollout,
+    pub lengths: Vec<usize>,
+    /// Whether the row ended at a stop token (else it ran to `steps`).
+    pub stopped: Vec<bool>,
+}
+
 pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Generation<'_>) -> Rollout {
+    generate_with(net, acts, gs, req, &Decode::default()).rollout
+}
+
+/// [`generate`] with top-k / top-p and stop tokens; stops early once every
+/// row has stopped.
+pub fn generate_with(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Generation<'_>, dec: &Decode) -> Decoded {
     let (cfg, lay, params) = (net.cfg, net.lay, net.params);
     let (c, v, g, steps) = (cfg.channels, cfg.vocab, req.g, req.steps);
     let n = req.b * g;
@@ -30,13 +58,15 @@ pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Genera
     let prompt_rows = Rows { b: req.b, g: 1, p: req.p, s: 0 };
     let dummy = vec![0u32; req.b];
     forward(net, acts, req.prompts, &dummy, prompt_rows, 1);
-    let mut tokens = vec![0u32; n * steps];
-    let mut logprobs = vec![0f32; n * steps];
+    let mut d = Draws {
+        tokens: vec![0u32; n * steps],
+        logprobs: vec![0f32; n * steps],
+        lengths: vec![steps; n],
+        stopped: vec![false; n],
+        steps,
+    };
     for i in 0..n {
-        let row = &acts.logits[(i / g) * v..(i / g + 1) * v];
-        let (y, l) = sample(row, req.temperature, req.uniforms.get(i * steps).copied());
-        tokens[i * steps] = y;
-        logprobs[i * steps] = l;
+        d.draw(i, 0, &acts.logits[(i / g) * v..(i / g + 1) * v], req, dec);
     }
     gs.cache.resize_with(cfg.layers, Vec::new);
     for cache in &mut gs.cache {
@@ -44,7 +74,14 @@ pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Genera
     }
     let stride = req.p + steps;
     for s in 0..steps.saturating_sub(1) {
-        let toks: Vec<u32> = (0..n).map(|i| tokens[i * steps + s]).collect();
+        if d.stopped.iter().all(|&x| x) {
+            for i in 0..n {
+                let last = d.tokens[i * steps + d.lengths[i] - 1];
+                d.tokens[i * steps + d.lengths[i]..(i + 1) * steps].fill(last);
+            }
+            break;
+        }
+        let toks: Vec<u32> = (0..n).map(|i| d.tokens[i * steps + s]).collect();
         let pos = vec![req.p + s; n];
         encoder_forward(zeroed(&mut gs.x, n * c), &toks, &pos, &params[lay.wte.clone()], &params[lay.wpe.clone()]);
         for l in 0..cfg.layers {
@@ -77,15 +114,85 @@ pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Genera
         let logits = zeroed(&mut gs.tmp, n * v);
         matmul_forward(logits, ln, &params[lay.lm_head.clone()], &[], c, v);
         for i in 0..n {
-            let u = req.uniforms.get(i * steps + s + 1).copied();
-            let (y, l) = sample(&logits[i * v..(i + 1) * v], req.temperature, u);
-            tokens[i * steps + s + 1] = y;
-            logprobs[i * steps + s + 1] = l;
+            d.draw(i, s + 1, &logits[i * v..(i + 1) * v], req, dec);
         }
     }
     // The prompt pass overwrote the saved activations: no backward from here.
     acts.rows = None;
-    Rollout { n, len: steps, tokens, logprobs }
+    Decoded { rollout: Rollout { n, len: steps, tokens: d.tokens, logprobs: d.logprobs }, lengths: d.lengths, stopped: d.stopped }
+}
+
+/// The rows being drawn.
+struct Draws {
+    tokens: Vec<u32>,   // (N, steps)
+    logprobs: Vec<f32>, // (N, steps)
+    lengths: Vec<usize>,
+    stopped: Vec<bool>,
+    steps: usize,
+}
+
+impl Draws {
+    /// Draws token `s` of row `i` from its logits `row` (V); a stopped row
+    /// repeats its stop token with ℓ = 0.
+    fn draw(&mut self, i: usize, s: usize, row: &[f32], req: &Generation<'_>, dec: &Decode) {
+        let at = i * self.steps + s;
+        if self.stopped[i] {
+            self.tokens[at] = self.tokens[at - 1];
+            return;
+        }
+        let (y, l) = sample_with(row, req.temperature, dec, req.uniforms.get(at).copied());
+        self.tokens[at] = y;
+        self.logprobs[at] = l;
+        if dec.stop.contains(&y) {
+            self.stopped[i] = true;
+            self.lengths[i] = s + 1;
+        }
+    }
+}
+
+/// [`sample`] from the top-k / top-p truncation of softmax(z/τ), renormalized:
+/// the returned ℓ is that of the distribution actually sampled. Without
+/// truncation (or greedy) it is [`sample`] exactly.
+pub fn sample_with(z: &[f32], temperature: f64, dec: &Decode, u: Option<f32>) -> (u32, f32) {
+    let truncates = dec.top_k > 0 && dec.top_k < z.len() || dec.top_p > 0.0 && dec.top_p < 1.0;
+    let Some(u) = u.filter(|_| temperature > 0.0 && truncates) else { return sample(z, temperature, u) };
+    let max = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64 / temperature));
+    let mut order: Vec<(u32, f64)> = z
+        .iter()
+        .enumerate()
+        .map(|(k, &x)| (k as u32, (x as f64 / temperature - max).exp()))
+        .filter(|&(_, e)| e > 0.0)
+        .collect();
+    // Most likely first; ties by id, so the kept set does not depend on the sort.
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if dec.top_k > 0 {
+        order.truncate(dec.top_k);
+    }
+    if dec.top_p > 0.0 && dec.top_p < 1.0 {
+        let total: f64 = order.iter().map(|x| x.1).sum();
+        let (mut acc, mut keep) = (0.0, order.len());
+        for (j, x) in order.iter().enumerate() {
+            acc += x.1;
+            if acc >= dec.top_p * total {
+                keep = j + 1;
+                break;
+            }
+        }
+        order.truncate(keep);
+    }
+    order.sort_by_key(|x| x.0);
+    let sum: f64 = order.iter().map(|x| x.1).sum();
+    let target = u as f64 * sum;
+    let mut acc = 0.0;
+    let mut pick = order[order.len() - 1];
+    for &x in &order {
+        acc += x.1;
+        if target < acc {
+            pick = x;
+            break;
+        }
+    }
+    (pick.0, (pick.1 / sum).ln() as f32)
 }
 
 /// Draws a token from softmax(z/τ) by inverse CDF with `u`, or the argmax

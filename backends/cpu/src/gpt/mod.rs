@@ -11,7 +11,6 @@ pub mod attention;
 pub mod attention_train;
 pub mod bench;
 pub mod block;
-pub mod checkpoint;
 pub mod generate;
 pub mod kernels;
 pub mod llama_layers;
@@ -56,17 +55,34 @@ where
 impl<T: Tensor> Gpt<T> {
     pub fn with_device(cfg: ModelConfig, seed: u64, dev: T::Device) -> Result<Self> {
         cfg.validate()?;
+        let params = Layout::new(&cfg).init(&cfg, seed);
+        Self::from_block(cfg, params, dev)
+    }
+
+    /// A model with the given parameters (a pretrained model's, by name;
+    /// every tensor of the layout must be there with its shape).
+    pub fn from_named(cfg: ModelConfig, named: &[Named], dev: T::Device) -> Result<Self> {
+        cfg.validate()?;
         let layout = Layout::new(&cfg);
-        let params = layout.init(&cfg, seed);
+        let mut params = vec![0.0f32; layout.total];
+        layout.load_named(&mut params, named, "")?;
+        Self::from_block(cfg, params, dev)
+    }
+
+    /// Gradients and optimizer moments are allocated at the first backward
+    /// and optimizer step: a model that only generates or scores holds its
+    /// parameters alone.
+    fn from_block(cfg: ModelConfig, params: Vec<f32>, dev: T::Device) -> Result<Self> {
+        let layout = Layout::new(&cfg);
         let rope = match cfg.family {
             Family::Gpt => RopeTable::default(),
             Family::Llama => RopeTable::new(&cfg.rope_inv_freq(), cfg.context),
         };
         Ok(Gpt {
             rope,
-            grads: vec![0.0; layout.total],
+            grads: Vec::new(),
             decay: layout.decays(),
-            opt: AdamW::new(layout.total),
+            opt: AdamW::default(),
             params,
             layout,
             cfg,
@@ -83,9 +99,26 @@ impl<T: Tensor> Gpt<T> {
     pub fn raw_parameters_mut(&mut self) -> &mut [f32] {
         &mut self.params
     }
-    /// The accumulated gradient, in the parameter block's layout.
+    /// The accumulated gradient, in the parameter block's layout (empty
+    /// before the first backward).
     pub fn raw_gradients(&self) -> &[f32] {
         &self.grads
+    }
+
+    /// Generation with top-k / top-p truncation and stop tokens (see
+    /// [`generate::Decode`]); [`Policy::generate`] is this without either.
+    pub fn generate_with(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        steps: usize,
+        temperature: f64,
+        uniforms: &[f32],
+        dec: &generate::Decode,
+    ) -> Result<generate::Decoded> {
+        let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
+        let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
+        Ok(generate::generate_with(net, &mut self.acts, &mut self.scratch, &req, dec))
     }
 
     /// Training forward on host slices; returns the logits (N·T, V).
@@ -110,6 +143,7 @@ impl<T: Tensor> Gpt<T> {
             });
         }
         let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
+        self.grads.resize(self.layout.total, 0.0);
         model::backward(net, &mut self.acts, &mut self.grads, dlogits);
         Ok(())
     }
@@ -142,15 +176,14 @@ impl<T: Tensor> Policy for Gpt<T> {
     fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<T> {
         let v = self.cfg.vocab;
         let n = prompts.batch * group;
-        let logits = self.forward_host(prompts, group, completions)?;
-        let host: Vec<f64> = logits.iter().map(|&x| x as f64).collect();
-        T::upload(&self.dev, &host, Shape::d3(n, host.len() / (n * v), v))
+        self.forward_host(prompts, group, completions)?;
+        let logits = &self.acts.logits;
+        T::upload_f32(&self.dev, logits, Shape::d3(n, logits.len() / (n * v), v))
     }
 
     fn backward(&mut self, grad_logits: &T) -> Result<()> {
-        let mut host = vec![0.0; grad_logits.shape().numel()];
-        grad_logits.download(&mut host)?;
-        let g: Vec<f32> = host.iter().map(|&x| x as f32).collect();
+        let mut g = vec![0.0f32; grad_logits.shape().numel()];
+        grad_logits.download_f32(&mut g)?;
         self.backward_host(&g)
     }
 
@@ -182,6 +215,8 @@ impl<T: Tensor> Policy for Gpt<T> {
     }
 
     fn optimizer_step(&mut self, cfg: &OptimConfig) -> Result<f64> {
+        self.grads.resize(self.layout.total, 0.0);
+        self.opt.allocate(self.layout.total);
         let norm = self.opt.step(cfg, &mut self.params, &self.grads, &self.decay);
         if !norm.is_finite() {
             return Err(Error::NonFinite { field: "gradient norm", pos: wapo_core::error::Pos::NONE });
@@ -198,12 +233,15 @@ impl<T: Tensor> Policy for Gpt<T> {
     }
 
     fn optimizer_state(&self) -> Result<OptimState> {
-        let mut moments = self.layout.named(&self.opt.m, "m.");
-        moments.extend(self.layout.named(&self.opt.v, "v."));
+        let mut opt = self.opt.clone();
+        opt.allocate(self.layout.total);
+        let mut moments = self.layout.named(&opt.m, "m.");
+        moments.extend(self.layout.named(&opt.v, "v."));
         Ok(OptimState { step: self.opt.step, moments })
     }
 
     fn load_optimizer_state(&mut self, state: &OptimState) -> Result<()> {
+        self.opt.allocate(self.layout.total);
         self.layout.load_named(&mut self.opt.m, &state.moments, "m.")?;
         self.layout.load_named(&mut self.opt.v, &state.moments, "v.")?;
         self.opt.step = state.step;

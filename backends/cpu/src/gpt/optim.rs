@@ -15,6 +15,14 @@ impl AdamW {
         AdamW { m: vec![0.0; n], v: vec![0.0; n], step: 0 }
     }
 
+    /// Zero moments for `n` parameters if there are none yet.
+    pub fn allocate(&mut self, n: usize) {
+        if self.m.len() != n {
+            self.m = vec![0.0; n];
+            self.v = vec![0.0; n];
+        }
+    }
+
     /// Clips `grads` to `cfg.grad_clip` by global norm, then one decoupled
     /// weight-decay Adam step (as `torch.optim.AdamW`); `decay[i]` says
     /// whether weight decay applies to parameter i. Returns the norm before

@@ -6,11 +6,10 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
-use wapo_core::rl::{ModelConfig, Named, OptimState, Policy, TrainState};
+use wapo_core::rl::{Family, ModelConfig, Named, OptimState, Policy, TrainState};
 use wapo_core::{Error, Result};
 
 const OPTIM: &str = "optim.";
@@ -42,7 +41,7 @@ pub fn save<P: Policy>(path: &Path, policy: &P, state: &TrainState) -> Result<()
     meta.insert("optim_step".into(), opt.step.to_string());
     meta.insert("model".into(), model_text(cfg));
     let data = safetensors::serialize(views, Some(meta)).map_err(backend)?;
-    write_atomic(path, &data)
+    crate::atomic::write_bytes(path, &data).map_err(backend)
 }
 
 /// Loads a checkpoint into `policy` (whose config must match) and returns
@@ -94,27 +93,18 @@ pub fn load_parameters<P: Policy>(path: &Path, policy: &mut P) -> Result<()> {
     policy.load_parameters(&params)
 }
 
+/// The model config as the metadata records it; the GPT's text is what it
+/// always was, so older checkpoints still load.
 fn model_text(c: &ModelConfig) -> String {
-    format!(
+    let gpt = format!(
         "vocab={} context={} channels={} layers={} heads={} mlp={}",
         c.vocab, c.context, c.channels, c.layers, c.heads, c.mlp
-    )
-}
-
-/// temp file in the target's directory → fsync → rename → fsync the directory.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| backend("path has no file name"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let mut f = fs::File::create(&tmp).map_err(backend)?;
-    f.write_all(data).map_err(backend)?;
-    f.sync_all().map_err(backend)?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(backend)?;
-    // Make the rename itself durable; some filesystems cannot open a
-    // directory for syncing, and the data is already safe then.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
+    );
+    match c.family {
+        Family::Gpt => gpt,
+        Family::Llama => format!(
+            "family=llama {gpt} kv_heads={} norm_eps={:e} rope_theta={:e} rope_scaling={:?} tied={} qkv_bias={}",
+            c.kv_heads, c.norm_eps, c.rope_theta, c.rope_scaling, c.tied_embeddings, c.qkv_bias
+        ),
     }
-    Ok(())
 }

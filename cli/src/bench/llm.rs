@@ -1,0 +1,127 @@
+//! `wapo bench llm --model M`: a pretrained model's two costs in an RL step
+//! on the CPU backend. Generation: B prompts × G samples with a KV cache (the
+//! G samples share their prompt's cache), sampling at τ = 1, tokens/s.
+//! Training: one forward over the B·G prompt+completion sequences (the
+//! prompt computed once per group), the WAPO objective on the completion
+//! logits, the backward and an AdamW step. Median of `--reps` after a
+//! warm-up, and the process's peak memory.
+
+use std::time::Instant;
+
+use clap::Args;
+use wapo_core::advantage::Groups;
+use wapo_core::logits::{LogitsBatch, logits_objective};
+use wapo_core::objective::wapo;
+use wapo_core::rl::{OptimConfig, Policy, Prompts, TrainState};
+use wapo_core::{Shape, Tensor};
+use wapo_cpu::CpuTensor;
+use wapo_cpu::gpt::Gpt;
+
+use crate::error::{CliError, Result};
+use crate::llm::ModelArg;
+
+#[derive(Args, Debug)]
+pub struct LlmBenchArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// B, prompts.
+    #[arg(long, default_value_t = 8)]
+    pub prompts: usize,
+    /// G, samples per prompt.
+    #[arg(long, default_value_t = 8)]
+    pub group: usize,
+    /// Prompt tokens.
+    #[arg(long, default_value_t = 48)]
+    pub prompt_len: usize,
+    /// Generated tokens per sample.
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+    /// Timed repetitions after one warm-up.
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+}
+
+pub fn run(args: &LlmBenchArgs) -> Result<()> {
+    for (v, name) in [(args.prompts, "prompts"), (args.group, "group"), (args.prompt_len, "prompt-len")] {
+        if v == 0 {
+            return Err(CliError::config(name, "must be ≥ 1"));
+        }
+    }
+    if args.new_tokens < 2 || args.reps == 0 {
+        return Err(CliError::config("new-tokens", "must be ≥ 2 (and --reps ≥ 1)"));
+    }
+    let loaded = wapo_io::model::load(&args.model.model)?;
+    let cfg = loaded.config;
+    let mut policy: Gpt<CpuTensor> = Gpt::from_named(cfg, &loaded.tensors, Default::default())?;
+    drop(loaded);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "model {}: {} layers, C {}, H {}/{}, V {}; backend cpu, {threads} threads",
+        args.model.model.display(),
+        cfg.layers,
+        cfg.channels,
+        cfg.heads,
+        cfg.kv_heads,
+        cfg.vocab
+    );
+    let (b, g, p, t) = (args.prompts, args.group, args.prompt_len, args.new_tokens);
+    let n = b * g;
+    let mut state = TrainState::new(0);
+    // Token ids drawn uniformly: the cost does not depend on the text.
+    let prompts: Vec<u32> = state.indices(b * p).iter().map(|&i| (i % cfg.vocab as u64) as u32).collect();
+    let view = Prompts { tokens: &prompts, batch: b, len: p };
+    let mut gen_s = Vec::new();
+    let mut train_s = Vec::new();
+    let optim = OptimConfig { lr: 1e-6, ..OptimConfig::default() };
+    let objective = wapo::config(0.2, t);
+    let groups = Groups::from_ids(&Default::default(), &(0..n).map(|i| (i / g) as i64).collect::<Vec<_>>())?;
+    for rep in 0..=args.reps {
+        let uniforms = state.uniforms(n * t);
+        let t0 = Instant::now();
+        let rollout = policy.generate(view, g, t, 1.0, &uniforms)?;
+        let t1 = Instant::now();
+        let dev = policy.device();
+        let logits = policy.forward(view, g, &rollout.tokens)?;
+        let rewards: Vec<f64> = (0..n).map(|i| (i % 2) as f64).collect();
+        let up = |x: &[f64], s| CpuTensor::upload(&dev, x, s);
+        let old: Vec<f64> = rollout.logprobs.iter().map(|&x| x as f64).collect();
+        let tokens: Vec<f64> = rollout.tokens.iter().map(|&x| x as f64).collect();
+        let out = logits_objective(
+            &objective,
+            &LogitsBatch {
+                groups: &groups,
+                rewards: &up(&rewards, Shape::d1(n))?,
+                mask: &CpuTensor::full(&dev, Shape::d2(n, t), 1.0)?,
+                logits: &logits,
+                tokens: &up(&tokens, Shape::d2(n, t))?,
+                old_logprobs: &up(&old, Shape::d2(n, t))?,
+            },
+        )?;
+        drop(logits);
+        policy.zero_grad();
+        policy.backward(&out.grad_logits)?;
+        drop(out);
+        policy.optimizer_step(&optim)?;
+        let t2 = Instant::now();
+        if rep > 0 {
+            gen_s.push((t1 - t0).as_secs_f64());
+            train_s.push((t2 - t1).as_secs_f64());
+        }
+    }
+    let (gen, train) = (median(&mut gen_s), median(&mut train_s));
+    println!(
+        "generation, B={b} × G={g}, {p}-token prompts, {t} new tokens: {gen:.2} s ({:.0} tokens/s)",
+        (n * t) as f64 / gen
+    );
+    println!(
+        "training forward + objective + backward + AdamW, {n} sequences of {} tokens: {train:.2} s",
+        p + t
+    );
+    println!("peak memory: {}", super::memory::peak_rss_text());
+    Ok(())
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}

@@ -1,0 +1,66 @@
+//! `wapo generate --model M --prompt P`: sampled (or greedy, at τ = 0)
+//! continuation with a KV cache, stopping at the model's end-of-sequence
+//! tokens or after `--max-new-tokens`.
+
+use clap::Args;
+use wapo_core::rl::{Policy, Prompts, TrainState};
+use wapo_cpu::gpt::generate::Decode;
+
+use super::ModelArg;
+use crate::error::{CliError, Result};
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArg,
+    #[arg(long)]
+    pub prompt: String,
+    /// Wrap the prompt in the model's chat template (ChatML) as a user message.
+    #[arg(long)]
+    pub chat: bool,
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// Sampling temperature; 0 decodes greedily.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Keep the smallest set of most likely tokens whose mass reaches p (1: all).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    /// Keep the k most likely tokens (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    if args.max_new_tokens == 0 {
+        return Err(CliError::config("max-new-tokens", "must be ≥ 1"));
+    }
+    if !(args.top_p > 0.0 && args.top_p <= 1.0) {
+        return Err(CliError::config("top-p", "must be in (0, 1]"));
+    }
+    let (mut lm, _) = super::load(&args.model.model)?;
+    let ids = lm.prompt_ids(&args.prompt, args.chat)?;
+    let steps = args.max_new_tokens.min(lm.policy.config().context.saturating_sub(ids.len()) + 1);
+    if steps == 0 || ids.len() > lm.policy.config().context {
+        return Err(CliError::config("prompt", "is longer than the model's context"));
+    }
+    let uniforms = TrainState::new(args.seed).uniforms(steps);
+    let dec = Decode { top_k: args.top_k, top_p: args.top_p, stop: lm.tokenizer.eos().to_vec() };
+    let prompts = Prompts { tokens: &ids, batch: 1, len: ids.len() };
+    let out = lm.policy.generate_with(prompts, 1, steps, args.temperature, &uniforms, &dec)?;
+    let len = out.lengths[0];
+    let new = &out.rollout.tokens[..len];
+    // The stop token ends the text; it is not part of it.
+    let text_ids = if out.stopped[0] { &new[..len - 1] } else { new };
+    let text = lm.tokenizer.decode(text_ids, true)?;
+    let finish = if out.stopped[0] { "stop" } else { "length" };
+    super::print_json(&serde_json::json!({
+        "ids": new,
+        "text": text,
+        "logprobs": super::json_f32(&out.rollout.logprobs[..len]),
+        "finish_reason": finish,
+    }));
+    Ok(())
+}
