@@ -96,7 +96,10 @@ pub(crate) fn rotary_heads(architecture: &str, hf_name: &str, cfg: &ModelConfig)
 
 /// The GGUF row order from the Hugging Face one: the converter's
 /// `w.reshape(n_head, 2, rows/n_head/2, cols).swapaxes(1, 2).reshape(rows, cols)`.
-/// `data` is `rows × cols` with `rows` a multiple of `2·n_head`.
+///
+/// # Panics
+/// Unless `data` is `rows × cols` with `rows` a multiple of `2·n_head`
+/// (callers check shapes against the config first).
 pub fn permute_rows(data: &[f32], cols: usize, n_head: usize) -> Vec<f32> {
     reorder_rows(data, cols, n_head, true)
 }
@@ -109,7 +112,11 @@ pub fn unpermute_rows(data: &[f32], cols: usize, n_head: usize) -> Vec<f32> {
 fn reorder_rows(data: &[f32], cols: usize, n_head: usize, to_gguf: bool) -> Vec<f32> {
     let rows = data.len().checked_div(cols).unwrap_or(0);
     let half = rows.checked_div(2 * n_head).unwrap_or(0);
-    debug_assert_eq!(rows, 2 * n_head * half, "rows must be a multiple of 2·n_head");
+    assert!(
+        rows * cols == data.len() && rows == 2 * n_head * half,
+        "{} values are not rows of {cols} in heads of an even number of rows ({n_head} heads)",
+        data.len()
+    );
     let mut out = vec![0.0f32; data.len()];
     for h in 0..n_head {
         for i in 0..half {

@@ -126,3 +126,35 @@ fn other_pre_tokenizers_build_and_round_trip() {
     let no_pre = Tokenizer::from_gguf_vocab(&GgufVocab { pre: None, ..tiny_vocab() }, Path::new("x.gguf")).unwrap();
     assert_eq!(no_pre.encode("the hat").unwrap(), gpt2.encode("the hat").unwrap());
 }
+
+#[test]
+fn hf_directory_special_tokens() {
+    let dir = super::temp_dir("hf-specials");
+    tiny().save(&dir).unwrap();
+    let config = serde_json::json!({
+        "bos_token": {"content": "<|im_start|>", "lstrip": false, "special": true},
+        "eos_token": "<|endoftext|>",
+        "add_bos_token": true,
+        "chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D <|im_start|>"}],
+    });
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
+    std::fs::write(dir.join("generation_config.json"), r#"{"bos_token_id": 1, "eos_token_id": [0, 1]}"#).unwrap();
+    let t = Tokenizer::from_hf_dir(&dir).unwrap();
+    assert_eq!(t.bos(), Some(1));
+    // eos_token, generation_config's list, then the template's end of turn.
+    assert_eq!(t.eos(), [0, 1]);
+    assert_eq!(t.chat_template(), Some("D <|im_start|>"));
+    assert_eq!(t.add_bos(), Some(true));
+    assert_eq!(t.encode("hi").unwrap(), [1, 259 + 39]);
+
+    // No tokenizer_config.json: the template from chat_template.jinja, eos
+    // from generation_config.json alone.
+    std::fs::remove_file(dir.join("tokenizer_config.json")).unwrap();
+    std::fs::write(dir.join("chat_template.jinja"), "<|im_start|>{{ x }}<|im_end|>").unwrap();
+    std::fs::write(dir.join("generation_config.json"), r#"{"eos_token_id": 2}"#).unwrap();
+    let t = Tokenizer::from_hf_dir(&dir).unwrap();
+    assert_eq!((t.bos(), t.eos(), t.add_bos()), (None, &[2][..], None));
+    assert_eq!(t.chat_template(), Some("<|im_start|>{{ x }}<|im_end|>"));
+    assert_eq!(t.encode("hi").unwrap(), [259 + 39]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
