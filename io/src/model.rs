@@ -47,7 +47,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
 /// The tokenizer of a model alone, without reading its weights.
 pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
     if is_gguf(path) {
-        let vocab = gguf::read_vocab(path)?;
+        let vocab = gguf::read_vocab(&gguf::Gguf::read(path)?)?;
         return Tokenizer::from_gguf_vocab(&vocab, path);
     }
     Tokenizer::from_hf_dir(path)

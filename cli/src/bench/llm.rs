@@ -99,8 +99,9 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
         )?;
         drop(logits);
         policy.zero_grad();
-        policy.backward(&out.grad_logits)?;
-        drop(out);
+        let grad = out.grad_logits.ok_or_else(|| CliError::config("objective", "gave no logits gradient"))?;
+        policy.backward(&grad)?;
+        drop(grad);
         policy.optimizer_step(&optim)?;
         let t2 = Instant::now();
         if rep > 0 {
@@ -108,15 +109,12 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
             train_s.push((t2 - t1).as_secs_f64());
         }
     }
-    let (gen, train) = (median(&mut gen_s), median(&mut train_s));
+    let (gen_t, train) = (median(&mut gen_s), median(&mut train_s));
     println!(
-        "generation, B={b} × G={g}, {p}-token prompts, {t} new tokens: {gen:.2} s ({:.0} tokens/s)",
-        (n * t) as f64 / gen
+        "generation, B={b} × G={g}, {p}-token prompts, {t} new tokens: {gen_t:.2} s ({:.0} tokens/s)",
+        (n * t) as f64 / gen_t
     );
-    println!(
-        "training forward + objective + backward + AdamW, {n} sequences of {} tokens: {train:.2} s",
-        p + t
-    );
+    println!("training forward + objective + backward + AdamW, {n} sequences of {} tokens: {train:.2} s", p + t);
     println!("peak memory: {}", super::memory::peak_rss_text());
     Ok(())
 }

@@ -32,16 +32,10 @@ pub struct Lm {
 }
 
 /// Loads `path`; the file's tensors move into the policy.
-pub fn load(path: &Path) -> Result<(Lm, LoadedMeta)> {
-    let Loaded { config, tensors, tokenizer, architecture, model_type } = wapo_io::model::load(path)?;
+pub fn load(path: &Path) -> Result<Lm> {
+    let Loaded { config, tensors, tokenizer, .. } = wapo_io::model::load(path)?;
     let policy = Gpt::from_named(config, &tensors, Default::default())?;
-    Ok((Lm { policy, tokenizer }, LoadedMeta { architecture, model_type }))
-}
-
-/// What a loaded model was, for writing it out again.
-pub struct LoadedMeta {
-    pub architecture: String,
-    pub model_type: String,
+    Ok(Lm { policy, tokenizer })
 }
 
 impl Lm {

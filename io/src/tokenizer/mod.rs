@@ -116,6 +116,14 @@ impl Tokenizer {
         Ok(bos.into_iter().chain(encoding.get_ids().iter().copied()).collect())
     }
 
+    /// The ids of `text` as it continues a prompt: no BOS, no template
+    /// tokens, special tokens written in it still single tokens.
+    pub fn encode_continuation(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding =
+            self.inner.encode(text, false).map_err(|e| Error::file(&self.source, format!("encoding failed: {e}")))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
     /// The ids of `text` and their tokens as the vocabulary spells them
     /// (byte-level: `Ġ` for a space).
     pub fn encode_tokens(&self, text: &str) -> Result<(Vec<u32>, Vec<String>)> {

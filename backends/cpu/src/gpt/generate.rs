@@ -49,7 +49,13 @@ pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Genera
 
 /// [`generate`] with top-k / top-p and stop tokens; stops early once every
 /// row has stopped.
-pub fn generate_with(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Generation<'_>, dec: &Decode) -> Decoded {
+pub fn generate_with(
+    net: Net<'_>,
+    acts: &mut Acts,
+    gs: &mut GenScratch,
+    req: &Generation<'_>,
+    dec: &Decode,
+) -> Decoded {
     let (cfg, lay, params) = (net.cfg, net.lay, net.params);
     let (c, v, g, steps) = (cfg.channels, cfg.vocab, req.g, req.steps);
     let n = req.b * g;
@@ -119,7 +125,11 @@ pub fn generate_with(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &G
     }
     // The prompt pass overwrote the saved activations: no backward from here.
     acts.rows = None;
-    Decoded { rollout: Rollout { n, len: steps, tokens: d.tokens, logprobs: d.logprobs }, lengths: d.lengths, stopped: d.stopped }
+    Decoded {
+        rollout: Rollout { n, len: steps, tokens: d.tokens, logprobs: d.logprobs },
+        lengths: d.lengths,
+        stopped: d.stopped,
+    }
 }
 
 /// The rows being drawn.
