@@ -12,6 +12,7 @@
 //!   ([`atomic`]).
 //! * [`model`] — one entry point: load a model from either format, save a
 //!   Hugging Face directory.
+//! * [`testing`] — where the tests find the real model.
 //! * [`Error`] — names the file, the tensor or key, and what was wrong.
 
 pub mod atomic;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod gguf;
 pub mod hf;
 pub mod model;
+pub mod testing;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

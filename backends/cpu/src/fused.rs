@@ -10,6 +10,7 @@
 
 mod exp;
 mod row;
+pub(crate) use row::{Stats as RowStats, grad as grad_row, stats as row_stats};
 
 use rayon::prelude::*;
 use wapo_core::logits::{LogitsBatch, check_logits_batch, sampled_logit_error};

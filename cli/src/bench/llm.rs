@@ -2,19 +2,19 @@
 //! on the CPU backend. Generation: B prompts × G samples with a KV cache (the
 //! G samples share their prompt's cache), sampling at τ = 1, tokens/s.
 //! Training: one forward over the B·G prompt+completion sequences (the
-//! prompt computed once per group), the WAPO objective on the completion
-//! logits, the backward and an AdamW step. Median of `--reps` after a
+//! prompt computed once per group; the LM head in row chunks, so the logits
+//! never exist at once), the WAPO objective on the completion tokens'
+//! log-probs, the backward and an AdamW step. Median of `--reps` after a
 //! warm-up, and the process's peak memory.
 
 use std::time::Instant;
 
 use clap::Args;
 use wapo_core::advantage::Groups;
-use wapo_core::logits::{LogitsBatch, logits_objective};
-use wapo_core::objective::wapo;
+use wapo_core::host::HostTensor;
+use wapo_core::objective::{TokenBatch, token_objective, wapo};
 use wapo_core::rl::{OptimConfig, Policy, Prompts, TrainState};
 use wapo_core::{Shape, Tensor};
-use wapo_cpu::CpuTensor;
 use wapo_cpu::gpt::Gpt;
 
 use crate::error::{CliError, Result};
@@ -52,7 +52,7 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
     }
     let loaded = wapo_io::model::load(&args.model.model)?;
     let cfg = loaded.config;
-    let mut policy: Gpt<CpuTensor> = Gpt::from_named(cfg, &loaded.tensors, Default::default())?;
+    let mut policy: Gpt = Gpt::from_named(cfg, &loaded.tensors, ())?;
     drop(loaded);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -74,34 +74,32 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
     let mut train_s = Vec::new();
     let optim = OptimConfig { lr: 1e-6, ..OptimConfig::default() };
     let objective = wapo::config(0.2, t);
-    let groups = Groups::from_ids(&Default::default(), &(0..n).map(|i| (i / g) as i64).collect::<Vec<_>>())?;
+    let groups = Groups::from_ids(&(), &(0..n).map(|i| (i / g) as i64).collect::<Vec<_>>())?;
     for rep in 0..=args.reps {
         let uniforms = state.uniforms(n * t);
         let t0 = Instant::now();
         let rollout = policy.generate(view, g, t, 1.0, &uniforms)?;
         let t1 = Instant::now();
-        let dev = policy.device();
-        let logits = policy.forward(view, g, &rollout.tokens)?;
+        let stats = policy.forward_stats(view, g, &rollout.tokens, 1.0)?;
+        let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+        let up = |x: &[f64], s| HostTensor::<f64>::upload(&(), x, s);
         let rewards: Vec<f64> = (0..n).map(|i| (i % 2) as f64).collect();
-        let up = |x: &[f64], s| CpuTensor::upload(&dev, x, s);
-        let old: Vec<f64> = rollout.logprobs.iter().map(|&x| x as f64).collect();
-        let tokens: Vec<f64> = rollout.tokens.iter().map(|&x| x as f64).collect();
-        let out = logits_objective(
+        let out = token_objective(
             &objective,
-            &LogitsBatch {
+            &TokenBatch {
                 groups: &groups,
                 rewards: &up(&rewards, Shape::d1(n))?,
-                mask: &CpuTensor::full(&dev, Shape::d2(n, t), 1.0)?,
-                logits: &logits,
-                tokens: &up(&tokens, Shape::d2(n, t))?,
-                old_logprobs: &up(&old, Shape::d2(n, t))?,
+                mask: &HostTensor::full(&(), Shape::d2(n, t), 1.0)?,
+                logprobs: &up(&wide(&stats.logprobs), Shape::d2(n, t))?,
+                old_logprobs: &up(&wide(&rollout.logprobs), Shape::d2(n, t))?,
+                sum_p_sq: Some(&up(&wide(&stats.sum_p_sq), Shape::d2(n, t))?),
             },
         )?;
-        drop(logits);
+        let mut grad = vec![0.0f64; n * t];
+        out.grad_logprobs.download(&mut grad)?;
+        let grad: Vec<f32> = grad.iter().map(|&x| x as f32).collect();
         policy.zero_grad();
-        let grad = out.grad_logits.ok_or_else(|| CliError::config("objective", "gave no logits gradient"))?;
-        policy.backward(&grad)?;
-        drop(grad);
+        policy.backward_logprobs(view, g, &rollout.tokens, &grad, 1.0)?;
         policy.optimizer_step(&optim)?;
         let t2 = Instant::now();
         if rep > 0 {

@@ -91,6 +91,34 @@ pub fn check_tokens(field: &'static str, tokens: &[u32], vocab: usize) -> Result
     }
 }
 
+/// Per-token statistics of scored completion tokens under softmax(z/τ),
+/// each (N, T) row-major: what the objective and the taxonomy need of the
+/// logits, without the logits.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenStats {
+    /// ℓ = log p(y).
+    pub logprobs: Vec<f32>,
+    /// H = −Σ p log p.
+    pub entropy: Vec<f32>,
+    /// Σ p².
+    pub sum_p_sq: Vec<f32>,
+}
+
+impl TokenStats {
+    /// The statistics of (N·T, V) logits rows `z` for tokens `y`, in f64.
+    pub fn of_logits(z: &[f64], tokens: &[u32], temperature: f64) -> Self {
+        let v = z.len() / tokens.len().max(1);
+        let mut s = TokenStats::default();
+        for (i, &y) in tokens.iter().enumerate() {
+            let r = crate::logits::row_stats(&z[i * v..(i + 1) * v], y as usize, temperature);
+            s.logprobs.push(r.logp as f32);
+            s.entropy.push(r.entropy as f32);
+            s.sum_p_sq.push(r.sum_p_sq as f32);
+        }
+        s
+    }
+}
+
 /// A language-model policy on some backend.
 ///
 /// Gradients accumulate across [`Policy::backward`] and [`Policy::sft`]
@@ -133,6 +161,52 @@ pub trait Policy {
     /// Accumulates parameter gradients from ∂loss/∂logits of the last
     /// [`Policy::forward`].
     fn backward(&mut self, grad_logits: &Self::T) -> Result<()>; // (N, T, V)
+
+    /// [`Policy::forward`] reduced to the statistics of the scored tokens at
+    /// temperature τ, keeping what [`Policy::backward_logprobs`] needs. A
+    /// backend with a large vocabulary overrides the pair to compute the LM
+    /// head in row chunks, so that the (N, T, V) logits never exist at once.
+    fn forward_stats(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        completions: &[u32], // (N, T)
+        temperature: f64,
+    ) -> Result<TokenStats> {
+        let z = self.forward(prompts, group, completions)?;
+        let mut host = alloc::vec![0.0; z.shape().numel()];
+        z.download(&mut host)?;
+        Ok(TokenStats::of_logits(&host, completions, temperature))
+    }
+
+    /// Accumulates parameter gradients from ∂loss/∂ℓ (N, T) of the batch of
+    /// the last [`Policy::forward_stats`] (passed again: the default runs
+    /// the forward once more and goes through the logits).
+    fn backward_logprobs(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        completions: &[u32],   // (N, T)
+        grad_logprobs: &[f32], // (N, T)
+        temperature: f64,
+    ) -> Result<()> {
+        let z = self.forward(prompts, group, completions)?;
+        let shape = z.shape();
+        let v = shape.last();
+        let mut host = alloc::vec![0.0; shape.numel()];
+        z.download(&mut host)?;
+        for (i, &y) in completions.iter().enumerate() {
+            let row = &mut host[i * v..(i + 1) * v];
+            let s = crate::logits::row_stats(row, y as usize, temperature);
+            let c = grad_logprobs.get(i).copied().unwrap_or(0.0) as f64 / temperature;
+            // ∂ℓ/∂z_v = (1[v = y] − p_v)/τ.
+            for (k, x) in row.iter_mut().enumerate() {
+                let p = libm::exp(*x / temperature - s.lse);
+                *x = c * (f64::from(u8::from(k == y as usize)) - p);
+            }
+        }
+        self.backward(&Self::T::upload(&self.device(), &host, shape)?)
+    }
 
     /// Mean cross-entropy of the gold completions (one per prompt) and its
     /// gradient, accumulated.

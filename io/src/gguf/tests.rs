@@ -11,25 +11,7 @@ use super::*;
 use crate::Error;
 use crate::tokenizer::GgufVocab;
 
-const REAL_MODEL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-/// The real SmolLM2 file, or `None` (after saying why) when it is absent
-/// and `WAPO_REQUIRE_MODEL=1` is not set.
-pub fn real_model_path() -> Option<PathBuf> {
-    let dir = std::env::var_os("WAPO_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.models")));
-    let path = dir.join(REAL_MODEL);
-    if path.is_file() {
-        return Some(path);
-    }
-    let reason = format!("{} not found (set WAPO_MODEL_DIR)", path.display());
-    if std::env::var("WAPO_REQUIRE_MODEL").as_deref() == Ok("1") {
-        panic!("WAPO_REQUIRE_MODEL=1 but {reason}");
-    }
-    eprintln!("skipped: {reason}");
-    None
-}
+use crate::testing::real_model_path;
 
 /// A fresh path in the temporary directory, unique to this test process and call.
 fn tmp(name: &str) -> PathBuf {

@@ -23,21 +23,32 @@ pub struct Net<'a> {
     pub rope: &'a RopeTable,
 }
 
-/// What the backward of one block needs, saved by the forward.
+/// What the backward of one block needs, saved by the forward. The norms'
+/// outputs and the MLP activation are cheap to recompute from what is saved
+/// and are not kept: at a real model's shapes that is a third of the
+/// activation memory.
 #[derive(Default)]
 pub struct LayerActs {
-    pub ln1: Vec<f32>,      // (R, C)
     pub ln1_mean: Vec<f32>, // (R) (LayerNorm only)
     pub ln1_rstd: Vec<f32>, // (R)
     pub qkv: Vec<f32>,      // (R, C + 2·H_kv·hs), q and k rotated
     pub probs: Vec<f32>,    // (R, H, keys)
     pub atty: Vec<f32>,     // (R, C)
     pub res2: Vec<f32>,     // (R, C) residual after attention
-    pub ln2: Vec<f32>,      // (R, C)
     pub ln2_mean: Vec<f32>, // (R)
     pub ln2_rstd: Vec<f32>, // (R)
     pub fch: Vec<f32>,      // (R, M) or (R, 2M) gate | up
-    pub act: Vec<f32>,      // (R, M) GELU(fch) or silu(gate)·up
+}
+
+/// Transient buffers of one block's forward or backward, shared by all layers.
+#[derive(Default)]
+pub struct BlockScratch {
+    pub ln: Vec<f32>,  // (R, C) a norm's output
+    pub act: Vec<f32>, // (R, M) GELU(fch) or silu(gate)·up
+    pub tmp: Vec<f32>, // (R, C)
+    pub grads: [Vec<f32>; 4],
+    /// Recomputed norm statistics (the saved ones are used; these are discarded).
+    stats: [Vec<f32>; 2],
 }
 
 /// `v` resized to `n` zeros, reusing its allocation.
@@ -110,9 +121,20 @@ impl Net<'_> {
         }
     }
 
+    /// The MLP activation of `fch` into `act`.
+    fn activation(&self, act: &mut Vec<f32>, fch: &[f32]) {
+        let m = self.cfg.mlp;
+        let r = fch.len() / self.cfg.fc_channels();
+        match self.cfg.family {
+            Family::Gpt => gelu_forward(zeroed(act, r * m), fch),
+            Family::Llama => swiglu_forward(zeroed(act, r * m), fch, m),
+        }
+    }
+
     /// One block: `out` = block(`x`), saving in `la` what the backward needs.
     /// `attend(atty, probs, qkv)` fills the attention output (R, C) from the
     /// rotated q|k|v rows.
+    #[allow(clippy::too_many_arguments)]
     pub fn block_forward(
         &self,
         w: &LayerViews,
@@ -120,27 +142,24 @@ impl Net<'_> {
         x: &[f32],
         out: &mut [f32],
         pos: &[usize],
-        tmp: &mut Vec<f32>,
+        sc: &mut BlockScratch,
         attend: impl FnOnce(&mut Vec<f32>, &mut Vec<f32>, &[f32]),
     ) {
         let cfg = self.cfg;
         let (c, m) = (cfg.channels, cfg.mlp);
         let (qkvc, fcc) = (cfg.qkv_channels(), cfg.fc_channels());
         let r = x.len() / c;
-        self.norm_forward(&mut la.ln1, &mut la.ln1_mean, &mut la.ln1_rstd, x, &w.ln1_w, &w.ln1_b);
-        matmul_forward(zeroed(&mut la.qkv, r * qkvc), &la.ln1, self.p(&w.qkv_w), self.p(&w.qkv_b), c, qkvc);
+        self.norm_forward(&mut sc.ln, &mut la.ln1_mean, &mut la.ln1_rstd, x, &w.ln1_w, &w.ln1_b);
+        matmul_forward(zeroed(&mut la.qkv, r * qkvc), &sc.ln, self.p(&w.qkv_w), self.p(&w.qkv_b), c, qkvc);
         self.rotate(&mut la.qkv, pos, false);
         attend(&mut la.atty, &mut la.probs, &la.qkv);
-        let t = zeroed(tmp, r * c);
+        let t = zeroed(&mut sc.tmp, r * c);
         matmul_forward(t, &la.atty, self.p(&w.proj_w), self.p(&w.proj_b), c, c);
         residual_forward(zeroed(&mut la.res2, r * c), x, t);
-        self.norm_forward(&mut la.ln2, &mut la.ln2_mean, &mut la.ln2_rstd, &la.res2, &w.ln2_w, &w.ln2_b);
-        matmul_forward(zeroed(&mut la.fch, r * fcc), &la.ln2, self.p(&w.fc_w), self.p(&w.fc_b), c, fcc);
-        match cfg.family {
-            Family::Gpt => gelu_forward(zeroed(&mut la.act, r * m), &la.fch),
-            Family::Llama => swiglu_forward(zeroed(&mut la.act, r * m), &la.fch, m),
-        }
-        matmul_forward(t, &la.act, self.p(&w.fcproj_w), self.p(&w.fcproj_b), m, c);
+        self.norm_forward(&mut sc.ln, &mut la.ln2_mean, &mut la.ln2_rstd, &la.res2, &w.ln2_w, &w.ln2_b);
+        matmul_forward(zeroed(&mut la.fch, r * fcc), &sc.ln, self.p(&w.fc_w), self.p(&w.fc_b), c, fcc);
+        self.activation(&mut sc.act, &la.fch);
+        matmul_forward(t, &sc.act, self.p(&w.fcproj_w), self.p(&w.fcproj_b), m, c);
         residual_forward(out, &la.res2, t);
     }
 
@@ -156,28 +175,31 @@ impl Net<'_> {
         dres: &mut [f32],
         grads: &mut [f32],
         pos: &[usize],
-        s: &mut [Vec<f32>; 4],
+        sc: &mut BlockScratch,
         attend_back: impl FnOnce(&mut [f32], &[f32], &LayerActs),
     ) {
         let cfg = self.cfg;
         let (c, m) = (cfg.channels, cfg.mlp);
         let (qkvc, fcc) = (cfg.qkv_channels(), cfg.fc_channels());
         let r = x.len() / c;
-        let [s1, s3, s4, s5] = s;
+        let [s1, s3, s4, s5] = &mut sc.grads;
+        let [mean, rstd] = &mut sc.stats;
+        self.activation(&mut sc.act, &la.fch);
         let dh = zeroed(s3, r * m);
         {
             let (gw, gb) = pair(grads, &w.fcproj_w, &w.fcproj_b);
-            matmul_backward(dh, gw, gb, dres, &la.act, self.p(&w.fcproj_w), m, c);
+            matmul_backward(dh, gw, gb, dres, &sc.act, self.p(&w.fcproj_w), m, c);
         }
         let dfch = zeroed(s4, r * fcc);
         match cfg.family {
             Family::Gpt => gelu_backward(dfch, &la.fch, dh),
             Family::Llama => swiglu_backward(dfch, &la.fch, dh, m),
         }
+        self.norm_forward(&mut sc.ln, mean, rstd, &la.res2, &w.ln2_w, &w.ln2_b);
         let dln = zeroed(s1, r * c);
         {
             let (gw, gb) = pair(grads, &w.fc_w, &w.fc_b);
-            matmul_backward(dln, gw, gb, dfch, &la.ln2, self.p(&w.fc_w), c, fcc);
+            matmul_backward(dln, gw, gb, dfch, &sc.ln, self.p(&w.fc_w), c, fcc);
         }
         self.norm_backward(dres, grads, dln, &la.res2, &w.ln2_w, &w.ln2_b, &la.ln2_mean, &la.ln2_rstd);
         let datty = zeroed(s3, r * c);
@@ -188,10 +210,11 @@ impl Net<'_> {
         let dqkv = zeroed(s5, r * qkvc);
         attend_back(dqkv, datty, la);
         self.rotate(dqkv, pos, true);
+        self.norm_forward(&mut sc.ln, mean, rstd, x, &w.ln1_w, &w.ln1_b);
         let dln = zeroed(s1, r * c);
         {
             let (gw, gb) = pair(grads, &w.qkv_w, &w.qkv_b);
-            matmul_backward(dln, gw, gb, dqkv, &la.ln1, self.p(&w.qkv_w), c, qkvc);
+            matmul_backward(dln, gw, gb, dqkv, &sc.ln, self.p(&w.qkv_w), c, qkvc);
         }
         self.norm_backward(dres, grads, dln, x, &w.ln1_w, &w.ln1_b, &la.ln1_mean, &la.ln1_rstd);
     }

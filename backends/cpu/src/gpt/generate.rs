@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use wapo_core::rl::{Generation, Rollout};
 
 use super::attention::{Heads, Keys, Rows, attend};
-use super::block::{LayerActs, Net, zeroed};
+use super::block::{BlockScratch, LayerActs, Net, zeroed};
 use super::kernels::*;
 use super::model::{Acts, forward};
 
@@ -16,7 +16,8 @@ pub struct GenScratch {
     cache: Vec<Vec<f32>>, // L × (N, steps, C + 2·H_kv·hs)
     x: Vec<f32>,
     y: Vec<f32>,
-    tmp: Vec<f32>,
+    logits: Vec<f32>,
+    block: BlockScratch,
     layer: LayerActs,
     lnf: [Vec<f32>; 3],
 }
@@ -71,9 +72,7 @@ pub fn generate_with(
         stopped: vec![false; n],
         steps,
     };
-    for i in 0..n {
-        d.draw(i, 0, &acts.logits[(i / g) * v..(i / g + 1) * v], req, dec);
-    }
+    d.draw_all(0, &acts.logits, v, g, req, dec);
     gs.cache.resize_with(cfg.layers, Vec::new);
     for cache in &mut gs.cache {
         zeroed(cache, n * steps * w3);
@@ -93,7 +92,7 @@ pub fn generate_with(
         for l in 0..cfg.layers {
             let (cache, pre_all) = (&mut gs.cache[l], &acts.layers[l].qkv);
             let out = zeroed(&mut gs.y, n * c);
-            net.block_forward(&lay.layers[l], &mut gs.layer, &gs.x, out, &pos, &mut gs.tmp, |atty, probs, qkv| {
+            net.block_forward(&lay.layers[l], &mut gs.layer, &gs.x, out, &pos, &mut gs.block, |atty, probs, qkv| {
                 for i in 0..n {
                     cache[(i * steps + s) * w3..][..w3].copy_from_slice(&qkv[i * w3..(i + 1) * w3]);
                 }
@@ -117,11 +116,9 @@ pub fn generate_with(
         }
         let [ln, mean, rstd] = &mut gs.lnf;
         net.norm_forward(ln, mean, rstd, &gs.x, &lay.lnf_w, &lay.lnf_b);
-        let logits = zeroed(&mut gs.tmp, n * v);
+        let logits = zeroed(&mut gs.logits, n * v);
         matmul_forward(logits, ln, &params[lay.lm_head.clone()], &[], c, v);
-        for i in 0..n {
-            d.draw(i, s + 1, &logits[i * v..(i + 1) * v], req, dec);
-        }
+        d.draw_all(s + 1, logits, v, 1, req, dec);
     }
     // The prompt pass overwrote the saved activations: no backward from here.
     acts.rows = None;
@@ -142,20 +139,32 @@ struct Draws {
 }
 
 impl Draws {
-    /// Draws token `s` of row `i` from its logits `row` (V); a stopped row
-    /// repeats its stop token with ℓ = 0.
-    fn draw(&mut self, i: usize, s: usize, row: &[f32], req: &Generation<'_>, dec: &Decode) {
-        let at = i * self.steps + s;
-        if self.stopped[i] {
-            self.tokens[at] = self.tokens[at - 1];
-            return;
-        }
-        let (y, l) = sample_with(row, req.temperature, dec, req.uniforms.get(at).copied());
-        self.tokens[at] = y;
-        self.logprobs[at] = l;
-        if dec.stop.contains(&y) {
-            self.stopped[i] = true;
-            self.lengths[i] = s + 1;
+    /// Draws token `s` of every row, row i from logits row i / `share` of
+    /// `logits` (rows of V; the prompt pass has one row per prompt, shared by
+    /// its G samples). A stopped row repeats its stop token with ℓ = 0. Rows
+    /// are drawn in parallel: each depends on its own logits and uniform only.
+    fn draw_all(&mut self, s: usize, logits: &[f32], v: usize, share: usize, req: &Generation<'_>, dec: &Decode) {
+        let steps = self.steps;
+        let stopped = &self.stopped;
+        let picks: Vec<Option<(u32, f32)>> = (0..stopped.len())
+            .into_par_iter()
+            .map(|i| {
+                let row = &logits[(i / share) * v..(i / share + 1) * v];
+                (!stopped[i]).then(|| sample_with(row, req.temperature, dec, req.uniforms.get(i * steps + s).copied()))
+            })
+            .collect();
+        for (i, pick) in picks.into_iter().enumerate() {
+            let at = i * steps + s;
+            let Some((y, l)) = pick else {
+                self.tokens[at] = self.tokens[at - 1];
+                continue;
+            };
+            self.tokens[at] = y;
+            self.logprobs[at] = l;
+            if dec.stop.contains(&y) {
+                self.stopped[i] = true;
+                self.lengths[i] = s + 1;
+            }
         }
     }
 }
@@ -210,15 +219,16 @@ pub fn sample_with(z: &[f32], temperature: f64, dec: &Decode, u: Option<f32>) ->
 pub fn sample(z: &[f32], temperature: f64, u: Option<f32>) -> (u32, f32) {
     let tau = if temperature > 0.0 { temperature } else { 1.0 };
     let max = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64 / tau));
-    let sum: f64 = z.iter().map(|&x| (x as f64 / tau - max).exp()).sum();
+    // Each exp once: the sum and the inverse-CDF walk read the same values.
+    let e: Vec<f64> = z.iter().map(|&x| (x as f64 / tau - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
     let lse = max + sum.ln();
     let pick = match u {
         Some(u) if temperature > 0.0 => {
             let target = u as f64 * sum;
             let mut acc = 0.0;
             let mut pick = None;
-            for (k, &x) in z.iter().enumerate() {
-                let e = (x as f64 / tau - max).exp();
+            for (k, &e) in e.iter().enumerate() {
                 acc += e;
                 if e > 0.0 && target < acc {
                     pick = Some(k);
@@ -227,7 +237,7 @@ pub fn sample(z: &[f32], temperature: f64, u: Option<f32>) -> (u32, f32) {
             }
             // Rounding can leave `target` just above the running sum: take
             // the last token with mass.
-            pick.unwrap_or_else(|| last_with_mass(z, tau, max))
+            pick.unwrap_or_else(|| e.iter().rposition(|&e| e > 0.0).unwrap_or(0))
         }
         _ => argmax(z),
     };
@@ -242,8 +252,4 @@ fn argmax(z: &[f32]) -> usize {
         }
     }
     best
-}
-
-fn last_with_mass(z: &[f32], tau: f64, max: f64) -> usize {
-    z.iter().rposition(|&x| (x as f64 / tau - max).exp() > 0.0).unwrap_or(0)
 }

@@ -12,13 +12,16 @@ pub mod attention_train;
 pub mod bench;
 pub mod block;
 pub mod generate;
+pub mod head;
 pub mod kernels;
 pub mod llama_layers;
 pub mod model;
 pub mod optim;
 
 use wapo_core::host::HostTensor;
-use wapo_core::rl::{Family, Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
+use wapo_core::rl::{
+    Family, Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, TokenStats,
+};
 use wapo_core::{Error, Result, Shape, Tensor};
 
 use block::Net;
@@ -39,7 +42,19 @@ pub struct Gpt<T: Tensor = HostTensor<f32>> {
     opt: AdamW,
     acts: Acts,
     scratch: GenScratch,
+    /// The temperature of the last [`Policy::forward_stats`], whose row
+    /// statistics the chunked head's backward reuses.
+    head_temperature: Option<f64>,
+    head_scratch: [Vec<f32>; 2],
     dev: T::Device,
+}
+
+fn check_temperature(t: f64) -> Result<()> {
+    if t.is_finite() && t > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::Config { field: "temperature", reason: "must be a finite number > 0" })
+    }
 }
 
 impl<T: Tensor> Gpt<T>
@@ -88,6 +103,8 @@ impl<T: Tensor> Gpt<T> {
             cfg,
             acts: Acts::default(),
             scratch: GenScratch::default(),
+            head_temperature: None,
+            head_scratch: Default::default(),
             dev,
         })
     }
@@ -126,6 +143,7 @@ impl<T: Tensor> Gpt<T> {
         let rows = self.cfg.check_batch(prompts, group, completions)?;
         let t = completions.len() / rows.n();
         let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
+        self.head_temperature = None;
         model::forward(net, &mut self.acts, prompts.tokens, completions, rows, t);
         Ok(&self.acts.logits)
     }
@@ -185,6 +203,50 @@ impl<T: Tensor> Policy for Gpt<T> {
         let mut g = vec![0.0f32; grad_logits.shape().numel()];
         grad_logits.download_f32(&mut g)?;
         self.backward_host(&g)
+    }
+
+    fn forward_stats(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        completions: &[u32],
+        temperature: f64,
+    ) -> Result<TokenStats> {
+        let rows = self.cfg.check_batch(prompts, group, completions)?;
+        check_temperature(temperature)?;
+        let t = completions.len() / rows.n();
+        let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
+        model::forward_body(net, &mut self.acts, prompts.tokens, completions, rows, t);
+        self.head_temperature = Some(temperature);
+        Ok(head::head_stats(net, &mut self.acts, temperature, &mut self.head_scratch[0]))
+    }
+
+    fn backward_logprobs(
+        &mut self,
+        _prompts: Prompts<'_>,
+        _group: usize,
+        completions: &[u32],
+        grad_logprobs: &[f32],
+        temperature: f64,
+    ) -> Result<()> {
+        if self.acts.rows.is_none() || self.head_temperature != Some(temperature) {
+            return Err(Error::Backend(
+                "backward_logprobs without a preceding forward_stats at that temperature".into(),
+            ));
+        }
+        if grad_logprobs.len() != self.acts.sel.len() || completions != self.acts.targets.as_slice() {
+            return Err(Error::Shape {
+                field: "grad_logprobs",
+                expected: Shape::d1(self.acts.sel.len()),
+                got: Shape::d1(grad_logprobs.len()),
+            });
+        }
+        self.grads.resize(self.layout.total, 0.0);
+        let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
+        let dsel =
+            head::head_backward(net, &self.acts, &mut self.grads, grad_logprobs, temperature, &mut self.head_scratch);
+        model::backward_body(net, &mut self.acts, &mut self.grads, &dsel);
+        Ok(())
     }
 
     fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32]) -> Result<f64> {

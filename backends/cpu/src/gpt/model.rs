@@ -5,7 +5,7 @@
 
 use super::attention::{Heads, Rows};
 use super::attention_train::{attention_backward, attention_forward};
-use super::block::{LayerActs, Net, pair, zeroed};
+use super::block::{BlockScratch, LayerActs, Net, pair, zeroed};
 use super::kernels::*;
 
 /// Saved activations of the last forward, and backward scratch.
@@ -25,18 +25,33 @@ pub struct Acts {
     pub sel: Vec<usize>,
     pub lnf_sel: Vec<f32>, // (N·T, C)
     pub logits: Vec<f32>,  // (N·T, V)
-    scratch: [Vec<f32>; 6],
+    /// (N·T) the completion tokens scored.
+    pub targets: Vec<u32>,
+    /// Per scored row, what the chunked head's backward needs (see [`super::head`]).
+    pub(crate) head_stats: Vec<crate::fused::RowStats>,
+    block: BlockScratch,
+    scratch: [Vec<f32>; 3],
 }
 
 /// Training forward. `prompts` (B, P); `completions` (N, T) with N = B·G.
 /// Scores completion token t of sample n with the output at position
 /// P−1+t; fills `acts` (logits (N·T, V) included).
 pub fn forward(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions: &[u32], rows: Rows, t: usize) {
+    forward_body(net, acts, prompts, completions, rows, t);
+    let (c, v, ns) = (net.cfg.channels, net.cfg.vocab, acts.sel.len());
+    matmul_forward(zeroed(&mut acts.logits, ns * v), &acts.lnf_sel, &net.params[net.lay.lm_head.clone()], &[], c, v);
+}
+
+/// [`forward`] up to the LM head's input: the final-norm rows that score
+/// the completion tokens, `acts.lnf_sel` (N·T, C).
+pub fn forward_body(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions: &[u32], rows: Rows, t: usize) {
     let (cfg, lay) = (net.cfg, net.lay);
-    let (c, v) = (cfg.channels, cfg.vocab);
+    let c = cfg.channels;
     let hd = Heads::new(cfg);
     let r = rows.total();
     acts.rows = Some(rows);
+    acts.targets.clear();
+    acts.targets.extend_from_slice(completions);
     acts.t = t;
     acts.tokens.clear();
     acts.pos.clear();
@@ -65,7 +80,7 @@ pub fn forward(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions: &[u3
             &done[l],
             out,
             &acts.pos,
-            &mut acts.scratch[0],
+            &mut acts.block,
             |atty, probs, qkv| {
                 attention_forward(zeroed(atty, r * c), zeroed(probs, r * cfg.heads * rows.keys()), qkv, rows, hd)
             },
@@ -90,30 +105,30 @@ pub fn forward(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions: &[u3
     for (i, &row) in acts.sel.iter().enumerate() {
         lnf_sel[i * c..(i + 1) * c].copy_from_slice(&acts.lnf[row * c..(row + 1) * c]);
     }
-    matmul_forward(zeroed(&mut acts.logits, ns * v), &acts.lnf_sel, &params[lay.lm_head.clone()], &[], c, v);
+    acts.logits.clear();
 }
 
 /// Accumulates into `grads` the gradient of the last forward given
 /// ∂loss/∂logits (N·T, V).
 pub fn backward(net: Net<'_>, acts: &mut Acts, grads: &mut [f32], dlogits: &[f32]) {
+    let (c, v, ns) = (net.cfg.channels, net.cfg.vocab, acts.sel.len());
+    let mut dsel = std::mem::take(&mut acts.scratch[0]);
+    zeroed(&mut dsel, ns * c);
+    let head = net.lay.lm_head.clone();
+    matmul_backward(&mut dsel, &mut grads[head.clone()], &mut [], dlogits, &acts.lnf_sel, &net.params[head], c, v);
+    backward_body(net, acts, grads, &dsel);
+    acts.scratch[0] = dsel;
+}
+
+/// [`backward`] from ∂loss/∂`acts.lnf_sel` (N·T, C) down; the LM head's
+/// part is the caller's.
+pub fn backward_body(net: Net<'_>, acts: &mut Acts, grads: &mut [f32], dsel: &[f32]) {
     let Some(rows) = acts.rows else { return };
-    let (cfg, lay, params) = (net.cfg, net.lay, net.params);
-    let (c, v) = (cfg.channels, cfg.vocab);
+    let (cfg, lay) = (net.cfg, net.lay);
+    let c = cfg.channels;
     let hd = Heads::new(cfg);
     let r = rows.total();
-    let ns = acts.sel.len();
-    let [s0, s1, s2, s3, s4, s5] = &mut acts.scratch;
-    let dsel = zeroed(s0, ns * c);
-    matmul_backward(
-        dsel,
-        &mut grads[lay.lm_head.clone()],
-        &mut [],
-        dlogits,
-        &acts.lnf_sel,
-        &params[lay.lm_head.clone()],
-        c,
-        v,
-    );
+    let [_, s1, s2] = &mut acts.scratch;
     let dlnf = zeroed(s1, r * c);
     for (i, &row) in acts.sel.iter().enumerate() {
         axpy(&mut dlnf[row * c..(row + 1) * c], 1.0, &dsel[i * c..(i + 1) * c]);
@@ -129,20 +144,12 @@ pub fn backward(net: Net<'_>, acts: &mut Acts, grads: &mut [f32], dlogits: &[f32
         &acts.lnf_mean,
         &acts.lnf_rstd,
     );
-    let mut s = [std::mem::take(s1), std::mem::take(s3), std::mem::take(s4), std::mem::take(s5)];
     for l in (0..cfg.layers).rev() {
-        net.block_backward(
-            &lay.layers[l],
-            &acts.layers[l],
-            &acts.resid[l],
-            dres,
-            grads,
-            &acts.pos,
-            &mut s,
-            |dqkv, datty, la| attention_backward(dqkv, datty, &la.probs, &la.qkv, rows, hd),
-        );
+        let (la, x) = (&acts.layers[l], &acts.resid[l]);
+        net.block_backward(&lay.layers[l], la, x, dres, grads, &acts.pos, &mut acts.block, |dqkv, datty, la| {
+            attention_backward(dqkv, datty, &la.probs, &la.qkv, rows, hd)
+        });
     }
-    [*s1, *s3, *s4, *s5] = s;
     let (gte, gpe) = pair(grads, &lay.wte, &lay.wpe);
     encoder_backward(gte, gpe, dres, &acts.tokens, &acts.pos);
 }

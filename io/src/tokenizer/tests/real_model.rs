@@ -2,13 +2,13 @@
 //! against Hugging Face's tokenizer of that model (ids, tokens) and the
 //! model's own metadata (specials, template).
 
-use super::{gguf_meta, real_model_path};
+use super::real_model_path;
+use crate::gguf::{Gguf, read_vocab};
 use crate::tokenizer::{GgufVocab, Tokenizer};
 
 fn real() -> Option<(GgufVocab, Tokenizer)> {
     let path = real_model_path()?;
-    let meta = gguf_meta::read_meta(&path).expect("the model's GGUF metadata");
-    let vocab = gguf_meta::vocab(&meta);
+    let vocab = read_vocab(&Gguf::read(&path).expect("the model's GGUF file")).expect("the model's GGUF metadata");
     let tokenizer = Tokenizer::from_gguf_vocab(&vocab, &path).expect("the model's tokenizer");
     Some((vocab, tokenizer))
 }

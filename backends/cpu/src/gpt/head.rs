@@ -1,0 +1,83 @@
+//! The LM head and the token statistics in row chunks, so that the (N·T, V)
+//! logits never exist at once (at V = 49,152 they would be the largest
+//! buffer of a step, and their gradient the same again). The forward keeps,
+//! per scored row, the row's max and log-sum; the backward recomputes each
+//! chunk's logits, turns ∂loss/∂ℓ into ∂loss/∂z = g/τ·(1[v = y] − p) with
+//! the fused objective's row kernel, and takes the head's matmul backward
+//! chunk by chunk.
+
+use rayon::prelude::*;
+
+use super::block::{Net, zeroed};
+use super::kernels::{matmul_backward, matmul_forward};
+use super::model::Acts;
+use crate::fused::{grad_row, row_stats};
+use wapo_core::rl::TokenStats;
+
+/// Rows of logits computed at once: 256 × V floats (50 MB at V = 49,152).
+const CHUNK: usize = 256;
+
+/// The statistics of every scored row of the last body forward; keeps what
+/// [`head_backward`] needs in `acts`.
+pub fn head_stats(net: Net<'_>, acts: &mut Acts, temperature: f64, scratch: &mut Vec<f32>) -> TokenStats {
+    let (c, v) = (net.cfg.channels, net.cfg.vocab);
+    let w = &net.params[net.lay.lm_head.clone()];
+    let inv_t = (1.0 / temperature) as f32;
+    let ns = acts.sel.len();
+    acts.head_stats.clear();
+    for lo in (0..ns).step_by(CHUNK) {
+        let hi = (lo + CHUNK).min(ns);
+        let z = zeroed(scratch, (hi - lo) * v);
+        matmul_forward(z, &acts.lnf_sel[lo * c..hi * c], w, &[], c, v);
+        let targets = &acts.targets[lo..hi];
+        let chunk: Vec<_> =
+            z.par_chunks(v).zip(targets.par_iter()).map(|(row, &y)| row_stats(row, y as usize, inv_t)).collect();
+        acts.head_stats.extend(chunk);
+    }
+    TokenStats {
+        logprobs: acts.head_stats.iter().map(|s| s.logp).collect(),
+        entropy: acts.head_stats.iter().map(|s| s.entropy).collect(),
+        sum_p_sq: acts.head_stats.iter().map(|s| s.sum_p_sq).collect(),
+    }
+}
+
+/// Accumulates the head's weight gradient from ∂loss/∂ℓ (N·T) and returns
+/// ∂loss/∂(the head's input rows) (N·T, C).
+pub fn head_backward(
+    net: Net<'_>,
+    acts: &Acts,
+    grads: &mut [f32],
+    grad_logprobs: &[f32],
+    temperature: f64,
+    scratch: &mut [Vec<f32>; 2],
+) -> Vec<f32> {
+    let (c, v) = (net.cfg.channels, net.cfg.vocab);
+    let head = net.lay.lm_head.clone();
+    let w = &net.params[head.clone()];
+    let inv_t = (1.0 / temperature) as f32;
+    let ns = acts.sel.len();
+    let mut dsel = vec![0.0f32; ns * c];
+    let [zs, dzs] = scratch;
+    for lo in (0..ns).step_by(CHUNK) {
+        let hi = (lo + CHUNK).min(ns);
+        let z = zeroed(zs, (hi - lo) * v);
+        matmul_forward(z, &acts.lnf_sel[lo * c..hi * c], w, &[], c, v);
+        let dz = zeroed(dzs, (hi - lo) * v);
+        dz.par_chunks_mut(v).zip(z.par_chunks(v)).enumerate().for_each(|(j, (d, row))| {
+            let i = lo + j;
+            // ∂ℓ/∂z_v = (1[v = y] − p_v)/τ.
+            grad_row(row, d, acts.targets[i] as usize, inv_t, acts.head_stats[i], grad_logprobs[i] * inv_t);
+        });
+        matmul_backward(
+            &mut dsel[lo * c..hi * c],
+            &mut grads[head.clone()],
+            &mut [],
+            dz,
+            &acts.lnf_sel[lo * c..hi * c],
+            w,
+            c,
+            v,
+        );
+    }
+    dsel
+}
