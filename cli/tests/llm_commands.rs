@@ -1,0 +1,122 @@
+//! `wapo tokenize | score | generate | convert` as a user runs them, on a
+//! tiny random llama written by the test in both formats, and on the real
+//! SmolLM2 file when it is there: JSON on stdout, exit code 2 and a message
+//! naming the file for a bad one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use wapo_core::rl::{Layout, ModelConfig};
+use wapo_io::gguf::{GgmlType, write_llama};
+use wapo_io::testing::real_model_path;
+use wapo_io::tokenizer::{tiny, tiny_vocab};
+
+fn wapo(args: &[&str], model: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wapo")).args(&args[..1]).arg("--model").arg(model).args(&args[1..]).output().unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(out.status.success(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON object")
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+/// A tiny llama (tiny tokenizer) as a Q8_0 GGUF file and as a Hugging Face
+/// directory, under a fresh temporary folder.
+fn tiny_model(name: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("wapo-cli-llm-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = ModelConfig { tied_embeddings: true, ..ModelConfig::llama(tiny().vocab_size(), 64, 64, 2, 4, 2, 96, 10_000.0) };
+    let lay = Layout::new(&cfg);
+    let tensors = lay.named(&lay.init(&cfg, 3).iter().map(|x| x * 4.0).collect::<Vec<_>>(), "");
+    let gguf = dir.join("tiny.gguf");
+    let ty = |name: &str| if name.ends_with("norm.weight") { GgmlType::F32 } else { GgmlType::Q8_0 };
+    write_llama(&gguf, &cfg, "llama", &tensors, &tiny_vocab(), ty).unwrap();
+    let hf = dir.join("hf");
+    wapo_io::model::save_hf_parts(&hf, &cfg, "LlamaForCausalLM", "llama", &tensors, &tiny()).unwrap();
+    (gguf, hf)
+}
+
+#[test]
+fn tokenize_gives_ids_and_tokens() {
+    let (gguf, hf) = tiny_model("tokenize");
+    let (ids, tokens) = tiny().encode_tokens("12+34 <|im_end|>").unwrap();
+    for model in [&gguf, &hf] {
+        let v = json(&wapo(&["tokenize", "12+34 <|im_end|>"], model));
+        assert_eq!(v["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<_>>(), ids);
+        assert_eq!(v["tokens"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>(), tokens);
+    }
+}
+
+#[test]
+fn score_generate_and_convert_agree() {
+    let (gguf, _) = tiny_model("score");
+    let s = json(&wapo(&["score", "--prompt", "What is 1+1?", "--completion", " 2", "--temperature", "0.7"], &gguf));
+    let (lp, h) = (floats(&s["logprobs"]), floats(&s["entropy"]));
+    assert_eq!(lp.len(), s["completion_ids"].as_array().unwrap().len());
+    assert!(!lp.is_empty() && lp.iter().all(|&l| l < 0.0) && h.iter().all(|&x| x > 0.0), "{s}");
+
+    // Greedy generation is deterministic and its ℓ are those of the first
+    // token scored as a completion.
+    let g = json(&wapo(&["generate", "--prompt", "What is 1+1?", "--temperature", "0", "--max-new-tokens", "6"], &gguf));
+    assert_eq!(g, json(&wapo(&["generate", "--prompt", "What is 1+1?", "--temperature", "0", "--max-new-tokens", "6"], &gguf)));
+    let ids = g["ids"].as_array().unwrap();
+    assert!(!ids.is_empty() && ids.len() <= 6);
+    let finish = g["finish_reason"].as_str().unwrap();
+    assert!(finish == "stop" || (finish == "length" && ids.len() == 6), "{g}");
+    let first = tiny().decode(&[ids[0].as_u64().unwrap() as u32], false).unwrap();
+    if !first.starts_with("<|") {
+        let s1 = json(&wapo(&["score", "--prompt", "What is 1+1?", "--completion", &first], &gguf));
+        if s1["completion_ids"].as_array().unwrap().len() == 1 {
+            let (a, b) = (floats(&s1["logprobs"])[0], floats(&g["logprobs"])[0]);
+            assert!((a - b).abs() < 1e-4, "generate ℓ {b} vs score ℓ {a}");
+        }
+    }
+    // Sampling with a seed repeats; top-k 1 is greedy.
+    let args = ["generate", "--prompt", "Hi", "--temperature", "1.2", "--top-p", "0.9", "--seed", "5", "--max-new-tokens", "8"];
+    assert_eq!(json(&wapo(&args, &gguf)), json(&wapo(&args, &gguf)));
+    let k1 = json(&wapo(&["generate", "--prompt", "Hi", "--top-k", "1", "--max-new-tokens", "4"], &gguf));
+    let greedy = json(&wapo(&["generate", "--prompt", "Hi", "--temperature", "0", "--max-new-tokens", "4"], &gguf));
+    assert_eq!(k1["ids"], greedy["ids"]);
+
+    // convert → the directory scores the same, bit for bit.
+    let out = gguf.with_extension("converted");
+    let c = Command::new(env!("CARGO_BIN_EXE_wapo")).arg("convert").arg("--model").arg(&gguf).arg("--out").arg(&out).output().unwrap();
+    json(&c);
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let s2 = json(&wapo(&["score", "--prompt", "What is 1+1?", "--completion", " 2", "--temperature", "0.7"], &out));
+    assert_eq!(s["logprobs"], s2["logprobs"]);
+}
+
+#[test]
+fn bad_model_files_exit_2_naming_the_file() {
+    let (gguf, hf) = tiny_model("bad");
+    let bytes = std::fs::read(&gguf).unwrap();
+    let cut = gguf.with_file_name("cut.gguf");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::remove_file(hf.join("config.json")).unwrap();
+    for (model, what) in [(cut.as_path(), "cut.gguf"), (hf.as_path(), "config.json"), (Path::new("/nonexistent/m.gguf"), "m.gguf")] {
+        let out = wapo(&["generate", "--prompt", "x"], model);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(what) && out.stdout.is_empty(), "{err}");
+    }
+}
+
+#[test]
+fn the_real_model_tokenizes_and_answers_as_it_does() {
+    let Some(model) = real_model_path() else { return };
+    let v = json(&wapo(&["tokenize", "The capital of France is"], &model));
+    assert_eq!(v["ids"], serde_json::json!([504, 3575, 282, 4649, 314]));
+    let v = json(&wapo(&["tokenize", " 12345+678="], &model));
+    assert_eq!(v["tokens"], serde_json::json!(["Ġ", "1", "2", "3", "4", "5", "+", "6", "7", "8", "="]));
+    let g = json(&wapo(&["generate", "--prompt", "The capital of France is", "--temperature", "0", "--max-new-tokens", "3"], &model));
+    assert!(g["text"].as_str().unwrap().starts_with(" Paris."), "{g}");
+}
