@@ -129,11 +129,10 @@ fn braced_len(s: &str) -> usize {
 fn after_marker(text: &str) -> Option<String> {
     // ASCII lowercasing keeps every byte offset, so positions carry over.
     let lower = text.to_ascii_lowercase();
-    let at = ["answer:", "answer is"]
-        .iter()
-        .filter_map(|m| lower.rfind(m).map(|i| i + m.len()))
-        .max()?;
-    text[at..].lines().find_map(|line| after_last_equals(line).or_else(|| numbers(line).into_iter().next().map(|f| f.value)))
+    let at = ["answer:", "answer is"].iter().filter_map(|m| lower.rfind(m).map(|i| i + m.len())).max()?;
+    text[at..]
+        .lines()
+        .find_map(|line| after_last_equals(line).or_else(|| numbers(line).into_iter().next().map(|f| f.value)))
 }
 
 fn lone_first_line(text: &str) -> Option<String> {
@@ -143,9 +142,7 @@ fn lone_first_line(text: &str) -> Option<String> {
 
 /// The first number after the last `=` of `line` that has one after it.
 fn after_last_equals(line: &str) -> Option<String> {
-    line.match_indices('=')
-        .rev()
-        .find_map(|(i, _)| numbers(&line[i + 1..]).into_iter().next().map(|f| f.value))
+    line.match_indices('=').rev().find_map(|(i, _)| numbers(&line[i + 1..]).into_iter().next().map(|f| f.value))
 }
 
 /// The number whose first digit is at byte `start`; returns it and the byte

@@ -9,7 +9,9 @@ use alloc::vec::Vec;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Generated, TextExample, TextTask, answer, check_bonus, check_held_out, draw, held_out_example, held_out_set, score};
+use super::{
+    Generated, TextExample, TextTask, answer, check_bonus, check_held_out, draw, held_out_example, held_out_set, score,
+};
 use crate::error::{Error, Result};
 use crate::task::Split;
 

@@ -12,7 +12,7 @@
 //!
 //! On either line the expression is the text before the first `=`
 //! (`(3 + 5) * 2 = 16` reads `(3 + 5) * 2`), without surrounding spaces,
-//! backticks, `$`, markdown bold or a final `.`.
+//! backticks, `$`, `*` (markdown bold) or `.`.
 //!
 //! Every target is reachable: it is the value of a random expression over
 //! the given numbers, which is the gold completion.
@@ -25,7 +25,9 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::expr::{self, uses_at_most_once};
-use super::{Generated, TextExample, TextTask, check_bonus, check_held_out, draw, held_out_example, held_out_set, score};
+use super::{
+    Generated, TextExample, TextTask, check_bonus, check_held_out, draw, held_out_example, held_out_set, score,
+};
 use crate::error::{Error, Result};
 use crate::task::Split;
 
@@ -67,7 +69,10 @@ impl Default for CountdownConfig {
 impl CountdownConfig {
     pub fn validate(&self) -> Result<()> {
         if !(3..=6).contains(&self.min_numbers) || !(self.min_numbers..=6).contains(&self.max_numbers) {
-            return Err(Error::Config { field: "countdown.min_numbers", reason: "need 3 <= min_numbers <= max_numbers <= 6" });
+            return Err(Error::Config {
+                field: "countdown.min_numbers",
+                reason: "need 3 <= min_numbers <= max_numbers <= 6",
+            });
         }
         if !(10..=1000).contains(&self.max_number) {
             return Err(Error::Config { field: "countdown.max_number", reason: "must be in 10..=1000" });
@@ -120,10 +125,8 @@ impl Countdown {
             let n = rng.random_range(self.cfg.min_numbers..=self.cfg.max_numbers);
             let numbers: Vec<i128> = (0..n).map(|_| i128::from(rng.random_range(1..=self.cfg.max_number))).collect();
             let used = rng.random_range(2..=n);
-            let mut pool: Vec<Node> = numbers[..used]
-                .iter()
-                .map(|&v| Node { value: v, text: v.to_string(), compound: false })
-                .collect();
+            let mut pool: Vec<Node> =
+                numbers[..used].iter().map(|&v| Node { value: v, text: v.to_string(), compound: false }).collect();
             while pool.len() > 1 {
                 let a = pool.swap_remove(rng.random_range(0..pool.len()));
                 let b = pool.swap_remove(rng.random_range(0..pool.len()));
@@ -149,7 +152,11 @@ impl Countdown {
             let sorted: Vec<String> = sorted.iter().map(i128::to_string).collect();
             return Generated {
                 key: format!("{} using {}", root.value, sorted.join(" ")),
-                example: TextExample { prompt, answer: root.text, target: format!("{} using {}", root.value, listed.join(" ")) },
+                example: TextExample {
+                    prompt,
+                    answer: root.text,
+                    target: format!("{} using {}", root.value, listed.join(" ")),
+                },
             };
         }
     }
@@ -188,10 +195,10 @@ pub fn candidate(completion: &str) -> Option<&str> {
 }
 
 fn expression_part(line: &str) -> &str {
+    // No expression starts or ends with `*` or `.`, so trimming them only
+    // removes markdown and a full stop.
     let before = line.split('=').next().unwrap_or("");
-    let t = before.trim().trim_start_matches("**").trim_end_matches("**");
-    let t = t.trim_matches(|c: char| c.is_whitespace() || c == '`' || c == '$');
-    t.strip_suffix('.').unwrap_or(t).trim()
+    before.trim_matches(|c: char| c.is_whitespace() || matches!(c, '`' | '$' | '*' | '.'))
 }
 
 /// Whether `expression` reaches `goal` using only `numbers`, each at most once.

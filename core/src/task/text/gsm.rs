@@ -12,7 +12,9 @@ use alloc::vec::Vec;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Generated, TextExample, TextTask, answer, check_bonus, check_held_out, draw, held_out_example, held_out_set, score};
+use super::{
+    Generated, TextExample, TextTask, answer, check_bonus, check_held_out, draw, held_out_example, held_out_set, score,
+};
 use crate::error::Result;
 use crate::task::Split;
 
@@ -101,16 +103,16 @@ impl TextTask for Gsm {
     }
 }
 
-const NAMES: [&str; 32] = [
+pub(super) const NAMES: [&str; 32] = [
     "Mia", "Liam", "Ava", "Noah", "Zoe", "Omar", "Lena", "Ravi", "Sofia", "Kenji", "Amara", "Diego", "Hana", "Ivan",
     "Chloe", "Mateo", "Priya", "Ethan", "Fatima", "Lucas", "Yuki", "Grace", "Tariq", "Nora", "Samuel", "Aisha", "Leo",
     "Maya", "Felix", "Ines", "Kofi", "Elena",
 ];
-const ITEMS: [&str; 12] = [
+pub(super) const ITEMS: [&str; 12] = [
     "apples", "pencils", "stickers", "cards", "books", "crayons", "stamps", "buttons", "oranges", "coins", "beads",
     "toy cars",
 ];
-const THINGS: [&str; 6] = ["book", "toy", "hat", "board game", "kite", "scarf"];
+pub(super) const THINGS: [&str; 6] = ["book", "toy", "hat", "board game", "kite", "scarf"];
 
 /// What a template draws with: the RNG, the numbers that identify the
 /// problem (its split key) and the solution's equations.
@@ -193,7 +195,12 @@ const TEMPLATES: [Template; 25] = [
         let bill = if n * price < 20 { 20 } else { 100 };
         let cost = w.step(n, '*', price);
         let r = w.step(bill, '-', cost);
-        (format!("{a} buys {n} notebooks at ${price} each and pays with a ${bill} bill. How many dollars of change does {a} get?"), r)
+        (
+            format!(
+                "{a} buys {n} notebooks at ${price} each and pays with a ${bill} bill. How many dollars of change does {a} get?"
+            ),
+            r,
+        )
     },
     |w| {
         let (a, _) = w.names();
@@ -201,14 +208,24 @@ const TEMPLATES: [Template; 25] = [
         let pages = per_day * days + spare;
         let read = w.step(per_day, '*', days);
         let r = w.step(pages, '-', read);
-        (format!("A book has {pages} pages. {a} reads {per_day} pages a day for {days} days. How many pages are left to read?"), r)
+        (
+            format!(
+                "A book has {pages} pages. {a} reads {per_day} pages a day for {days} days. How many pages are left to read?"
+            ),
+            r,
+        )
     },
     |w| {
         let ((a, _), item) = (w.names(), w.pick(&ITEMS));
         let (had, packs, per) = (w.num(1, 30), w.num(2, 8), w.num(3, 12));
         let bought = w.step(packs, '*', per);
         let r = w.step(had, '+', bought);
-        (format!("{a} has {had} {item}. {a} buys {packs} packs with {per} {item} in each pack. How many {item} does {a} have now?"), r)
+        (
+            format!(
+                "{a} has {had} {item}. {a} buys {packs} packs with {per} {item} in each pack. How many {item} does {a} have now?"
+            ),
+            r,
+        )
     },
     |w| {
         let (red, blue, green) = (w.num(2, 40), w.num(2, 40), w.num(2, 40));
@@ -234,7 +251,12 @@ const TEMPLATES: [Template; 25] = [
         let baked = friends * each + eaten;
         let rest = w.step(baked, '-', eaten);
         let r = w.step(rest, '/', friends);
-        (format!("{a} bakes {baked} cookies, eats {eaten}, and shares the rest equally among {friends} friends. How many cookies does each friend get?"), r)
+        (
+            format!(
+                "{a} bakes {baked} cookies, eats {eaten}, and shares the rest equally among {friends} friends. How many cookies does each friend get?"
+            ),
+            r,
+        )
     },
     |w| {
         let (girls, more) = (w.num(8, 20), w.num(1, 6));
@@ -250,14 +272,24 @@ const TEMPLATES: [Template; 25] = [
         let x = w.step(adults, '*', adult_price);
         let y = w.step(children, '*', child_price);
         let r = w.step(x, '+', y);
-        (format!("Adult tickets cost ${adult_price} and child tickets cost ${child_price}. {a} buys {adults} adult tickets and {children} child tickets. How many dollars does {a} spend?"), r)
+        (
+            format!(
+                "Adult tickets cost ${adult_price} and child tickets cost ${child_price}. {a} buys {adults} adult tickets and {children} child tickets. How many dollars does {a} spend?"
+            ),
+            r,
+        )
     },
     |w| {
         let ((a, b), item) = (w.names(), w.pick(&ITEMS));
         let theirs = w.num(3, 40);
         let mine = w.step(2, '*', theirs);
         let r = w.step(theirs, '+', mine);
-        (format!("{a} has twice as many {item} as {b}. {b} has {theirs} {item}. How many {item} do they have together?"), r)
+        (
+            format!(
+                "{a} has twice as many {item} as {b}. {b} has {theirs} {item}. How many {item} do they have together?"
+            ),
+            r,
+        )
     },
     |w| {
         let (rows, per_row) = (w.num(3, 12), w.num(4, 15));
@@ -272,7 +304,12 @@ const TEMPLATES: [Template; 25] = [
         let sold = w.num(1, trays * per_tray - 1);
         let baked = w.step(trays, '*', per_tray);
         let r = w.step(baked, '-', sold);
-        (format!("{a} bakes {trays} trays of {per_tray} muffins and sells {sold} of them. How many muffins are left?"), r)
+        (
+            format!(
+                "{a} bakes {trays} trays of {per_tray} muffins and sells {sold} of them. How many muffins are left?"
+            ),
+            r,
+        )
     },
     |w| {
         let ((a, _), thing) = (w.names(), w.pick(&THINGS));
@@ -281,14 +318,24 @@ const TEMPLATES: [Template; 25] = [
         let on_lunch = w.num(1, money - on_thing - 1);
         let left = w.step(money, '-', on_thing);
         let r = w.step(left, '-', on_lunch);
-        (format!("{a} has ${money}. {a} spends ${on_thing} on a {thing} and ${on_lunch} on lunch. How many dollars does {a} have left?"), r)
+        (
+            format!(
+                "{a} has ${money}. {a} spends ${on_thing} on a {thing} and ${on_lunch} on lunch. How many dollars does {a} have left?"
+            ),
+            r,
+        )
     },
     |w| {
         let riders = w.num(10, 40);
         let (off, on) = (w.num(1, riders), w.num(1, 20));
         let stayed = w.step(riders, '-', off);
         let r = w.step(stayed, '+', on);
-        (format!("A bus has {riders} passengers. At a stop, {off} get off and {on} get on. How many passengers are on the bus now?"), r)
+        (
+            format!(
+                "A bus has {riders} passengers. At a stop, {off} get off and {on} get on. How many passengers are on the bus now?"
+            ),
+            r,
+        )
     },
     |w| {
         let (a, b) = w.names();
@@ -296,7 +343,12 @@ const TEMPLATES: [Template; 25] = [
         let given = w.num(1, per_day * days - 1);
         let found = w.step(per_day, '*', days);
         let r = w.step(found, '-', given);
-        (format!("{a} collects {per_day} shells a day for {days} days, then gives {given} shells to {b}. How many shells does {a} have left?"), r)
+        (
+            format!(
+                "{a} collects {per_day} shells a day for {days} days, then gives {given} shells to {b}. How many shells does {a} have left?"
+            ),
+            r,
+        )
     },
     |w| {
         let (a, _) = w.names();
@@ -309,7 +361,12 @@ const TEMPLATES: [Template; 25] = [
         w.numbers.push(people);
         let all = w.step(pizzas, '*', slices);
         let r = w.step(all, '/', people);
-        (format!("{a} orders {pizzas} pizzas cut into {slices} slices each. {people} people share the slices equally. How many slices does each person get?"), r)
+        (
+            format!(
+                "{a} orders {pizzas} pizzas cut into {slices} slices each. {people} people share the slices equally. How many slices does each person get?"
+            ),
+            r,
+        )
     },
     |w| {
         let price = w.num(5, 40);
@@ -317,13 +374,23 @@ const TEMPLATES: [Template; 25] = [
         let n = w.num(2, 6);
         let sale = w.step(price, '-', off);
         let r = w.step(n, '*', sale);
-        (format!("A shirt costs ${price}. On sale it is ${off} cheaper. How many dollars do {n} shirts cost on sale?"), r)
+        (
+            format!(
+                "A shirt costs ${price}. On sale it is ${off} cheaper. How many dollars do {n} shirts cost on sale?"
+            ),
+            r,
+        )
     },
     |w| {
         let (rate, minutes) = (w.num(2, 10), w.num(3, 20));
         let liters = rate * minutes;
         let r = w.step(liters, '/', rate);
-        (format!("A tank holds {liters} liters. A hose fills it at {rate} liters per minute. How many minutes does it take to fill the empty tank?"), r)
+        (
+            format!(
+                "A tank holds {liters} liters. A hose fills it at {rate} liters per minute. How many minutes does it take to fill the empty tank?"
+            ),
+            r,
+        )
     },
     |w| {
         let (a, b) = w.names();
@@ -340,3 +407,55 @@ const TEMPLATES: [Template; 25] = [
         (format!("{a} runs {km} kilometers every day. How many kilometers does {a} run in {weeks} weeks?"), r)
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeSet;
+    use rand::SeedableRng;
+
+    /// Checks `a op b = r` by its own arithmetic; returns r.
+    fn checked_step(line: &str) -> i64 {
+        let w: Vec<&str> = line.split(' ').collect();
+        assert_eq!((w.len(), w[3]), (5, "="), "{line}");
+        let (a, b, r): (i64, i64, i64) = (w[0].parse().unwrap(), w[2].parse().unwrap(), w[4].parse().unwrap());
+        let ok = match w[1] {
+            "+" => a + b == r,
+            "-" => a - b == r,
+            "*" => a * b == r,
+            "/" => b != 0 && b * r == a,
+            op => panic!("operation {op} in {line}"),
+        };
+        assert!(ok, "{line}");
+        r
+    }
+
+    #[test]
+    fn every_template_is_drawn_and_its_solution_adds_up() {
+        assert!(TEMPLATES.len() >= 20);
+        let t = Gsm::new(GsmConfig::default(), 1).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut seen = BTreeSet::new();
+        for _ in 0..3000 {
+            let g = t.generate(&mut rng);
+            seen.insert(g.key.split(':').next().unwrap().to_string());
+            let e = g.example;
+            let (steps, tail) = e.answer.rsplit_once("\n#### ").unwrap();
+            let results: Vec<i64> = steps.lines().map(checked_step).collect();
+            assert!((1..=3).contains(&results.len()), "{}", e.answer);
+            assert_eq!(results.last().unwrap().to_string(), tail, "{}", e.answer);
+            assert_eq!(tail, e.target);
+            assert!(e.target.parse::<i64>().unwrap() >= 0, "{}", e.prompt);
+            assert!(e.prompt.ends_with("? Show your steps, then give the final answer after ####."), "{}", e.prompt);
+        }
+        assert_eq!(seen.len(), TEMPLATES.len());
+    }
+
+    #[test]
+    fn names_vary_within_a_template() {
+        let t = Gsm::new(GsmConfig::default(), 1).unwrap();
+        let first_words: BTreeSet<String> =
+            (0..400).map(|i| t.example(Split::Train, i).prompt.split(' ').next().unwrap().to_string()).collect();
+        assert!(first_words.len() > 20, "{first_words:?}");
+    }
+}

@@ -86,7 +86,10 @@ pub fn by_name(name: &str, seed: u64, options: &TextOptions) -> Result<Box<dyn T
         "countdown" => Box::new(countdown::Countdown::new(options.countdown.clone(), seed)?),
         "gsm" => Box::new(gsm::Gsm::new(options.gsm.clone(), seed)?),
         _ => {
-            return Err(Error::Config { field: "task", reason: "unknown text task (expected arith, countdown or gsm)" });
+            return Err(Error::Config {
+                field: "task",
+                reason: "unknown text task (expected arith, countdown or gsm)",
+            });
         }
     })
 }
@@ -106,7 +109,12 @@ pub(crate) fn split_of_key(key: &str) -> Split {
 /// Example `index` of `split`: candidates from the RNG keyed by (seed,
 /// split, index) until one's key falls in `split` (7 in 8 keys train, 1 in 8
 /// held out, so this ends with probability 1 and quickly).
-pub(crate) fn draw(seed: u64, split: Split, index: u64, generate: &mut impl FnMut(&mut ChaCha8Rng) -> Generated) -> Generated {
+pub(crate) fn draw(
+    seed: u64,
+    split: Split,
+    index: u64,
+    generate: &mut impl FnMut(&mut ChaCha8Rng) -> Generated,
+) -> Generated {
     let mut rng = example_rng(seed, split, index);
     loop {
         let g = generate(&mut rng);
