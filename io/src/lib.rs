@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod gguf;
 pub mod hf;
+pub mod jsonl;
 pub mod model;
 pub mod tokenizer;
 
