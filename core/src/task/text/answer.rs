@@ -53,8 +53,8 @@ pub fn canonical(s: &str) -> Option<String> {
 
 /// The answer a completion gives, by the first rule that finds a number:
 ///
-/// 1. the last `\boxed{…}` holding a number: its number after its last `=`,
-///    else its last number;
+/// 1. the last `\boxed{…}`, if it holds a number: its number after its
+///    last `=`, else its last number;
 /// 2. the last `Answer:` or `answer is` (any case): on the first line after
 ///    it that holds a number, the number after that line's last `=`, else
 ///    its first number (`Answer: 47.`, `**Answer:** 47`);
@@ -100,15 +100,9 @@ pub fn states_answer(text: &str) -> bool {
 
 fn boxed(text: &str) -> Option<String> {
     const OPEN: &str = "\\boxed{";
-    let mut starts: Vec<usize> = text.match_indices(OPEN).map(|(i, _)| i + OPEN.len()).collect();
-    while let Some(start) = starts.pop() {
-        let content = &text[start..start + braced_len(&text[start..])];
-        let found = after_last_equals(content).or_else(|| numbers(content).pop().map(|f| f.value));
-        if found.is_some() {
-            return found;
-        }
-    }
-    None
+    let start = text.rfind(OPEN)? + OPEN.len();
+    let content = &text[start..start + braced_len(&text[start..])];
+    after_last_equals(content).or_else(|| numbers(content).pop().map(|f| f.value))
 }
 
 /// Length of the text up to the `}` that closes an already opened brace, or
@@ -142,7 +136,10 @@ fn lone_first_line(text: &str) -> Option<String> {
 
 /// The first number after the last `=` of `line` that has one after it.
 fn after_last_equals(line: &str) -> Option<String> {
-    line.match_indices('=').rev().find_map(|(i, _)| numbers(&line[i + 1..]).into_iter().next().map(|f| f.value))
+    // One scan: that `=` is the last one before the last number.
+    let found = numbers(line);
+    let eq = line[..found.last()?.start].rfind('=')?;
+    found.into_iter().find(|f| f.start > eq).map(|f| f.value)
 }
 
 /// The number whose first digit is at byte `start`; returns it and the byte

@@ -75,7 +75,8 @@ fn final_number_follows_its_order_of_precedence() {
     assert_eq!(num("23 + 45 = 60\nAnswer: 68"), some("68"));
     // Boxes beat markers; the last box with a number wins; unclosed boxes read to the end.
     assert_eq!(num("Answer: 3, so \\boxed{4}"), some("4"));
-    assert_eq!(num("\\boxed{1} then \\boxed{2} then \\boxed{}"), some("2"));
+    assert_eq!(num("\\boxed{1} then \\boxed{2}"), some("2"));
+    assert_eq!(num("\\boxed{1} then \\boxed{}, so 23 + 4 = 27"), some("27"));
     assert_eq!(num("\\boxed{x = 47}"), some("47"));
     assert_eq!(num("\\boxed{47"), some("47"));
     assert_eq!(num("The answer is \\boxed{-5}."), some("-5"));
@@ -102,6 +103,19 @@ fn hash_number_prefers_the_last_marker() {
     assert_eq!(hash_number("#### 1,019 apples"), some("1019"));
     assert_eq!(hash_number("####"), None);
     assert_eq!(hash_number("so 19 apples"), some("19"));
+}
+
+#[test]
+fn adversarial_text_is_read_in_linear_time() {
+    // Quadratic scans would take minutes on these.
+    let eqs = format!("1{}", " =".repeat(200_000));
+    assert_eq!(num(&eqs), some("1"));
+    let boxes = "\\boxed{".repeat(100_000);
+    assert_eq!(num(&boxes), None);
+    let answers = "Answer: = ".repeat(50_000);
+    assert_eq!(num(&answers), None);
+    let lines = "(1 +\n".repeat(100_000);
+    assert_eq!(candidate(&lines), None);
 }
 
 // ---- arith ----
