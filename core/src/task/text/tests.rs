@@ -519,3 +519,17 @@ proptest! {
         }
     }
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn options_read_from_json_with_defaults_and_unknown_fields_refused() {
+    let o: TextOptions = serde_json::from_str(
+        r#"{"arith": {"digits": 3, "operations": "+-", "style": "words"}, "gsm": {"held_out": 50}}"#,
+    )
+    .unwrap();
+    assert_eq!((o.arith.digits, o.arith.operations.as_str(), o.arith.style), (3, "+-", ArithStyle::Words));
+    assert_eq!(o.arith.instruction, "Reply with only the number.");
+    assert_eq!((o.gsm.held_out, o.countdown.max_numbers), (50, 4));
+    assert!(serde_json::from_str::<TextOptions>(r#"{"arith": {"digit": 3}}"#).is_err());
+    assert!(serde_json::from_str::<TextOptions>(r#"{"arith": {"style": "prose"}}"#).is_err());
+}
