@@ -20,6 +20,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod gguf;
 pub mod hf;
+pub mod jsonl;
 pub mod model;
 pub mod testing;
 pub mod tokenizer;

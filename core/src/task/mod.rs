@@ -48,6 +48,7 @@ pub mod recurrence;
 pub mod reverse;
 pub mod sort;
 mod split;
+pub mod text;
 
 pub use split::{HELDOUT_EVERY, split_of};
 
