@@ -403,6 +403,7 @@ impl TrainConfig {
             objective: self.objective_config(task)?,
             optim: self.optim(self.rl.lr),
             measure_entropy: self.rl.measure_entropy,
+            sampling: Default::default(),
         })
     }
 

@@ -13,7 +13,13 @@ use wapo_io::testing::real_model_path;
 use wapo_io::tokenizer::{tiny, tiny_vocab};
 
 fn wapo(args: &[&str], model: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wapo")).args(&args[..1]).arg("--model").arg(model).args(&args[1..]).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_wapo"))
+        .args(&args[..1])
+        .arg("--model")
+        .arg(model)
+        .args(&args[1..])
+        .output()
+        .unwrap()
 }
 
 fn json(out: &Output) -> Value {
@@ -31,7 +37,8 @@ fn tiny_model(name: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("wapo-cli-llm-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let cfg = ModelConfig { tied_embeddings: true, ..ModelConfig::llama(tiny().vocab_size(), 64, 64, 2, 4, 2, 96, 10_000.0) };
+    let cfg =
+        ModelConfig { tied_embeddings: true, ..ModelConfig::llama(tiny().vocab_size(), 64, 64, 2, 4, 2, 96, 10_000.0) };
     let lay = Layout::new(&cfg);
     let tensors = lay.named(&lay.init(&cfg, 3).iter().map(|x| x * 4.0).collect::<Vec<_>>(), "");
     let gguf = dir.join("tiny.gguf");
@@ -63,8 +70,12 @@ fn score_generate_and_convert_agree() {
 
     // Greedy generation is deterministic and its ℓ are those of the first
     // token scored as a completion.
-    let g = json(&wapo(&["generate", "--prompt", "What is 1+1?", "--temperature", "0", "--max-new-tokens", "6"], &gguf));
-    assert_eq!(g, json(&wapo(&["generate", "--prompt", "What is 1+1?", "--temperature", "0", "--max-new-tokens", "6"], &gguf)));
+    let g =
+        json(&wapo(&["generate", "--prompt", "What is 1+1?", "--temperature", "0", "--max-new-tokens", "6"], &gguf));
+    assert_eq!(
+        g,
+        json(&wapo(&["generate", "--prompt", "What is 1+1?", "--temperature", "0", "--max-new-tokens", "6"], &gguf))
+    );
     let ids = g["ids"].as_array().unwrap();
     assert!(!ids.is_empty() && ids.len() <= 6);
     let finish = g["finish_reason"].as_str().unwrap();
@@ -78,7 +89,19 @@ fn score_generate_and_convert_agree() {
         }
     }
     // Sampling with a seed repeats; top-k 1 is greedy.
-    let args = ["generate", "--prompt", "Hi", "--temperature", "1.2", "--top-p", "0.9", "--seed", "5", "--max-new-tokens", "8"];
+    let args = [
+        "generate",
+        "--prompt",
+        "Hi",
+        "--temperature",
+        "1.2",
+        "--top-p",
+        "0.9",
+        "--seed",
+        "5",
+        "--max-new-tokens",
+        "8",
+    ];
     assert_eq!(json(&wapo(&args, &gguf)), json(&wapo(&args, &gguf)));
     let k1 = json(&wapo(&["generate", "--prompt", "Hi", "--top-k", "1", "--max-new-tokens", "4"], &gguf));
     let greedy = json(&wapo(&["generate", "--prompt", "Hi", "--temperature", "0", "--max-new-tokens", "4"], &gguf));
@@ -86,7 +109,14 @@ fn score_generate_and_convert_agree() {
 
     // convert → the directory scores the same, bit for bit.
     let out = gguf.with_extension("converted");
-    let c = Command::new(env!("CARGO_BIN_EXE_wapo")).arg("convert").arg("--model").arg(&gguf).arg("--out").arg(&out).output().unwrap();
+    let c = Command::new(env!("CARGO_BIN_EXE_wapo"))
+        .arg("convert")
+        .arg("--model")
+        .arg(&gguf)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     json(&c);
     for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
         assert!(out.join(f).is_file(), "{f} missing");
@@ -102,7 +132,9 @@ fn bad_model_files_exit_2_naming_the_file() {
     let cut = gguf.with_file_name("cut.gguf");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     std::fs::remove_file(hf.join("config.json")).unwrap();
-    for (model, what) in [(cut.as_path(), "cut.gguf"), (hf.as_path(), "config.json"), (Path::new("/nonexistent/m.gguf"), "m.gguf")] {
+    for (model, what) in
+        [(cut.as_path(), "cut.gguf"), (hf.as_path(), "config.json"), (Path::new("/nonexistent/m.gguf"), "m.gguf")]
+    {
         let out = wapo(&["generate", "--prompt", "x"], model);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
@@ -117,6 +149,9 @@ fn the_real_model_tokenizes_and_answers_as_it_does() {
     assert_eq!(v["ids"], serde_json::json!([504, 3575, 282, 4649, 314]));
     let v = json(&wapo(&["tokenize", " 12345+678="], &model));
     assert_eq!(v["tokens"], serde_json::json!(["Ġ", "1", "2", "3", "4", "5", "+", "6", "7", "8", "="]));
-    let g = json(&wapo(&["generate", "--prompt", "The capital of France is", "--temperature", "0", "--max-new-tokens", "3"], &model));
+    let g = json(&wapo(
+        &["generate", "--prompt", "The capital of France is", "--temperature", "0", "--max-new-tokens", "3"],
+        &model,
+    ));
     assert!(g["text"].as_str().unwrap().starts_with(" Paris."), "{g}");
 }

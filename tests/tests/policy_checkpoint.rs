@@ -81,6 +81,7 @@ fn rl_resume_is_bit_exact() {
         objective: ObjectiveConfig::new(Objective::Wapo, 3),
         optim: OptimConfig { lr: 1e-2, ..OptimConfig::default() },
         measure_entropy: true,
+        sampling: Default::default(),
     };
     let mut a: Gpt = Gpt::new(cfg(), 7).unwrap();
     let mut sa = TrainState::new(9);

@@ -24,6 +24,7 @@ fn rl_cfg(objective: Objective) -> RlConfig {
         objective: ObjectiveConfig::new(objective, 3),
         optim: OptimConfig { lr: 1e-2, ..OptimConfig::default() },
         measure_entropy: true,
+        sampling: Default::default(),
     }
 }
 

@@ -3,8 +3,7 @@
 //! tokens or after `--max-new-tokens`.
 
 use clap::Args;
-use wapo_core::rl::{Policy, Prompts, TrainState};
-use wapo_cpu::gpt::generate::Decode;
+use wapo_core::rl::{Policy, Prompts, Sampling, TrainState};
 
 use super::ModelArg;
 use crate::error::{CliError, Result};
@@ -47,19 +46,20 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         return Err(CliError::config("prompt", "is longer than the model's context"));
     }
     let uniforms = TrainState::new(args.seed).uniforms(steps);
-    let dec = Decode { top_k: args.top_k, top_p: args.top_p, stop: lm.tokenizer.eos().to_vec() };
+    let sampling = Sampling { top_k: args.top_k, top_p: args.top_p, stop: lm.tokenizer.eos().to_vec() };
     let prompts = Prompts { tokens: &ids, batch: 1, len: ids.len() };
-    let out = lm.policy.generate_with(prompts, 1, steps, args.temperature, &uniforms, &dec)?;
+    let out = lm.policy.generate_with(prompts, 1, steps, args.temperature, &uniforms, &sampling)?;
     let len = out.lengths[0];
-    let new = &out.rollout.tokens[..len];
+    let new = &out.tokens[..len];
+    let stopped = new.last().is_some_and(|y| sampling.stop.contains(y));
     // The stop token ends the text; it is not part of it.
-    let text_ids = if out.stopped[0] { &new[..len - 1] } else { new };
+    let text_ids = if stopped { &new[..len - 1] } else { new };
     let text = lm.tokenizer.decode(text_ids, true)?;
-    let finish = if out.stopped[0] { "stop" } else { "length" };
+    let finish = if stopped { "stop" } else { "length" };
     super::print_json(&serde_json::json!({
         "ids": new,
         "text": text,
-        "logprobs": super::json_f32(&out.rollout.logprobs[..len]),
+        "logprobs": super::json_f32(&out.logprobs[..len]),
         "finish_reason": finish,
     }));
     Ok(())

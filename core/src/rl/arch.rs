@@ -146,6 +146,13 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Whether training goes through per-token statistics with the LM head
+    /// in row chunks ([`super::Policy::forward_stats`]) rather than through
+    /// the full logits: the llama family, whose vocabularies are large.
+    pub fn chunked_head(&self) -> bool {
+        self.family == Family::Llama
+    }
+
     /// Head size C/H.
     pub fn head_size(&self) -> usize {
         self.channels / self.heads

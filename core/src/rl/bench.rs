@@ -109,6 +109,7 @@ pub fn toy(prompts: usize, measure_entropy: bool) -> (ShapeTask, ModelConfig, Rl
         objective: ObjectiveConfig::new(Objective::Wapo, 7),
         optim,
         measure_entropy,
+        sampling: Default::default(),
     };
     let sft =
         SftConfig { batch: prompts, max_steps: u64::MAX, target_accuracy: 1.0, eval_every: 0, eval_examples: 0, optim };

@@ -26,7 +26,8 @@
 //! let mut objective = ObjectiveConfig::new(Objective::Wapo, task.completion_len());
 //! objective.temperature = 1.0;
 //! let rl = RlConfig { prompts: 64, group: 8, epochs: 1, minibatches: 1, objective,
-//!                     optim: OptimConfig { lr: 1e-4, ..optim }, measure_entropy: true };
+//!                     optim: OptimConfig { lr: 1e-4, ..optim }, measure_entropy: true,
+//!                     sampling: Default::default() };
 //! for _ in 0..100 {
 //!     let metrics = rl_step(&mut policy, task, &rl, &mut state, Some(wall_clock))?;
 //! }
@@ -56,7 +57,7 @@ pub use crate::task::{Example, Split, Task};
 pub use arch::{Family, ModelConfig, RopeScaling};
 pub use eval::{EvalConfig, evaluate, greedy_accuracy};
 pub use layout::Layout;
-pub use policy::{Named, OptimConfig, OptimState, Policy, Prompts, Rollout, TokenStats, check_tokens};
+pub use policy::{Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats, check_tokens};
 pub use rows::Rows;
 pub use sft::{SftConfig, sft_step, warm_start};
 pub use state::{TrainState, uniform};

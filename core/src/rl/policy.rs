@@ -53,9 +53,50 @@ pub struct Rollout {
     pub len: usize,
     /// (N, T) sampled token ids.
     pub tokens: Vec<u32>,
-    /// (N, T) log-probs of the sampled tokens at the sampling temperature
-    /// (the behaviour policy's ℓ°).
+    /// (N, T) log-probs of the sampled tokens under the distribution
+    /// actually sampled (temperature, then top-k / top-p renormalized): the
+    /// behaviour policy's ℓ°.
     pub logprobs: Vec<f32>,
+    /// (N) tokens each row generated, its stop token included (`len` when
+    /// it never stopped); positions from there on repeat the stop token
+    /// with ℓ° = 0 and are masked out of the loss.
+    pub lengths: Vec<usize>,
+}
+
+impl Rollout {
+    /// (N, T) 1 where a row generated the token, 0 after it stopped.
+    pub fn mask(&self) -> Vec<f64> {
+        let mut m = alloc::vec![0.0; self.n * self.len];
+        for (i, &l) in self.lengths.iter().enumerate() {
+            m[i * self.len..i * self.len + l.min(self.len)].fill(1.0);
+        }
+        m
+    }
+}
+
+/// How tokens are drawn beyond the temperature, and when a row stops.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sampling {
+    /// Keep the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose mass reaches p (0 or 1: all).
+    pub top_p: f64,
+    /// Token ids that end a row.
+    pub stop: Vec<u32>,
+}
+
+impl Sampling {
+    /// Whether top-k or top-p changes the distribution for a vocabulary of `v`.
+    pub fn truncates(&self, v: usize) -> bool {
+        self.top_k > 0 && self.top_k < v || self.top_p > 0.0 && self.top_p < 1.0
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(self.top_p.is_finite() && (0.0..=1.0).contains(&self.top_p)) {
+            return Err(Error::Config { field: "rollout.top_p", reason: "must be in [0, 1] (0 or 1: off)" });
+        }
+        Ok(())
+    }
 }
 
 /// Prompts of one batch: `batch` rows of `len` tokens.
@@ -102,6 +143,9 @@ pub struct TokenStats {
     pub entropy: Vec<f32>,
     /// Σ p².
     pub sum_p_sq: Vec<f32>,
+    /// Σ p² log p (the taxonomy's ΔH prediction); empty where a backend
+    /// does not compute it (the prediction then takes it as 0).
+    pub sum_p_sq_logp: Vec<f32>,
 }
 
 impl TokenStats {
@@ -114,6 +158,7 @@ impl TokenStats {
             s.logprobs.push(r.logp as f32);
             s.entropy.push(r.entropy as f32);
             s.sum_p_sq.push(r.sum_p_sq as f32);
+            s.sum_p_sq_logp.push(r.sum_p_sq_logp as f32);
         }
         s
     }
@@ -145,6 +190,27 @@ pub trait Policy {
         temperature: f64,
         uniforms: &[f32], // (N, steps)
     ) -> Result<Rollout>;
+
+    /// [`Policy::generate`] with top-k / top-p truncation and stop tokens; a
+    /// row stops at its first stop token, and generation ends once every
+    /// row has. The default supports neither (an error when asked for).
+    fn generate_with(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        steps: usize,
+        temperature: f64,
+        uniforms: &[f32], // (N, steps)
+        sampling: &Sampling,
+    ) -> Result<Rollout> {
+        if sampling.truncates(self.config().vocab) || !sampling.stop.is_empty() {
+            return Err(Error::Config {
+                field: "rollout",
+                reason: "top-k, top-p and stop tokens are not supported by this backend's generation yet",
+            });
+        }
+        self.generate(prompts, group, steps, temperature, uniforms)
+    }
 
     /// Training forward over prompt + completion, the `group` completions of
     /// a prompt sharing its prompt positions. Returns the logits that score

@@ -10,8 +10,8 @@ use alloc::vec::Vec;
 use crate::advantage::Groups;
 use crate::error::{Error, Result};
 use crate::logits::{LogitsBatch, logits_objective, row_stats};
-use crate::objective::{BinSpec, ObjectiveConfig};
-use crate::rl::policy::{OptimConfig, Policy, Prompts};
+use crate::objective::{BinSpec, ObjectiveConfig, TokenBatch, token_objective};
+use crate::rl::policy::{OptimConfig, Policy, Prompts, Sampling, TokenStats};
 use crate::rl::state::TrainState;
 use crate::rl::{Clock, Metrics, push};
 use crate::shape::Shape;
@@ -35,6 +35,8 @@ pub struct RlConfig {
     pub optim: OptimConfig,
     /// One extra forward after the update to measure the entropy change.
     pub measure_entropy: bool,
+    /// Top-k / top-p of the rollouts (the task adds its stop tokens).
+    pub sampling: Sampling,
 }
 
 impl RlConfig {
@@ -49,6 +51,7 @@ impl RlConfig {
         if self.minibatches == 0 || self.minibatches > self.prompts {
             return bad("rl.minibatches", "must be in 1..=prompts");
         }
+        self.sampling.validate()?;
         self.objective.validate()
     }
 }
@@ -58,6 +61,8 @@ struct Batch {
     prompts: Vec<u32>, // (B, P)
     tokens: Vec<u32>,  // (N, T)
     old_logprobs: Vec<f32>,
+    /// (N, T) 1 up to where each completion ended.
+    mask: Vec<f64>,
     rewards: Vec<f64>, // (N)
     p: usize,
     t: usize,
@@ -96,18 +101,48 @@ pub fn rl_step<P: Policy>(
             let prompts = Prompts { tokens: &batch.prompts[lo * batch.p..hi * batch.p], batch: hi - lo, len: batch.p };
             let rows = lo * g..hi * g;
             let tokens = &batch.tokens[rows.start * t..rows.end * t];
-            let logits = policy.forward(prompts, g, tokens)?; // (Nm, T, V)
             let dev = policy.device();
             let ids: Vec<f64> = (0..(hi - lo) * g).map(|n| (n / g) as f64).collect();
             let nm = ids.len();
             let groups = Groups::from_dense(P::T::upload(&dev, &ids, Shape::d1(nm))?, hi - lo);
             let up = |data: &[f64], shape| P::T::upload(&dev, data, shape);
             let rewards = up(&batch.rewards[rows.clone()], Shape::d1(nm))?;
-            let mask = P::T::full(&dev, Shape::d2(nm, t), 1.0)?;
-            let tok_f: Vec<f64> = tokens.iter().map(|&y| y as f64).collect();
-            let tok_t = up(&tok_f, Shape::d2(nm, t))?;
+            let mask = up(&batch.mask[rows.start * t..rows.end * t], Shape::d2(nm, t))?;
             let old: Vec<f64> = batch.old_logprobs[rows.start * t..rows.end * t].iter().map(|&l| l as f64).collect();
             let old_t = up(&old, Shape::d2(nm, t))?;
+            if policy.config().chunked_head() {
+                // The logits never exist: the objective at token level on the
+                // policy's statistics, its ∂loss/∂ℓ back to the policy.
+                let tau = cfg.objective.temperature;
+                let stats = policy.forward_stats(prompts, g, tokens, tau)?;
+                let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+                let out = token_objective(
+                    &cfg.objective,
+                    &TokenBatch {
+                        groups: &groups,
+                        rewards: &rewards,
+                        mask: &mask,
+                        logprobs: &up(&wide(&stats.logprobs), Shape::d2(nm, t))?,
+                        old_logprobs: &old_t,
+                        sum_p_sq: Some(&up(&wide(&stats.sum_p_sq), Shape::d2(nm, t))?),
+                    },
+                )?;
+                let summary = out.summary()?;
+                clipped += summary.clipped_tokens;
+                kept += summary.bins.kept.iter().sum::<u64>();
+                if epoch == 0 {
+                    loss_sum += summary.loss;
+                    accumulate_taxonomy_stats(&mut tax, cfg, &stats, &batch.mask[rows.start * t..rows.end * t], &out)?;
+                }
+                let grad: Vec<f32> = download(&out.grad_logprobs)?.iter().map(|&x| x as f32).collect();
+                policy.zero_grad();
+                policy.backward_logprobs(prompts, g, tokens, &grad, tau)?;
+                grad_norm += policy.optimizer_step(&cfg.optim)?;
+                continue;
+            }
+            let logits = policy.forward(prompts, g, tokens)?; // (Nm, T, V)
+            let tok_f: Vec<f64> = tokens.iter().map(|&y| y as f64).collect();
+            let tok_t = up(&tok_f, Shape::d2(nm, t))?;
             let out = logits_objective(
                 &cfg.objective,
                 &LogitsBatch {
@@ -158,8 +193,13 @@ pub fn rl_step<P: Policy>(
     }
     if cfg.measure_entropy {
         let prompts = Prompts { tokens: &batch.prompts, batch: b, len: batch.p };
-        let logits = policy.forward(prompts, g, &batch.tokens)?;
-        let after = mean_entropy(&logits, &batch.tokens, cfg.objective.temperature)?;
+        let after = if policy.config().chunked_head() {
+            let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.objective.temperature)?;
+            masked_mean(&stats.entropy, &batch.mask)
+        } else {
+            let logits = policy.forward(prompts, g, &batch.tokens)?;
+            mean_entropy(&logits, &batch.tokens, cfg.objective.temperature)?
+        };
         push(&mut m, "entropy/after", after);
         push(&mut m, "entropy/delta_measured", after - before);
     }
@@ -183,9 +223,11 @@ fn sample_batch<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &RlConfig, stat
     let n = cfg.prompts * cfg.group;
     let uniforms = state.uniforms(n * t);
     let prompt_view = Prompts { tokens: &prompts, batch: cfg.prompts, len: p };
-    let r = policy.generate(prompt_view, cfg.group, t, cfg.objective.temperature, &uniforms)?;
+    let sampling = Sampling { stop: task.stop_tokens().to_vec(), ..cfg.sampling.clone() };
+    let r = policy.generate_with(prompt_view, cfg.group, t, cfg.objective.temperature, &uniforms, &sampling)?;
     let rewards = (0..n).map(|i| task.reward(&examples[i / cfg.group], &r.tokens[i * t..(i + 1) * t])).collect();
-    Ok(Batch { prompts, tokens: r.tokens, old_logprobs: r.logprobs, rewards, p, t })
+    let mask = r.mask();
+    Ok(Batch { prompts, tokens: r.tokens, old_logprobs: r.logprobs, mask, rewards, p, t })
 }
 
 /// (B, P) prompt tokens; fails when an example's prompt has another length.
@@ -247,6 +289,46 @@ fn accumulate_taxonomy<T: Tensor>(
         tax.tokens += 1;
     }
     Ok(())
+}
+
+/// Counts, kept counts and the first-order ΔH of every generated token, by
+/// bin, from the policy's token statistics (the chunked-head path).
+fn accumulate_taxonomy_stats<T: Tensor>(
+    tax: &mut Taxonomy,
+    cfg: &RlConfig,
+    stats: &TokenStats,
+    mask: &[f64],
+    out: &crate::objective::Output<T>,
+) -> Result<()> {
+    let grad = download(&out.grad_logprobs)?; // (Nm, T)
+    let bins = download(&out.bins)?;
+    let keep = download(&out.keep)?;
+    let tau = cfg.objective.temperature;
+    for i in 0..stats.logprobs.len() {
+        if mask[i] == 0.0 {
+            continue;
+        }
+        let code = (bins[i] as usize).min(3);
+        let s = RowStats {
+            p_sampled: libm::exp(stats.logprobs[i] as f64),
+            sum_p_sq: stats.sum_p_sq[i] as f64,
+            entropy: stats.entropy[i] as f64,
+            sum_p_sq_logp: stats.sum_p_sq_logp.get(i).map_or(0.0, |&x| x as f64),
+        };
+        tax.dh_pred[code] += taxonomy::predict(s, -grad[i] / tau, cfg.optim.lr, 0.0).dentropy;
+        tax.count[code] += 1;
+        tax.kept[code] += u64::from(keep[i] != 0.0);
+        tax.entropy_sum += s.entropy;
+        tax.tokens += 1;
+    }
+    Ok(())
+}
+
+/// Mean of `x` where `mask` is 1.
+fn masked_mean(x: &[f32], mask: &[f64]) -> f64 {
+    let (s, n) =
+        x.iter().zip(mask).filter(|(_, m)| **m != 0.0).fold((0.0, 0.0), |(s, n), (&v, _)| (s + v as f64, n + 1.0));
+    s / f64::max(n, 1.0)
 }
 
 /// Mean entropy of softmax(z/τ) over every position of (N, T, V) logits.

@@ -41,6 +41,11 @@ pub trait Task: Send + Sync {
     fn reward(&self, example: &Example, completion: &[u32]) -> f64;
     /// Human-readable text of a token sequence (for logs and samples).
     fn render(&self, tokens: &[u32]) -> String;
+    /// Token ids that end a completion (end of sequence); none for the
+    /// fixed-length toy tasks.
+    fn stop_tokens(&self) -> &[u32] {
+        &[]
+    }
 }
 
 pub mod add;

@@ -63,7 +63,7 @@ mod kernel_timing {
         matmul_forward(&mut out, &x[..r * c], &w, &b, c, 3 * c);
         let s = t.elapsed().as_secs_f64();
         println!("qkv matmul {r}x{c}x{}: {:.3} s, {:.1} GFLOP/s", 3 * c, s, 2.0 * (r * c * 3 * c) as f64 / s / 1e9);
-        let hd = Heads { c, h: 4 };
+        let hd = Heads { h: 4, kv: 4, hs: c / 4 };
         let mut att = vec![0.0f32; r * c];
         let mut probs = vec![0.0f32; r * 4 * rows.keys()];
         let t = Instant::now();
@@ -76,7 +76,7 @@ mod kernel_timing {
         let (mut m, mut rs) = (vec![0.0f32; r], vec![0.0f32; r]);
         let ones = vec![1.0f32; c];
         let t = Instant::now();
-        layernorm_forward(&mut out[..r * c], &mut m, &mut rs, &x[..r * c], &ones, &b[..c]);
+        layernorm_forward(&mut out[..r * c], &mut m, &mut rs, &x[..r * c], &ones, &b[..c], 1e-5);
         println!("layernorm forward: {:.3} s", t.elapsed().as_secs_f64());
         let t = Instant::now();
         gelu_forward(&mut out[..r * 2 * c], &x[..r * 2 * c]);

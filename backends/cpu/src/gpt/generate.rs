@@ -3,7 +3,7 @@
 //! new keys and values go to a preallocated cache. No gradient bookkeeping.
 
 use rayon::prelude::*;
-use wapo_core::rl::{Generation, Rollout};
+use wapo_core::rl::{Generation, Rollout, Sampling};
 
 use super::attention::{Heads, Keys, Rows, attend};
 use super::block::{BlockScratch, LayerActs, Net, zeroed};
@@ -22,41 +22,9 @@ pub struct GenScratch {
     lnf: [Vec<f32>; 3],
 }
 
-/// How tokens are drawn beyond the temperature of the request, and when a
-/// row stops.
-#[derive(Clone, Debug, Default)]
-pub struct Decode {
-    /// Keep the k most likely tokens (0: all).
-    pub top_k: usize,
-    /// Keep the smallest set of most likely tokens whose mass reaches p (1 or 0: all).
-    pub top_p: f64,
-    /// Token ids that end a row (it stops there; later positions hold the
-    /// first stop id and ℓ = 0).
-    pub stop: Vec<u32>,
-}
-
-/// A rollout and where each row ended: the number of tokens it generated,
-/// its stop token included.
-pub struct Decoded {
-    pub rollout: Rollout,
-    pub lengths: Vec<usize>,
-    /// Whether the row ended at a stop token (else it ran to `steps`).
-    pub stopped: Vec<bool>,
-}
-
-pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Generation<'_>) -> Rollout {
-    generate_with(net, acts, gs, req, &Decode::default()).rollout
-}
-
-/// [`generate`] with top-k / top-p and stop tokens; stops early once every
-/// row has stopped.
-pub fn generate_with(
-    net: Net<'_>,
-    acts: &mut Acts,
-    gs: &mut GenScratch,
-    req: &Generation<'_>,
-    dec: &Decode,
-) -> Decoded {
+/// Generation for [`wapo_core::rl::Policy::generate_with`]: temperature,
+/// top-k / top-p and stop tokens; stops early once every row has stopped.
+pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Generation<'_>, dec: &Sampling) -> Rollout {
     let (cfg, lay, params) = (net.cfg, net.lay, net.params);
     let (c, v, g, steps) = (cfg.channels, cfg.vocab, req.g, req.steps);
     let n = req.b * g;
@@ -122,11 +90,7 @@ pub fn generate_with(
     }
     // The prompt pass overwrote the saved activations: no backward from here.
     acts.rows = None;
-    Decoded {
-        rollout: Rollout { n, len: steps, tokens: d.tokens, logprobs: d.logprobs },
-        lengths: d.lengths,
-        stopped: d.stopped,
-    }
+    Rollout { n, len: steps, tokens: d.tokens, logprobs: d.logprobs, lengths: d.lengths }
 }
 
 /// The rows being drawn.
@@ -143,7 +107,7 @@ impl Draws {
     /// `logits` (rows of V; the prompt pass has one row per prompt, shared by
     /// its G samples). A stopped row repeats its stop token with ℓ = 0. Rows
     /// are drawn in parallel: each depends on its own logits and uniform only.
-    fn draw_all(&mut self, s: usize, logits: &[f32], v: usize, share: usize, req: &Generation<'_>, dec: &Decode) {
+    fn draw_all(&mut self, s: usize, logits: &[f32], v: usize, share: usize, req: &Generation<'_>, dec: &Sampling) {
         let steps = self.steps;
         let stopped = &self.stopped;
         let picks: Vec<Option<(u32, f32)>> = (0..stopped.len())
@@ -172,9 +136,8 @@ impl Draws {
 /// [`sample`] from the top-k / top-p truncation of softmax(z/τ), renormalized:
 /// the returned ℓ is that of the distribution actually sampled. Without
 /// truncation (or greedy) it is [`sample`] exactly.
-pub fn sample_with(z: &[f32], temperature: f64, dec: &Decode, u: Option<f32>) -> (u32, f32) {
-    let truncates = dec.top_k > 0 && dec.top_k < z.len() || dec.top_p > 0.0 && dec.top_p < 1.0;
-    let Some(u) = u.filter(|_| temperature > 0.0 && truncates) else { return sample(z, temperature, u) };
+pub fn sample_with(z: &[f32], temperature: f64, dec: &Sampling, u: Option<f32>) -> (u32, f32) {
+    let Some(u) = u.filter(|_| temperature > 0.0 && dec.truncates(z.len())) else { return sample(z, temperature, u) };
     let max = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64 / temperature));
     let mut order: Vec<(u32, f64)> = z
         .iter()

@@ -20,7 +20,7 @@ pub mod optim;
 
 use wapo_core::host::HostTensor;
 use wapo_core::rl::{
-    Family, Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, TokenStats,
+    Family, Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats,
 };
 use wapo_core::{Error, Result, Shape, Tensor};
 
@@ -122,22 +122,6 @@ impl<T: Tensor> Gpt<T> {
         &self.grads
     }
 
-    /// Generation with top-k / top-p truncation and stop tokens (see
-    /// [`generate::Decode`]); [`Policy::generate`] is this without either.
-    pub fn generate_with(
-        &mut self,
-        prompts: Prompts<'_>,
-        group: usize,
-        steps: usize,
-        temperature: f64,
-        uniforms: &[f32],
-        dec: &generate::Decode,
-    ) -> Result<generate::Decoded> {
-        let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
-        let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
-        Ok(generate::generate_with(net, &mut self.acts, &mut self.scratch, &req, dec))
-    }
-
     /// Training forward on host slices; returns the logits (N·T, V).
     pub fn forward_host(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<&[f32]> {
         let rows = self.cfg.check_batch(prompts, group, completions)?;
@@ -186,9 +170,22 @@ impl<T: Tensor> Policy for Gpt<T> {
         temperature: f64,
         uniforms: &[f32],
     ) -> Result<Rollout> {
+        self.generate_with(prompts, group, steps, temperature, uniforms, &Sampling::default())
+    }
+
+    fn generate_with(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        steps: usize,
+        temperature: f64,
+        uniforms: &[f32],
+        sampling: &Sampling,
+    ) -> Result<Rollout> {
         let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
+        sampling.validate()?;
         let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
-        Ok(generate::generate(net, &mut self.acts, &mut self.scratch, &req))
+        Ok(generate::generate(net, &mut self.acts, &mut self.scratch, &req, sampling))
     }
 
     fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<T> {

@@ -84,5 +84,5 @@ pub(crate) fn generate(
     }
     let tokens = download_u32(&tokens, n * steps)?;
     let logprobs = logprobs.to_vec()?;
-    Ok(Rollout { n, len: steps, tokens, logprobs })
+    Ok(Rollout { n, len: steps, tokens, logprobs, lengths: vec![steps; n] })
 }

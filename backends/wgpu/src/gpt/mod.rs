@@ -43,6 +43,12 @@ impl WgpuGpt {
     /// A freshly initialised model (the CPU policy's initialisation bits for `seed`).
     pub fn new(dev: &WgpuDevice, cfg: ModelConfig, seed: u64) -> Result<Self> {
         cfg.validate()?;
+        if cfg.family != wapo_core::rl::Family::Gpt {
+            return Err(Error::Config {
+                field: "model.family",
+                reason: "the wgpu backend runs the GPT family only so far; llama-family models run on the cpu backend",
+            });
+        }
         let layout = Layout::new(&cfg);
         let n = layout.total;
         let params = alloc(dev, n)?;
