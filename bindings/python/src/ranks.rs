@@ -83,7 +83,7 @@ pub fn local_counts<T: Tensor>(
 ) -> wapo_core::Result<Counts> {
     let (adv, mask, keep, ids) = (host(&out.advantages)?, host(&out.mask)?, host(&out.keep)?, host(&groups.ids)?);
     let n = adv.len();
-    let t = if n == 0 { 0 } else { mask.len() / n };
+    let t = mask.len().checked_div(n).unwrap_or(0);
     let s: Vec<bool> = adv
         .iter()
         .map(|a| (!cfg.objective.winners_only() || *a > 0.0) && (!cfg.mask_positive_advantages || *a < 0.0))
