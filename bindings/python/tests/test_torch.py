@@ -104,3 +104,13 @@ def test_all_reduce_counts_on_one_rank(tmp_path):
         assert loss.item() == out.loss
     finally:
         dist.destroy_process_group()
+
+
+def test_the_grpo_loop_example_learns():
+    import pathlib
+    import runpy
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "grpo_loop.py"
+    example = runpy.run_path(str(path))
+    history = example["main"](steps=12, seed=0)
+    assert sum(history[-3:]) / 3 > sum(history[:3]) / 3 + 0.2, history
