@@ -156,3 +156,20 @@ def test_bad_config_object_and_counts():
     raises("global_counts.sequences", wapo.token_objective, cfg(), **token_batch(), global_counts=small)
     raises("global_counts.kept_tokens", wapo.token_objective, cfg(), **token_batch(),
            global_counts={**out.counts, "kept_tokens": -3})
+
+
+def test_layouts_and_dtypes():
+    """Strided views, float16 and integer inputs are converted; the result
+    equals the one from C-contiguous float64 arrays."""
+    b = token_batch()
+    ref = wapo.token_objective(cfg(), **b)
+    wide = np.zeros((N, 2 * T))
+    wide[:, ::2] = b["logprobs"]
+    strided = dict(b, logprobs=wide[:, ::2], old_logprobs=np.asfortranarray(b["old_logprobs"]))
+    assert not strided["logprobs"].flags.c_contiguous
+    out = wapo.token_objective(cfg(), **strided)
+    assert out.loss == ref.loss
+    np.testing.assert_array_equal(out.grad_logprobs, ref.grad_logprobs)
+    half = wapo.token_objective(cfg(), **dict(b, logprobs=b["logprobs"].astype(np.float16),
+                                             rewards=np.array([1, 0, 0, 1]), group_ids=np.array([0, 0, 1, 1], np.uint8)))
+    assert half.grad_logprobs.dtype == np.float64 and abs(half.loss - ref.loss) < 1e-2

@@ -12,8 +12,8 @@ call one to one::
 
 Inputs may be float32 or float64 (the precision of ``logprobs`` or
 ``logits`` is the precision of the computation and of the returned arrays);
-a C-contiguous array of that dtype is read in place, anything else is
-converted first. ``mask`` may be bool or numeric, ``group_ids`` and
+a C-contiguous array of that dtype is used without conversion, anything
+else is converted first. ``mask`` may be bool or numeric, ``group_ids`` and
 ``tokens`` integers. Every malformed input raises ``ValueError`` naming the
 argument and, where there is one, the position. The GIL is released while
 computing.
