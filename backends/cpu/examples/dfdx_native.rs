@@ -206,6 +206,7 @@ pub fn new_optimizer(model: &Policy) -> Adam<Policy, f32, Cpu> {
     Adam::new(model, AdamConfig { lr: 3e-2, ..Default::default() })
 }
 
+// Unused where tests/dfdx_native.rs includes this file as a module.
 #[allow(dead_code)]
 fn main() -> Result<()> {
     let dev = Cpu::seed_from_u64(0);
