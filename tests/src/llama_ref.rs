@@ -7,7 +7,7 @@
 
 use wapo_core::rl::{ModelConfig, Named};
 
-fn get<'a>(params: &'a [Named], name: &str) -> Vec<f64> {
+fn get(params: &[Named], name: &str) -> Vec<f64> {
     let t = params.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no tensor {name}"));
     t.data.iter().map(|&x| x as f64).collect()
 }

@@ -14,7 +14,8 @@ fn check(cfg: ModelConfig, seed: u64) {
     let params = model.parameters().unwrap();
     let (p, t) = (4, 5);
     let seq: Vec<u32> = (0..p + t).map(|i| ((i * 7 + 3) % cfg.vocab) as u32).collect();
-    let z = model.forward_host(Prompts { tokens: &seq[..p], batch: 1, len: p }, 1, &seq[p..]).unwrap().to_vec();
+    let z =
+        model.forward_host(Prompts { tokens: &seq[..p], batch: 1, len: p, pad: &[] }, 1, &seq[p..]).unwrap().to_vec();
     let want = llama_logits(&cfg, &params, &seq);
     let v = cfg.vocab;
     let (mut worst, mut scale) = (0.0f64, 0.0f64);

@@ -11,7 +11,7 @@ fn check(cfg: ModelConfig, tau: f64) {
     let (b, g, p, t, v) = (2, 3, 5, 4, cfg.vocab);
     let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 7 + 1) % v) as u32).collect();
     let comps: Vec<u32> = (0..b * g * t).map(|i| ((i * 5 + 2) % v) as u32).collect();
-    let view = Prompts { tokens: &prompts, batch: b, len: p };
+    let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
     let gl: Vec<f32> = (0..b * g * t).map(|i| ((i * 37 % 19) as f32 - 9.0) / 10.0).collect();
 
     let mut a: Gpt = Gpt::new(cfg, 4).unwrap();
@@ -72,7 +72,7 @@ fn chunked_head_over_several_chunks() {
     let (b, g, p, t) = (3, 4, 6, 30); // 360 scored rows: two chunks
     let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 3 + 1) % 50) as u32).collect();
     let comps: Vec<u32> = (0..b * g * t).map(|i| ((i * 11 + 2) % 50) as u32).collect();
-    let view = Prompts { tokens: &prompts, batch: b, len: p };
+    let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
     let mut m: Gpt = Gpt::new(cfg, 1).unwrap();
     let stats = m.forward_stats(view, g, &comps, 1.0).unwrap();
     let z = m.forward_host(view, g, &comps).unwrap().to_vec();

@@ -38,7 +38,7 @@ fn tiny_llama(tied: bool) -> (ModelConfig, Vec<Named>) {
 fn logits(model: &Loaded, text: &str) -> Vec<f32> {
     let ids = model.tokenizer.encode(text).unwrap();
     let mut gpt: Gpt = Gpt::from_named(model.config, &model.tensors, ()).unwrap();
-    gpt.forward_host(Prompts { tokens: &ids[..1], batch: 1, len: 1 }, 1, &ids[1..]).unwrap().to_vec()
+    gpt.forward_host(Prompts { tokens: &ids[..1], batch: 1, len: 1, pad: &[] }, 1, &ids[1..]).unwrap().to_vec()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -121,7 +121,7 @@ fn the_real_model_answers_paris() {
     let ids = model.tokenizer.encode("The capital of France is").unwrap();
     assert_eq!(ids, [504, 3575, 282, 4649, 314]);
     let mut gpt: Gpt = Gpt::from_named(model.config, &model.tensors, ()).unwrap();
-    let out = gpt.greedy(Prompts { tokens: &ids, batch: 1, len: ids.len() }, 3).unwrap();
+    let out = gpt.greedy(Prompts { tokens: &ids, batch: 1, len: ids.len(), pad: &[] }, 3).unwrap();
     let text = model.tokenizer.decode(&out, true).unwrap();
     println!("greedy continuation: {text:?}");
     assert!(text.starts_with(" Paris"), "{text:?}");
@@ -130,7 +130,7 @@ fn the_real_model_answers_paris() {
     let d = dir("real");
     save_hf_dir(&d, &model).unwrap();
     let again = load(&d).unwrap();
-    let prompt = Prompts { tokens: &ids[..2], batch: 1, len: 2 };
+    let prompt = Prompts { tokens: &ids[..2], batch: 1, len: 2, pad: &[] };
     let za = gpt.forward_host(prompt, 1, &ids[2..]).unwrap().to_vec();
     let mut other: Gpt = Gpt::from_named(again.config, &again.tensors, ()).unwrap();
     assert_eq!(za, other.forward_host(prompt, 1, &ids[2..]).unwrap().to_vec());

@@ -33,7 +33,7 @@ const PROMPTS: [u32; 6] = [1, 4, 2, 0, 3, 3]; // (B=2, P=3)
 const COMPLETIONS: [u32; 18] = [2, 1, 4, 0, 0, 1, 3, 2, 2, 4, 4, 0, 1, 1, 3, 2, 0, 4]; // (N=6, T=3)
 
 fn prompts() -> Prompts<'static> {
-    Prompts { tokens: &PROMPTS, batch: 2, len: 3 }
+    Prompts { tokens: &PROMPTS, batch: 2, len: 3, pad: &[] }
 }
 
 /// loss = Σ w · logits, in f64.

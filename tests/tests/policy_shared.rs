@@ -20,8 +20,11 @@ fn shared_equals_unshared(cfg: ModelConfig) {
 
     let mut shared: Gpt = Gpt::new(cfg, 9).unwrap();
     let mut unshared: Gpt = Gpt::new(cfg, 9).unwrap();
-    let zs = shared.forward_host(Prompts { tokens: &prompts, batch: b, len: p }, g, &comps).unwrap().to_vec();
-    let zu = unshared.forward_host(Prompts { tokens: &repeated, batch: b * g, len: p }, 1, &comps).unwrap().to_vec();
+    let zs = shared.forward_host(Prompts { tokens: &prompts, batch: b, len: p, pad: &[] }, g, &comps).unwrap().to_vec();
+    let zu = unshared
+        .forward_host(Prompts { tokens: &repeated, batch: b * g, len: p, pad: &[] }, 1, &comps)
+        .unwrap()
+        .to_vec();
     assert_eq!(zs.len(), b * g * t * 7);
     let max_dz = zs.iter().zip(&zu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     println!("logits max |Δ| {max_dz:.2e}");

@@ -38,7 +38,7 @@ impl Batch {
         Batch { prompts, completions, b, p }
     }
     fn prompts(&self) -> Prompts<'_> {
-        Prompts { tokens: &self.prompts, batch: self.b, len: self.p }
+        Prompts { tokens: &self.prompts, batch: self.b, len: self.p, pad: &[] }
     }
 }
 

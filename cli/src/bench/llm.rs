@@ -69,7 +69,7 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
     let mut state = TrainState::new(0);
     // Token ids drawn uniformly: the cost does not depend on the text.
     let prompts: Vec<u32> = state.indices(b * p).iter().map(|&i| (i % cfg.vocab as u64) as u32).collect();
-    let view = Prompts { tokens: &prompts, batch: b, len: p };
+    let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
     let mut gen_s = Vec::new();
     let mut train_s = Vec::new();
     let optim = OptimConfig { lr: 1e-6, ..OptimConfig::default() };

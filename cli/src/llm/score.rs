@@ -35,7 +35,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
         return Err(CliError::config("completion", "is empty after tokenization"));
     }
     let v = lm.policy.config().vocab;
-    let prompts = Prompts { tokens: &prompt_ids, batch: 1, len: prompt_ids.len() };
+    let prompts = Prompts { tokens: &prompt_ids, batch: 1, len: prompt_ids.len(), pad: &[] };
     let logits = lm.policy.forward_host(prompts, 1, &completion_ids)?;
     let (mut logprobs, mut entropy) = (Vec::new(), Vec::new());
     let mut row = vec![0.0f64; v];

@@ -57,7 +57,9 @@ pub use crate::task::{Example, Split, Task};
 pub use arch::{Family, ModelConfig, RopeScaling};
 pub use eval::{EvalConfig, evaluate, greedy_accuracy};
 pub use layout::Layout;
-pub use policy::{Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats, check_tokens};
+pub use policy::{
+    Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats, check_tokens, left_pad,
+};
 pub use rows::Rows;
 pub use sft::{SftConfig, sft_step, warm_start};
 pub use state::{TrainState, uniform};

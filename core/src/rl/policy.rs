@@ -99,13 +99,18 @@ impl Sampling {
     }
 }
 
-/// Prompts of one batch: `batch` rows of `len` tokens.
+/// Prompts of one batch: `batch` rows of `len` tokens, prompts of different
+/// lengths left-padded to the longest.
 #[derive(Clone, Copy, Debug)]
 pub struct Prompts<'a> {
     /// (B, P) token ids.
     pub tokens: &'a [u32],
     pub batch: usize,
     pub len: usize,
+    /// (B) the first `pad[b]` tokens of prompt b are padding: no query
+    /// attends to them and positions count from the first real token, so a
+    /// padded prompt computes what it would alone. Empty: no padding.
+    pub pad: &'a [usize],
 }
 
 impl Prompts<'_> {
@@ -120,8 +125,46 @@ impl Prompts<'_> {
                 got: crate::Shape::d1(self.tokens.len()),
             });
         }
+        if !self.pad.is_empty() && self.pad.len() != self.batch {
+            return Err(Error::Shape {
+                field: "prompts.pad",
+                expected: crate::Shape::d1(self.batch),
+                got: crate::Shape::d1(self.pad.len()),
+            });
+        }
+        if let Some(b) = self.pad.iter().position(|&q| q >= self.len) {
+            return Err(Error::Invalid {
+                field: "prompts.pad",
+                pos: crate::error::Pos::at1(b),
+                reason: "a prompt needs at least one real token",
+            });
+        }
         check_tokens("prompts", self.tokens, vocab)
     }
+
+    /// Padding of prompt `b` (0 without padding).
+    pub fn pad_of(&self, b: usize) -> usize {
+        self.pad.get(b).copied().unwrap_or(0)
+    }
+
+    /// Whether any prompt is padded.
+    pub fn padded(&self) -> bool {
+        self.pad.iter().any(|&q| q > 0)
+    }
+}
+
+/// Prompts of different lengths left-padded with `fill` to the longest:
+/// the (B, P) tokens and the (B) pads of [`Prompts::pad`].
+pub fn left_pad(prompts: &[&[u32]], fill: u32) -> (Vec<u32>, Vec<usize>) {
+    let p = prompts.iter().map(|x| x.len()).max().unwrap_or(0);
+    let mut tokens = Vec::with_capacity(prompts.len() * p);
+    let mut pads = Vec::with_capacity(prompts.len());
+    for x in prompts {
+        pads.push(p - x.len());
+        tokens.extend(core::iter::repeat_n(fill, p - x.len()));
+        tokens.extend_from_slice(x);
+    }
+    (tokens, pads)
 }
 
 /// Fails at the first token id ≥ `vocab`.

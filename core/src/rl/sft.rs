@@ -58,7 +58,7 @@ pub fn sft_step<P: Policy>(
         gold.extend_from_slice(&e.gold);
     }
     policy.zero_grad();
-    let loss = policy.sft(Prompts { tokens: &prompts, batch: cfg.batch, len: p }, &gold)?;
+    let loss = policy.sft(Prompts { tokens: &prompts, batch: cfg.batch, len: p, pad: &[] }, &gold)?;
     let norm = policy.optimizer_step(&cfg.optim)?;
     state.sft_steps += 1;
     let mut m = Metrics::new();

@@ -98,7 +98,8 @@ pub fn rl_step<P: Policy>(
     for epoch in 0..cfg.epochs {
         for mb in 0..cfg.minibatches {
             let (lo, hi) = (mb * b / cfg.minibatches, (mb + 1) * b / cfg.minibatches);
-            let prompts = Prompts { tokens: &batch.prompts[lo * batch.p..hi * batch.p], batch: hi - lo, len: batch.p };
+            let prompts =
+                Prompts { tokens: &batch.prompts[lo * batch.p..hi * batch.p], batch: hi - lo, len: batch.p, pad: &[] };
             let rows = lo * g..hi * g;
             let tokens = &batch.tokens[rows.start * t..rows.end * t];
             let dev = policy.device();
@@ -192,7 +193,7 @@ pub fn rl_step<P: Policy>(
         push(&mut m, &format!("bins/{name}_dH_pred"), tax.dh_pred[code]);
     }
     if cfg.measure_entropy {
-        let prompts = Prompts { tokens: &batch.prompts, batch: b, len: batch.p };
+        let prompts = Prompts { tokens: &batch.prompts, batch: b, len: batch.p, pad: &[] };
         let after = if policy.config().chunked_head() {
             let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.objective.temperature)?;
             masked_mean(&stats.entropy, &batch.mask)
@@ -222,7 +223,7 @@ fn sample_batch<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &RlConfig, stat
     let prompts = flatten_prompts(&examples, p)?;
     let n = cfg.prompts * cfg.group;
     let uniforms = state.uniforms(n * t);
-    let prompt_view = Prompts { tokens: &prompts, batch: cfg.prompts, len: p };
+    let prompt_view = Prompts { tokens: &prompts, batch: cfg.prompts, len: p, pad: &[] };
     let sampling = Sampling { stop: task.stop_tokens().to_vec(), ..cfg.sampling.clone() };
     let r = policy.generate_with(prompt_view, cfg.group, t, cfg.objective.temperature, &uniforms, &sampling)?;
     let rewards = (0..n).map(|i| task.reward(&examples[i / cfg.group], &r.tokens[i * t..(i + 1) * t])).collect();
