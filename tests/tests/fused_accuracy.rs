@@ -223,7 +223,7 @@ fn old_near_current(case: &mut Case, rng: &mut Rng, spread: f64) {
 fn large_logits_case(seed: u64, objective: Objective, tau: f64, mag: f64) -> Case {
     let mut rng = Rng::new(seed ^ 0xacc);
     let v = rng.pick(&[5, 32, 37, 64, 128]);
-    let mut case = logits_case(seed, objective, Some(v), seed % 3 == 0);
+    let mut case = logits_case(seed, objective, Some(v), seed.is_multiple_of(3));
     case.config.temperature = tau;
     if let CaseInput::Logits { logits, .. } = &mut case.input {
         for row in logits.chunks_mut(v) {
@@ -349,7 +349,7 @@ fn the_reported_case_v32_logits_934_tau07_dr_grpo() {
 fn sum_p_sq_logp_is_returned_by_every_logits_path() {
     let gpu = test_context();
     for seed in 0..20u64 {
-        let case = logits_case(seed, Objective::ALL[seed as usize % 9], None, seed % 2 == 0);
+        let case = logits_case(seed, Objective::ALL[seed as usize % 9], None, seed.is_multiple_of(2));
         let CaseInput::Logits { logits, vocab, .. } = &case.input else { unreachable!() };
         let tau = case.config.temperature;
         let by_hand: Vec<f64> = logits
