@@ -6,7 +6,9 @@
 //! * [`objective`] — the loss family of `OBJECTIVE.md` (start at
 //!   [`objective::wapo`] to read the WAPO loss).
 //! * [`advantage`], [`aggregate`], [`taxonomy`], [`diagnostics`] — its parts.
-//! * [`host::HostTensor`] — a Vec-backed reference backend (`alloc`).
+//! * [`host::HostTensor`] — the Vec-backed reference backend and the one
+//!   host tensor every backend's host side runs on (`alloc`; a buffer pool
+//!   with `std`, parallel loops with `rayon`).
 //!
 //! ```
 //! # #[cfg(feature = "alloc")] {

@@ -12,7 +12,14 @@ use wapo_tests::random::{Rng, logits_case};
 
 type H = HostTensor<f64>;
 
+/// The streamed and composed outputs, and each one's Σp²·log p (which the
+/// case format does not carry).
 fn both(case: &Case) -> (CaseOutput, CaseOutput) {
+    let ((s, _), (c, _)) = both_with_sum_p_sq_logp(case);
+    (s, c)
+}
+
+fn both_with_sum_p_sq_logp(case: &Case) -> ((CaseOutput, Vec<f64>), (CaseOutput, Vec<f64>)) {
     let CaseInput::Logits { logits, tokens, vocab } = &case.input else { panic!("logits case") };
     let (n, t) = (case.n, case.t);
     let up = |v: &[f64], s| H::upload(&(), v, s).unwrap();
@@ -25,7 +32,10 @@ fn both(case: &Case) -> (CaseOutput, CaseOutput) {
         up(&case.old_logprobs, Shape::d2(n, t)),
     );
     let b = LogitsBatch { groups: &groups, rewards: &r, mask: &m, logits: &z, tokens: &y, old_logprobs: &o };
-    let dl = |out: Output<H>| CaseOutput::download(&out, n, t, Some(*vocab)).unwrap();
+    let dl = |out: Output<H>| {
+        let spl = out.sum_p_sq_logp.as_ref().expect("Σp²·log p at logits level").to_f64();
+        (CaseOutput::download(&out, n, t, Some(*vocab)).unwrap(), spl)
+    };
     (dl(streamed(&case.config, &b).unwrap()), dl(composed(&case.config, &b).unwrap()))
 }
 
@@ -39,7 +49,8 @@ fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
 }
 
 fn check(case: &Case, tol: f64) {
-    let (s, c) = both(case);
+    let ((s, s_spl), (c, c_spl)) = both_with_sum_p_sq_logp(case);
+    assert_close("sum_p_sq_logp", &s_spl, &c_spl, tol);
     assert_close("loss", &[s.loss], &[c.loss], tol);
     assert_close("grad_logits", s.grad_logits.as_ref().unwrap(), c.grad_logits.as_ref().unwrap(), tol);
     assert_close("logprobs", s.logprobs.as_ref().unwrap(), c.logprobs.as_ref().unwrap(), tol);

@@ -3,7 +3,7 @@
 //! statistics and one read plus one write for ∂loss/∂logits, and no other
 //! (N, T, V) buffer.
 //!
-//! 1. per row, in parallel: max, log Σe, ℓ, H, Σp² ([`row::stats`]);
+//! 1. per row, in parallel: max, log Σe, ℓ, H, Σp², Σp²·log p ([`row::stats`]);
 //! 2. the per-sequence objective from the core on the (N, T) results
 //!    ([`wapo_core::objective::token_objective`], the code every backend runs);
 //! 3. per row, in parallel: ∂loss/∂z = (g/τ)·(onehot(y) − p) ([`row::grad`]).
@@ -46,6 +46,7 @@ pub fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, CpuTensor>) -
     let logprobs = column(|s| s.logp)?;
     let entropy = column(|s| s.entropy)?;
     let sum_p_sq = column(|s| s.sum_p_sq)?;
+    let sum_p_sq_logp = column(|s| s.sum_p_sq_logp)?;
     let tok = TokenBatch {
         groups: b.groups,
         rewards: b.rewards,
@@ -59,7 +60,7 @@ pub fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, CpuTensor>) -
     let mut out = token_objective(cfg, &tok).map_err(|e| sampled_logit_error(e, b.tokens))?;
 
     let g = out.grad_logprobs.data(); // (N, T)
-    let mut grad = crate::tensor::take_buffer(shape.numel());
+    let mut grad = wapo_core::host::take_buffer(shape.numel());
     grad.par_chunks_mut(v)
         .zip(logits.par_chunks(v))
         .enumerate()
@@ -67,6 +68,7 @@ pub fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, CpuTensor>) -
         .for_each(|(r, (o, z))| row::grad(z, o, tokens[r] as usize, inv_t, stats[r], g[r] * inv_t));
     out.grad_logits = Some(CpuTensor::from_vec(&dev, grad, shape)?);
     out.entropy = Some(entropy);
+    out.sum_p_sq_logp = Some(sum_p_sq_logp);
     Ok(out)
 }
 
@@ -93,7 +95,8 @@ mod tests {
             assert!(close(got.logp, want.logp), "{got:?} {want:?}");
             assert!(close(got.entropy, want.entropy), "{got:?} {want:?}");
             assert!(close(got.sum_p_sq, want.sum_p_sq), "{got:?} {want:?}");
-            assert!(close(got.max + got.log_sum, want.lse), "{got:?} {want:?}");
+            assert!(close(got.sum_p_sq_logp, want.sum_p_sq_logp), "{got:?} {want:?}");
+            assert!(close(got.max * (1.0 / tau) as f32 + got.log_sum, want.lse), "{got:?} {want:?}");
         }
     }
 

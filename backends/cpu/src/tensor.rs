@@ -5,44 +5,39 @@
 //! place and write its gradient into a reused buffer. So a `CpuTensor` keeps
 //! its values in a host buffer of its own and meets dfdx at the boundary:
 //! [`CpuTensor::from_dfdx`] takes logits from a dfdx graph and
-//! [`CpuTensor::to_dfdx`] hands a gradient back to it.
-
-mod buffer;
-mod elementwise;
-mod rows;
-
-use std::sync::Arc;
+//! [`CpuTensor::to_dfdx`] hands a gradient back to it. The values and every
+//! primitive are the core's [`HostTensor<f32>`]'s.
 
 use dfdx::prelude::{Cpu, HasShape, Tensor as DfdxTensor, TensorFromVec};
 use dfdx::shapes::Shape as DfdxShape;
+use wapo_core::host::HostTensor;
 use wapo_core::logits::LogitsBatch;
 use wapo_core::objective::{ObjectiveConfig, Output};
 use wapo_core::{Binary, Error, Reduce, Result, Shape, Tensor, Unary};
 
-use buffer::Buffer;
-pub use buffer::release_pooled_buffers;
-pub(crate) use buffer::take as take_buffer;
+pub use wapo_core::host::release_pooled_buffers;
 
 /// A rank-1..=3 f32 tensor in host memory. Cloning shares the buffer.
 #[derive(Clone, Debug)]
 pub struct CpuTensor {
-    buf: Arc<Buffer>,
-    shape: Shape,
+    host: HostTensor<f32>,
     dev: Cpu,
 }
 
 impl CpuTensor {
     /// Wraps `data` (row-major, `shape.numel()` values) without copying.
     pub fn from_vec(dev: &Cpu, data: Vec<f32>, shape: Shape) -> Result<Self> {
-        if data.len() != shape.numel() {
-            return Err(Error::Shape { field: "data", expected: shape, got: Shape::d1(data.len()) });
-        }
-        Ok(CpuTensor { buf: Arc::new(Buffer::new(data)), shape, dev: dev.clone() })
+        Ok(CpuTensor { host: HostTensor::from_vec(data, shape)?, dev: dev.clone() })
     }
 
     /// The values, row-major.
     pub fn data(&self) -> &[f32] {
-        self.buf.as_slice()
+        self.host.data()
+    }
+
+    /// The same values as the core's host tensor (shared, not copied).
+    pub fn host(&self) -> &HostTensor<f32> {
+        &self.host
     }
 
     /// Copies a dfdx tensor of rank 1..=3 (its logical, row-major order).
@@ -68,14 +63,17 @@ impl CpuTensor {
     pub fn to_dfdx<S: DfdxShape>(&self, shape: S) -> Result<DfdxTensor<S, f32, Cpu>> {
         self.dev
             .try_tensor_from_vec(self.data().to_vec(), shape)
-            .map_err(|e| Error::Backend(format!("dfdx tensor of {shape:?} from {}: {e}", self.shape)))
+            .map_err(|e| Error::Backend(format!("dfdx tensor of {shape:?} from {}: {e}", self.host.shape())))
     }
 
-    fn wrap(&self, data: Vec<f32>, shape: Shape) -> Result<Self> {
-        Self::from_vec(&self.dev, data, shape)
+    fn wrap(&self, host: Result<HostTensor<f32>>) -> Result<Self> {
+        Ok(CpuTensor { host: host?, dev: self.dev.clone() })
     }
 }
 
+/// Every primitive is the core's host tensor's, in f32 (with its buffer pool
+/// and parallel loops); only the device and the fused objective are this
+/// backend's.
 impl Tensor for CpuTensor {
     type Device = Cpu;
     type Elem = f32;
@@ -84,74 +82,49 @@ impl Tensor for CpuTensor {
         self.dev.clone()
     }
     fn shape(&self) -> Shape {
-        self.shape
+        self.host.shape()
     }
     fn upload(dev: &Cpu, data: &[f64], shape: Shape) -> Result<Self> {
-        Self::from_vec(dev, data.iter().map(|v| *v as f32).collect(), shape)
+        Ok(CpuTensor { host: HostTensor::upload(&(), data, shape)?, dev: dev.clone() })
     }
     fn download(&self, out: &mut [f64]) -> Result<()> {
-        if out.len() != self.data().len() {
-            return Err(Error::Shape { field: "download", expected: self.shape, got: Shape::d1(out.len()) });
-        }
-        for (o, v) in out.iter_mut().zip(self.data()) {
-            *o = *v as f64;
-        }
-        Ok(())
+        self.host.download(out)
     }
     fn upload_f32(dev: &Cpu, data: &[f32], shape: Shape) -> Result<Self> {
-        Self::from_vec(dev, data.to_vec(), shape)
+        Ok(CpuTensor { host: HostTensor::from_f32(data, shape)?, dev: dev.clone() })
     }
     fn download_f32(&self, out: &mut [f32]) -> Result<()> {
-        if out.len() != self.data().len() {
-            return Err(Error::Shape { field: "download", expected: self.shape, got: Shape::d1(out.len()) });
-        }
-        out.copy_from_slice(self.data());
-        Ok(())
+        self.host.download_f32(out)
     }
     fn full(dev: &Cpu, shape: Shape, value: f64) -> Result<Self> {
-        Self::from_vec(dev, elementwise::full(shape.numel(), value as f32), shape)
+        Ok(CpuTensor { host: HostTensor::full(&(), shape, value)?, dev: dev.clone() })
     }
     fn iota_last(dev: &Cpu, shape: Shape) -> Result<Self> {
-        Self::from_vec(dev, elementwise::iota_last(shape), shape)
+        Ok(CpuTensor { host: HostTensor::iota_last(&(), shape)?, dev: dev.clone() })
     }
     fn reshape(&self, shape: Shape) -> Result<Self> {
-        if shape.numel() != self.shape.numel() {
-            return Err(Error::Shape { field: "reshape", expected: self.shape, got: shape });
-        }
-        Ok(CpuTensor { buf: self.buf.clone(), shape, dev: self.dev.clone() })
+        self.wrap(self.host.reshape(shape))
     }
     fn unary(&self, op: Unary) -> Result<Self> {
-        self.wrap(elementwise::unary(self.data(), op), self.shape)
+        self.wrap(self.host.unary(op))
     }
     fn binary(&self, rhs: &Self, op: Binary) -> Result<Self> {
-        let (data, shape) = elementwise::binary((self.data(), self.shape), (rhs.data(), rhs.shape), op)?;
-        self.wrap(data, shape)
+        self.wrap(self.host.binary(&rhs.host, op))
     }
     fn select(cond: &Self, a: &Self, b: &Self) -> Result<Self> {
-        let (data, shape) = elementwise::select((cond.data(), cond.shape), (a.data(), a.shape), (b.data(), b.shape))?;
-        cond.wrap(data, shape)
+        cond.wrap(HostTensor::select(&cond.host, &a.host, &b.host))
     }
     fn reduce_last(&self, op: Reduce) -> Result<Self> {
-        let data = rows::reduce_last(self.data(), self.shape, op);
-        self.wrap(data, self.shape.without_last())
+        self.wrap(self.host.reduce_last(op))
     }
     fn gather_last(&self, idx: &Self) -> Result<Self> {
-        if idx.shape != self.shape.without_last() {
-            return Err(Error::Shape { field: "gather index", expected: self.shape.without_last(), got: idx.shape });
-        }
-        let data = rows::gather_last(self.data(), self.shape, idx.data())?;
-        self.wrap(data, idx.shape)
+        self.wrap(self.host.gather_last(&idx.host))
     }
     fn segment_sum(&self, seg: &Self, n: usize) -> Result<Self> {
-        if seg.shape != self.shape || self.shape.rank() != 1 {
-            return Err(Error::Shape { field: "segment ids", expected: self.shape, got: seg.shape });
-        }
-        let data = rows::segment_sum(self.data(), seg.data(), n)?;
-        self.wrap(data, Shape::d1(n))
+        self.wrap(self.host.segment_sum(&seg.host, n))
     }
     fn take(&self, idx: &Self) -> Result<Self> {
-        let data = rows::take(self.data(), idx.data())?;
-        self.wrap(data, idx.shape)
+        self.wrap(self.host.take(&idx.host))
     }
 
     /// One streaming pass over each logits row, then one gradient pass
@@ -185,12 +158,12 @@ mod tests {
     /// A dropped large buffer is handed to the next request of its length.
     #[test]
     fn large_buffers_are_reused() {
-        let len = (1 << 20) + 17; // a length no other test uses
+        let len = (1 << 20) + 29; // a length no other test uses
         let dev = Cpu::default();
-        let a = CpuTensor::from_vec(&dev, buffer::take(len), Shape::d1(len)).unwrap();
+        let a = CpuTensor::from_vec(&dev, wapo_core::host::take_buffer(len), Shape::d1(len)).unwrap();
         let ptr = a.data().as_ptr();
         drop(a);
-        let b = buffer::take(len);
+        let b: Vec<f32> = wapo_core::host::take_buffer(len);
         assert_eq!(b.as_ptr(), ptr);
         assert_eq!(b.len(), len);
     }

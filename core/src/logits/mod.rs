@@ -116,7 +116,9 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     let zero = zt.scalar(0.0)?;
     let p = T::select(&finite, &logp_all.exp()?, &zero)?; // (N, T, V)
     let entropy = logp_all.binary(&p, Binary::MaskMul)?.sum_last()?.mul_scalar(-1.0)?;
-    let sum_p_sq = p.unary(Unary::Sqr)?.sum_last()?;
+    let p_sq = p.unary(Unary::Sqr)?;
+    let sum_p_sq = p_sq.sum_last()?;
+    let sum_p_sq_logp = logp_all.binary(&p_sq, Binary::MaskMul)?.sum_last()?;
     let logprobs = logp_all.gather_last(b.tokens)?; // (N, T)
 
     let tok = TokenBatch {
@@ -132,6 +134,7 @@ pub fn composed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     let g = out.grad_logprobs.mul_scalar(1.0 / cfg.temperature)?; // (N, T)
     out.grad_logits = Some(onehot.sub(&p)?.binary(&g, Binary::MaskMul)?);
     out.entropy = Some(entropy);
+    out.sum_p_sq_logp = Some(sum_p_sq_logp);
     Ok(out)
 }
 

@@ -24,11 +24,12 @@ pub fn streamed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     let rows_shape = b.tokens.shape(); // (N, T)
     let (z, y) = (host(b.logits)?, host(b.tokens)?); // (N·T·V), (N·T)
     let rows = y.len();
-    let (mut logp, mut entropy, mut sum_p_sq, mut lse) =
-        (vec![0.0; rows], vec![0.0; rows], vec![0.0; rows], vec![0.0; rows]);
+    let (mut logp, mut entropy, mut sum_p_sq, mut sum_p_sq_logp, mut lse) =
+        (vec![0.0; rows], vec![0.0; rows], vec![0.0; rows], vec![0.0; rows], vec![0.0; rows]);
     for r in 0..rows {
         let s = row_stats(&z[r * v..(r + 1) * v], y[r] as usize, cfg.temperature);
-        (logp[r], entropy[r], sum_p_sq[r], lse[r]) = (s.logp, s.entropy, s.sum_p_sq, s.lse);
+        (logp[r], entropy[r], sum_p_sq[r], sum_p_sq_logp[r], lse[r]) =
+            (s.logp, s.entropy, s.sum_p_sq, s.sum_p_sq_logp, s.lse);
     }
     let logprobs = T::upload(&dev, &logp, rows_shape)?;
     let sq = T::upload(&dev, &sum_p_sq, rows_shape)?;
@@ -56,5 +57,6 @@ pub fn streamed<T: Tensor>(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, T>) -> Res
     }
     out.grad_logits = Some(T::upload(&dev, &grad, b.logits.shape())?);
     out.entropy = Some(T::upload(&dev, &entropy, rows_shape)?);
+    out.sum_p_sq_logp = Some(T::upload(&dev, &sum_p_sq_logp, rows_shape)?);
     Ok(out)
 }

@@ -27,6 +27,9 @@ pub struct Output<T> {
     pub entropy: Option<T>,
     /// (N, T) Σ_v p_v² (logits level, or the token-level input).
     pub sum_p_sq: Option<T>,
+    /// (N, T) Σ_v p_v² log p_v, which the taxonomy's first-order ΔH needs
+    /// (`OBJECTIVE.md` §7); computed at logits level only.
+    pub sum_p_sq_logp: Option<T>,
     /// (N, T) the ratio x (token ρ, or GSPO's s_i on every token).
     pub ratio: T,
     /// (N, T) k, the keep mask.

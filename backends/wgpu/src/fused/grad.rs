@@ -30,7 +30,7 @@ pub(crate) fn grad_logits(
     fn one(t: &WgpuTensor) -> Result<&wgpu::Buffer> {
         t.single(OP)
     }
-    let (tok, max, log_s0, g) = (one(tokens)?, one(&st.max)?, one(&st.log_s0)?, one(g)?);
+    let (tok, shift, g) = (one(tokens)?, one(&st.shift)?, one(g)?);
     // Each chunk lies in one buffer of the logits and one of the gradient.
     for (r0, r1) in segment_row_chunks(logits.ctx(), &[(logits, v), (&out, v)], rows, v, OP)? {
         let (e0, e1) = (r0 * v, r1 * v);
@@ -38,7 +38,7 @@ pub(crate) fn grad_logits(
         let (ow, os) = out.window_at(if vec4 { 6 } else { 5 }, e0, e1)?;
         let params = [(e1 - e0) as u32, v as u32, zs as u32, r0 as u32, inv_t.to_bits(), os as u32];
         let threads = if vec4 { (e1 - e0) / 4 } else { e1 - e0 };
-        let wins = [zw, whole(2, tok), whole(3, max), whole(7, log_s0), whole(4, g), ow];
+        let wins = [zw, whole(2, tok), whole(3, shift), whole(4, g), ow];
         dispatch(logits.ctx(), &kernel, &wins, &params, threads.div_ceil(256))?;
     }
     Ok(out)

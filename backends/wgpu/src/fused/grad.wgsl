@@ -1,5 +1,6 @@
 // Pass 2 of the fused objective: ∂loss/∂z = g · (onehot(y) − p) written once,
-// with p = exp((x − m) − log Σe) for finite x (0 for masked −inf entries) and
+// with p = exp((z − m)/τ − log Σe) for finite z (0 for masked −inf entries;
+// the shift before the scale, as in the stats pass) and
 // g = (∂loss/∂ℓ)/τ per row. Rows with g = 0 (padding, dropped sequences) are
 // written as zeros without reading their logits. One thread per element
 // (main_scalar) or per 4 elements of one row (main_vec4, V % 4 = 0).
@@ -10,16 +11,16 @@
 @group(0) @binding(0) var<storage, read> z: array<f32>;
 @group(0) @binding(1) var<storage, read> z4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> tokens: array<f32>;
-@group(0) @binding(3) var<storage, read> row_max: array<f32>;
-@group(0) @binding(7) var<storage, read> log_s0: array<f32>;
+// Per row: the raw-logit max m, then log Σe (the stats pass's `shift`).
+@group(0) @binding(3) var<storage, read> shift: array<f32>;
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out4: array<vec4<f32>>;
 
-fn grad1(x: f32, hot: bool, m: f32, ls: f32, gr: f32) -> f32 {
+fn grad1(x: f32, hot: bool, m: f32, ls: f32, gr: f32, inv_t: f32) -> f32 {
     var p = 0.0;
     if is_finite(x) {
-        p = exp((x - m) - ls);
+        p = exp((x - m) * inv_t - ls);
     }
     return (select(0.0, 1.0, hot) - p) * gr;
 }
@@ -44,15 +45,16 @@ fn main_vec4(
         out4[prm(5u) / 4u + i4] = vec4<f32>(0.0);
         return;
     }
-    let x = z4[prm(2u) / 4u + i4] * prmf(4u);
-    let m = row_max[r];
-    let ls = log_s0[r];
+    let x = z4[prm(2u) / 4u + i4];
+    let inv_t = prmf(4u);
+    let m = shift[2u * r];
+    let ls = shift[2u * r + 1u];
     let y = u32(tokens[r]);
     var o: vec4<f32>;
-    o.x = grad1(x.x, col == y, m, ls, gr);
-    o.y = grad1(x.y, col + 1u == y, m, ls, gr);
-    o.z = grad1(x.z, col + 2u == y, m, ls, gr);
-    o.w = grad1(x.w, col + 3u == y, m, ls, gr);
+    o.x = grad1(x.x, col == y, m, ls, gr, inv_t);
+    o.y = grad1(x.y, col + 1u == y, m, ls, gr, inv_t);
+    o.z = grad1(x.z, col + 2u == y, m, ls, gr, inv_t);
+    o.w = grad1(x.w, col + 3u == y, m, ls, gr, inv_t);
     out4[prm(5u) / 4u + i4] = o;
 }
 
@@ -74,6 +76,6 @@ fn main_scalar(
         out[prm(5u) + i] = 0.0;
         return;
     }
-    let x = z[prm(2u) + i] * prmf(4u);
-    out[prm(5u) + i] = grad1(x, i % v == u32(tokens[r]), row_max[r], log_s0[r], gr);
+    let hot = i % v == u32(tokens[r]);
+    out[prm(5u) + i] = grad1(z[prm(2u) + i], hot, shift[2u * r], shift[2u * r + 1u], gr, prmf(4u));
 }

@@ -2,12 +2,13 @@
 //! `Tensor::logits_objective` for [`WgpuTensor`].
 //!
 //! The (N, T, V) work is two kernels: [`stats`] reads the logits once for
-//! lse, ℓ, H and Σp²; [`grad`] reads them once more and writes ∂loss/∂z once.
+//! lse, ℓ, H, Σp² and Σp²·log p (so that no caller downloads the logits for
+//! the taxonomy); [`grad`] reads them once more and writes ∂loss/∂z once.
 //! Between them, the per-sequence quantities (advantages, keep mask, weights,
 //! D, GSPO's s_i, ∂loss/∂ℓ) come from the core's token-level engine run on
-//! the host in f64 ([`host_tensor::F64Tensor`]: `HostTensor<f64>`'s numbers
-//! in vectorizable loops) on the small (N)/(N, T) tensors, so every
-//! objective and option has exactly the composed path's meaning. On the GPU
+//! the host in f64 (the core's `HostTensor<f64>`, the oracle itself) on the
+//! small (N)/(N, T) tensors, so every objective and option has exactly the
+//! composed path's meaning. On the GPU
 //! that engine is some 140 tiny dispatches, each a fixed cost of the driver
 //! whatever its size; on the host it is a few passes over N·T numbers.
 //!
@@ -29,16 +30,15 @@
 
 mod counts;
 mod grad;
-mod host_tensor;
 mod small;
 mod stats;
 
+use wapo_core::host::HostTensor;
 use wapo_core::logits::{LogitsBatch, check_logits_batch, sampled_logit_error};
 use wapo_core::objective::{Output, token_objective};
 use wapo_core::{ObjectiveConfig, Result, Shape, Tensor};
 
 use crate::tensor::WgpuTensor;
-use host_tensor::F64Tensor;
 
 /// Positions (N·T) up to which the per-sequence engine runs on the host.
 /// Measured on an H200 machine's host: the engine alone takes ~0.2 ms at
@@ -77,7 +77,7 @@ pub(crate) fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTe
         ups.push((t.clone(), start, packed.len() - start));
         Ok(t)
     };
-    let mut put = |x: &F64Tensor| up(x.shape(), &mut x.data().iter().copied());
+    let mut put = |x: &HostTensor<f64>| up(x.shape(), &mut x.data().iter().copied());
     let g = put(&h.grad_logprobs.mul_scalar(1.0 / cfg.temperature)?)?; // (N, T) (∂loss/∂ℓ)/τ
     let advantages = put(&h.advantages)?;
     let weights = put(&h.weights)?;
@@ -103,6 +103,7 @@ pub(crate) fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTe
         logprobs: st.logp.clone(),
         entropy: Some(st.entropy.clone()),
         sum_p_sq: Some(st.sum_p_sq.clone()),
+        sum_p_sq_logp: Some(st.sum_p_sq_logp.clone()),
         ratio,
         keep,
         mask: b.mask.clone(),
@@ -131,6 +132,7 @@ pub(crate) fn engine_on_device(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTe
     let g = out.grad_logprobs.mul_scalar(1.0 / cfg.temperature)?; // (N, T)
     out.grad_logits = Some(grad::grad_logits(b.logits, b.tokens, &st, &g, inv_t)?);
     out.entropy = Some(st.entropy);
+    out.sum_p_sq_logp = Some(st.sum_p_sq_logp);
     out.counts = Some(counts::counts(&out)?);
     Ok(out)
 }

@@ -2,9 +2,9 @@
 //! read-back of the inputs and of the stats pass's ℓ and Σp², the input
 //! checks of the logits level on those copies, and the (9) counts.
 
-use super::host_tensor::F64Tensor;
 use wapo_core::advantage::Groups;
 use wapo_core::error::Pos;
+use wapo_core::host::HostTensor;
 use wapo_core::logits::LogitsBatch;
 use wapo_core::objective::{Output, TokenBatch};
 use wapo_core::{Error, Result, Shape, Tensor};
@@ -14,13 +14,13 @@ use crate::tensor::WgpuTensor;
 
 /// f64 host copies of what the token-level engine reads.
 pub(crate) struct Small {
-    pub groups: Groups<F64Tensor>,
-    pub rewards: F64Tensor,      // (N)
-    pub mask: F64Tensor,         // (N, T)
-    pub tokens: F64Tensor,       // (N, T)
-    pub old_logprobs: F64Tensor, // (N, T)
-    pub logprobs: F64Tensor,     // (N, T) ℓ of the stats pass
-    pub sum_p_sq: F64Tensor,     // (N, T) Σp² of the stats pass
+    pub groups: Groups<HostTensor<f64>>,
+    pub rewards: HostTensor<f64>,      // (N)
+    pub mask: HostTensor<f64>,         // (N, T)
+    pub tokens: HostTensor<f64>,       // (N, T)
+    pub old_logprobs: HostTensor<f64>, // (N, T)
+    pub logprobs: HostTensor<f64>,     // (N, T) ℓ of the stats pass
+    pub sum_p_sq: HostTensor<f64>,     // (N, T) Σp² of the stats pass
 }
 
 impl Small {
@@ -33,7 +33,7 @@ impl Small {
             .collect::<Vec<_>>();
         let bufs = parts.iter().map(|t| Ok((t.single(super::OP)?, t.numel()))).collect::<Result<Vec<_>>>()?;
         let host = crate::transfer::read_f32_many(b.logits.ctx(), &bufs)?;
-        let mut it = parts.iter().zip(host).map(|(t, v)| F64Tensor::from_f32(&v, t.shape));
+        let mut it = parts.iter().zip(host).map(|(t, v)| HostTensor::from_f32(&v, t.shape));
         let mut next = || it.next().ok_or_else(|| Error::Backend("read-back lost a tensor".into()))?;
         Ok(Small {
             groups: Groups::from_dense(next()?, b.groups.count),
@@ -47,7 +47,7 @@ impl Small {
     }
 
     /// The token-level batch of the engine.
-    pub(crate) fn batch(&self) -> TokenBatch<'_, F64Tensor> {
+    pub(crate) fn batch(&self) -> TokenBatch<'_, HostTensor<f64>> {
         TokenBatch {
             groups: &self.groups,
             rewards: &self.rewards,
@@ -104,7 +104,7 @@ pub(crate) fn check_shapes(b: &LogitsBatch<'_, WgpuTensor>) -> Result<usize> {
 
 /// `[clipped, eligible × 4, kept × 4]` (`Output::count_values`) from the
 /// host engine's (N, T) tensors: exact integer sums.
-pub(crate) fn counts(out: &Output<F64Tensor>) -> [f64; 9] {
+pub(crate) fn counts(out: &Output<HostTensor<f64>>) -> [f64; 9] {
     let mut c = [0.0; 9];
     c[0] = out.clipped.data().iter().sum();
     let (bins, mask, keep) = (out.bins.data(), out.mask.data(), out.keep.data());

@@ -1,6 +1,6 @@
 //! Pass 1: per-row statistics of the logits in one online pass over V.
 
-use wapo_core::Result;
+use wapo_core::{Result, Shape};
 
 use super::OP;
 use crate::kernels::{segment_row_chunks, threads_per_row};
@@ -10,14 +10,17 @@ use crate::tensor::WgpuTensor;
 const SOURCE: &str =
     concat!(include_str!("../kernels/common.wgsl"), include_str!("../kernels/rows.wgsl"), include_str!("stats.wgsl"));
 
-/// (N, T) tensors of one row-statistics pass.
+/// The tensors of one row-statistics pass.
 pub(crate) struct Stats {
-    /// Row max m and log Σ exp(x − m): lse = m + log_s0.
-    pub max: WgpuTensor,
-    pub log_s0: WgpuTensor,
+    /// (2·N·T): per row the max m of the raw logits, then
+    /// log Σ exp((z − m)/τ); lse = m/τ + log Σe. One buffer, so that the
+    /// stats kernel stays within 7 storage bindings.
+    pub shift: WgpuTensor,
+    /// (N, T) each.
     pub logp: WgpuTensor,
     pub entropy: WgpuTensor,
     pub sum_p_sq: WgpuTensor,
+    pub sum_p_sq_logp: WgpuTensor,
 }
 
 /// `logits` (N, T, V), `tokens` (N, T) already validated as ids in 0..V.
@@ -27,7 +30,8 @@ pub(crate) fn row_stats(logits: &WgpuTensor, tokens: &WgpuTensor, inv_t: f32) ->
     let v = logits.shape.last() as u64;
     let rows = rows_shape.numel() as u64;
     let new = || WgpuTensor::empty(dev, rows_shape);
-    let st = Stats { max: new()?, log_s0: new()?, logp: new()?, entropy: new()?, sum_p_sq: new()? };
+    let shift = WgpuTensor::empty(dev, Shape::d1(2 * rows_shape.numel()))?;
+    let st = Stats { shift, logp: new()?, entropy: new()?, sum_p_sq: new()?, sum_p_sq_logp: new()? };
     let vec4 = v.is_multiple_of(4);
     // Each thread takes about four vec4 loads of a row (or four scalars).
     let tpr = threads_per_row(if vec4 { v / 4 } else { v });
@@ -40,13 +44,13 @@ pub(crate) fn row_stats(logits: &WgpuTensor, tokens: &WgpuTensor, inv_t: f32) ->
     fn one(t: &WgpuTensor) -> Result<&wgpu::Buffer> {
         t.single(OP)
     }
-    let (tok, max, log_s0) = (one(tokens)?, one(&st.max)?, one(&st.log_s0)?);
-    let (logp, ent, sps) = (one(&st.logp)?, one(&st.entropy)?, one(&st.sum_p_sq)?);
+    let (tok, shift) = (one(tokens)?, one(&st.shift)?);
+    let (logp, ent, sps, spsl) = (one(&st.logp)?, one(&st.entropy)?, one(&st.sum_p_sq)?, one(&st.sum_p_sq_logp)?);
     // Each chunk lies in one buffer of the logits.
     for (r0, r1) in segment_row_chunks(logits.ctx(), &[(logits, v)], rows, v, OP)? {
         let (zw, zs) = logits.window_at(if vec4 { 1 } else { 0 }, r0 * v, r1 * v)?;
         let params = [(r1 - r0) as u32, v as u32, zs as u32, r0 as u32, inv_t.to_bits()];
-        let wins = [zw, whole(2, tok), whole(3, max), whole(7, log_s0), whole(4, logp), whole(5, ent), whole(6, sps)];
+        let wins = [zw, whole(2, tok), whole(3, shift), whole(4, logp), whole(5, ent), whole(6, sps), whole(7, spsl)];
         let groups = (r1 - r0).div_ceil(256 / tpr as u64);
         dispatch(logits.ctx(), &kernel, &wins, &params, groups)?;
     }
