@@ -68,9 +68,9 @@ fn save_load_round_trip_and_bit_exact_resume() {
 /// weights, bit for bit.
 #[test]
 fn rl_resume_is_bit_exact() {
+    use wapo_benches::ShapeTask;
     use wapo_core::objective::{Objective, ObjectiveConfig};
     use wapo_core::rl::{RlConfig, rl_step};
-    use wapo_cpu::gpt::bench::ShapeTask;
 
     let task = ShapeTask { prompt_len: 5, completion_len: 3, vocab: 6 };
     let rl = RlConfig {

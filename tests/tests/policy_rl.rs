@@ -2,10 +2,10 @@
 //! finite, is deterministic in its seed, and the SFT warm start and the
 //! evaluation run.
 
+use wapo_benches::ShapeTask;
 use wapo_core::objective::{Objective, ObjectiveConfig};
 use wapo_core::rl::*;
 use wapo_cpu::gpt::Gpt;
-use wapo_cpu::gpt::bench::ShapeTask;
 
 fn task() -> ShapeTask {
     ShapeTask { prompt_len: 6, completion_len: 3, vocab: 5 }
