@@ -5,7 +5,7 @@
 //! paths), for the f32 reference tensor and for `CpuTensor` with its fused
 //! one-pass objective.
 
-use wapo_tests::suite::Precision;
+use wapo_tests::suite::Profile;
 
-wapo_tests::equivalence_suite!(host_f32: wapo_core::host::HostTensor<f32> = Some(()), Precision::HOST);
-wapo_tests::equivalence_suite!(cpu: wapo_cpu::CpuTensor = Some(wapo_cpu::Cpu::default()), Precision::HOST);
+wapo_tests::equivalence_suite!(host_f32: wapo_core::host::HostTensor<f32> = Some(()), Profile::HOST);
+wapo_tests::equivalence_suite!(cpu: wapo_cpu::CpuTensor = Some(wapo_cpu::Cpu::default()), Profile::HOST);

@@ -17,16 +17,16 @@ use wapo_core::logits::row_stats;
 use wapo_core::objective::{TokenBatch, token_objective};
 use wapo_core::{Objective, ObjectiveConfig, Reduce, Shape, Tensor};
 use wapo_tests::random::Rng;
-use wapo_tests::suite::Precision;
+use wapo_tests::suite::Profile;
 use wapo_tests::suite::cases::{BatchShape, random_batch};
 use wapo_tests::suite::eval::{Path, download as host_of};
 use wapo_tests::suite::fields::output;
 use wapo_wgpu::{WgpuContext, WgpuTensor, test_context};
 
-wapo_tests::equivalence_suite!(adapter_limits: WgpuTensor = test_context(), Precision::GPU);
+wapo_tests::equivalence_suite!(adapter_limits: WgpuTensor = test_context(), Profile::GPU);
 wapo_tests::equivalence_suite!(
     bindings_64k: WgpuTensor = test_context().map(|_| WgpuContext::with_binding_cap(64 << 10).expect("capped context")),
-    Precision::GPU
+    Profile::GPU.with_binding_cap(64 << 10)
 );
 
 /// More than 65,535 workgroups in one dispatch: 2D grids.

@@ -3,7 +3,7 @@
 //! instantiated per backend and device configuration in one line each:
 //!
 //! ```ignore
-//! wapo_tests::equivalence_suite!(cpu: wapo_cpu::CpuTensor = Some(wapo_cpu::Cpu::default()), Precision::HOST);
+//! wapo_tests::equivalence_suite!(cpu: wapo_cpu::CpuTensor = Some(wapo_cpu::Cpu::default()), Profile::HOST);
 //! wapo_tests::policy_suite!(cpu: Some(CpuPolicies));
 //! ```
 //!
@@ -21,26 +21,33 @@ pub mod primitives;
 pub use policy::{CpuPolicies, Policies, WgpuPolicies};
 pub use wapo_core::Tensor;
 
-/// How close a backend's results must be: elementwise to `HostTensor<f32>`,
-/// |a − b| ≤ rel·|b| + abs (or both NaN); and the relative tolerance of the
-/// composed path on rows of 10⁵ entries, which its f32 sums carry in the
-/// backend's order (a sequential host sum over 151,936 entries is off by
-/// ~3e-4, a GPU's tree reduction by far less).
+/// What a backend and device configuration can be held to. Elementwise,
+/// against `HostTensor<f32>`: |a − b| ≤ rel·|b| + abs (or both NaN).
+/// `long_rows`: the relative tolerance of the composed path on rows of 10⁵
+/// entries, whose f32 sums run in the backend's order (a sequential host
+/// sum over 151,936 entries is off by ~3e-4, a GPU's tree reduction by far
+/// less). `max_row`: the longest last axis the device takes in one binding.
 #[derive(Clone, Copy, Debug)]
-pub struct Precision {
+pub struct Profile {
     pub rel: f64,
     pub abs: f64,
     pub long_rows: f64,
+    pub max_row: usize,
 }
 
-impl Precision {
+impl Profile {
     /// Host arithmetic with another libm: 2 f32 ulp of exp/ln; sequential sums.
-    pub const HOST: Precision = Precision { rel: 2.4e-7, abs: 0.0, long_rows: 1e-3 };
+    pub const HOST: Profile = Profile { rel: 2.4e-7, abs: 0.0, long_rows: 1e-3, max_row: usize::MAX };
     /// A GPU's own exp/ln: 1e-5 relative and absolute; tree reductions.
-    pub const GPU: Precision = Precision { rel: 1e-5, abs: 1e-5, long_rows: 1e-4 };
+    pub const GPU: Profile = Profile { rel: 1e-5, abs: 1e-5, long_rows: 1e-4, max_row: usize::MAX };
+
+    /// This profile on a device whose storage bindings hold `bytes`.
+    pub const fn with_binding_cap(self, bytes: usize) -> Profile {
+        Profile { max_row: bytes / 4, ..self }
+    }
 }
 
-/// `equivalence_suite!(module: TensorType = Option<device>, Precision)`:
+/// `equivalence_suite!(module: TensorType = Option<device>, Profile)`:
 /// every body of [`objective`] and [`primitives`] as `#[test]`s.
 #[macro_export]
 macro_rules! equivalence_suite {

@@ -7,12 +7,12 @@
 use wapo_core::host::HostTensor;
 use wapo_core::{Binary, Error, Reduce, Shape, Tensor, Unary};
 
-use super::Precision;
+use super::Profile;
 use super::cases::special_values;
 use super::eval::download;
 use crate::random::Rng;
 
-fn assert_same(p: Precision, what: &str, got: &[f64], want: &[f64]) {
+fn assert_same(p: Profile, what: &str, got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (k, (a, b)) in got.iter().zip(want).enumerate() {
         let ok = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= p.rel * b.abs() + p.abs;
@@ -20,7 +20,7 @@ fn assert_same(p: Precision, what: &str, got: &[f64], want: &[f64]) {
     }
 }
 
-pub fn primitives_body<T: Tensor>(dev: &T::Device, p: Precision) {
+pub fn primitives_body<T: Tensor>(dev: &T::Device, p: Profile) {
     broadcast_forms::<T>(dev, p);
     for full in [Shape::d3(3, 5, 7), Shape::d3(2, 9, 4099), Shape::d2(41, 1)] {
         windows::<T>(dev, p, full);
@@ -35,7 +35,7 @@ fn up<T: Tensor>(dev: &T::Device, d: &[f64], s: Shape) -> (T, HostTensor<f32>) {
 /// Full (N, T, V), row (N, T) and scalar operands in every pairing, select
 /// with every operand form, a row operand of the wrong shape, reductions
 /// over rows of −inf, +inf, NaN and 1e4.
-fn broadcast_forms<T: Tensor>(dev: &T::Device, p: Precision) {
+fn broadcast_forms<T: Tensor>(dev: &T::Device, p: Profile) {
     let mut rng = Rng::new(11);
     let full = Shape::d3(3, 4, 5);
     let forms = [full, Shape::d2(3, 4), Shape::d1(1)];
@@ -110,7 +110,7 @@ fn broadcast_forms<T: Tensor>(dev: &T::Device, p: Precision) {
 /// One shape `full`: every op with full, row and scalar operands, the scalar
 /// forms, select on conditions with NaN and −0, reductions with −inf rows,
 /// gather, iota, full and sum_all.
-fn windows<T: Tensor>(dev: &T::Device, p: Precision, full: Shape) {
+fn windows<T: Tensor>(dev: &T::Device, p: Profile, full: Shape) {
     let mut rng = Rng::new(7 + full.numel() as u64);
     let row = full.without_last();
     let n = full.numel();
@@ -184,7 +184,7 @@ fn windows<T: Tensor>(dev: &T::Device, p: Precision, full: Shape) {
 }
 
 /// segment_sum and take over 300 elements in 13 segments, and their errors.
-fn segments<T: Tensor>(dev: &T::Device, p: Precision) {
+fn segments<T: Tensor>(dev: &T::Device, p: Profile) {
     let mut rng = Rng::new(13);
     let len = 300;
     let xs: Vec<f64> = (0..len).map(|_| rng.normal()).collect();
