@@ -151,7 +151,7 @@ fn windows<T: Tensor>(dev: &T::Device, p: Profile, full: Shape) {
     let finite: Vec<f64> = (0..n).map(|_| 4.0 * rng.normal()).collect();
     let mut neg_rows = finite.clone();
     for (k, x) in neg_rows.iter_mut().enumerate() {
-        if (k / full.last()) % 3 == 0 || k % 5 == 0 {
+        if (k / full.last()).is_multiple_of(3) || k.is_multiple_of(5) {
             *x = f64::NEG_INFINITY;
         }
     }
