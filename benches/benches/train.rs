@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use wapo_benches::{ToySetup, toy_setup};
 use wapo_core::rl::{rl_step, sft_step};
-use wapo_cpu::gpt::bench::{ToySetup, toy_setup};
 
 fn train(c: &mut Criterion) {
     let ToySetup { task, mut policy, mut state, rl, sft } = toy_setup(false).expect("toy setup");

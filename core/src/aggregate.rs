@@ -3,7 +3,8 @@
 
 use crate::advantage::Groups;
 use crate::error::Result;
-use crate::objective::{Aggregation, Objective, ObjectiveConfig};
+use crate::objective::spec::Weighting;
+use crate::objective::{Aggregation, wapo};
 use crate::tensor::{Tensor, Unary};
 
 /// The weights (N) and the normalizer D (1).
@@ -12,10 +13,19 @@ pub struct Weights<T> {
     pub d: T,
 }
 
+/// How the weights are formed: the objective's [`Weighting`], WAPO's L_max,
+/// and whether they are recomputed from the final keep mask.
+#[derive(Clone, Copy, Debug)]
+pub struct WeightRule {
+    pub weighting: Weighting,
+    pub max_seq_len: usize,
+    pub by_kept_tokens: bool,
+}
+
 /// `mask` (N, T) completion tokens, `seq_kept` (N) the sequence filter S,
 /// `keep` (N, T) the final keep mask.
 pub fn weights<T: Tensor>(
-    cfg: &ObjectiveConfig,
+    rule: WeightRule,
     groups: &Groups<T>,
     mask: &T,
     seq_kept: &T,
@@ -23,35 +33,29 @@ pub fn weights<T: Tensor>(
 ) -> Result<Weights<T>> {
     let n_tok = mask.sum_last()?; // (N) n_i
     let n_seq = n_tok.shape().numel() as f64;
-    let level = cfg.aggregation();
-    let (w, d) = match level {
-        Aggregation::Seq => {
+    let (w, d) = match rule.weighting {
+        Weighting::Seq => {
             let w = n_tok.max_scalar(1.0)?.unary(Unary::Recip)?;
             (w, seq_kept.sum_all()?.max_scalar(1.0)?)
         }
-        Aggregation::Group if cfg.objective == Objective::Wapo => {
-            // WAPO's fixed denominator: each winner token weighs 1/(G · L_max).
-            let w = groups.sizes()?.mul_scalar(cfg.max_seq_len as f64)?.unary(Unary::Recip)?;
-            let winners = seq_kept.segment_sum(&groups.ids, groups.count)?;
-            (w, winners.unary(Unary::Positive)?.sum_all()?.max_scalar(1.0)?)
-        }
-        Aggregation::Group => {
+        Weighting::GroupFixed => wapo::fixed_group_weights(groups, seq_kept, rule.max_seq_len)?,
+        Weighting::Group => {
             let tokens = seq_kept.mul(&n_tok)?.segment_sum(&groups.ids, groups.count)?; // (groups)
             let w = tokens.max_scalar(1.0)?.unary(Unary::Recip)?.take(&groups.ids)?;
             (w, tokens.unary(Unary::Positive)?.sum_all()?.max_scalar(1.0)?)
         }
-        Aggregation::Global => {
+        Weighting::Global => {
             let w = n_tok.mul_scalar(0.0)?.add_scalar(1.0)?;
-            let d = if cfg.aggregation.is_none() && cfg.objective == Objective::DrGrpo {
-                // Dr. GRPO's constant normalizer: N · longest completion.
-                n_tok.max_all()?.max_scalar(1.0)?.mul_scalar(n_seq)?
-            } else {
-                seq_kept.mul(&n_tok)?.sum_all()?.max_scalar(1.0)?
-            };
-            (w, d)
+            (w, seq_kept.mul(&n_tok)?.sum_all()?.max_scalar(1.0)?)
+        }
+        Weighting::GlobalFixed => {
+            // Dr. GRPO's constant normalizer: N · longest completion.
+            let w = n_tok.mul_scalar(0.0)?.add_scalar(1.0)?;
+            (w, n_tok.max_all()?.max_scalar(1.0)?.mul_scalar(n_seq)?)
         }
     };
-    if !cfg.normalize_by_kept_tokens {
+    let level = rule.weighting.level();
+    if !rule.by_kept_tokens {
         return Ok(Weights { w, d });
     }
     let kept = keep.sum_last()?; // (N) Σ_t k_it

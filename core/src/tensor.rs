@@ -50,6 +50,74 @@ pub enum Binary {
     MaskMul,
 }
 
+impl Unary {
+    /// Every unary op, for tests and dispatch tables.
+    pub const ALL: [Unary; 11] = [
+        Unary::Neg,
+        Unary::Exp,
+        Unary::Log,
+        Unary::Abs,
+        Unary::Sqr,
+        Unary::Sqrt,
+        Unary::Recip,
+        Unary::Positive,
+        Unary::IsZero,
+        Unary::IsFinite,
+        Unary::Floor,
+    ];
+}
+
+impl Binary {
+    /// Every binary op, for tests and dispatch tables.
+    pub const ALL: [Binary; 10] = [
+        Binary::Add,
+        Binary::Sub,
+        Binary::Mul,
+        Binary::Div,
+        Binary::Max,
+        Binary::Min,
+        Binary::Lt,
+        Binary::Le,
+        Binary::Eq,
+        Binary::MaskMul,
+    ];
+}
+
+// A new variant fails to compile here until it is added to `ALL` above.
+const _: () = {
+    const fn listed_unary(op: Unary) {
+        match op {
+            Unary::Neg
+            | Unary::Exp
+            | Unary::Log
+            | Unary::Abs
+            | Unary::Sqr
+            | Unary::Sqrt
+            | Unary::Recip
+            | Unary::Positive
+            | Unary::IsZero
+            | Unary::IsFinite
+            | Unary::Floor => {}
+        }
+    }
+    const fn listed_binary(op: Binary) {
+        match op {
+            Binary::Add
+            | Binary::Sub
+            | Binary::Mul
+            | Binary::Div
+            | Binary::Max
+            | Binary::Min
+            | Binary::Lt
+            | Binary::Le
+            | Binary::Eq
+            | Binary::MaskMul => {}
+        }
+    }
+    listed_unary(Unary::Neg);
+    listed_binary(Binary::Add);
+};
+
 /// Reductions over the last axis.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Reduce {

@@ -1,9 +1,12 @@
 //! Shared helpers of the test suite: the golden cases and their comparison,
-//! random cases, and a naive reference loop.
+//! random cases, a naive reference loop, and the backend-generic suites
+//! ([`suite`]: objective equivalence and policy behaviour, one line per
+//! backend).
 
 pub mod llama_ref;
 pub mod naive;
 pub mod random;
+pub mod suite;
 
 use std::path::PathBuf;
 

@@ -1,5 +1,7 @@
 //! A naive per-token loop over `docs/OBJECTIVE.md`, written independently of
-//! the core's tensor composites, to check them. Float64, token level.
+//! the core's tensor composites and of its objective table (the tables of
+//! §1, §4 and §5 are transcribed here by name), to check them. Float64,
+//! token level.
 
 // Index loops mirror the spec's Σ_i Σ_t formulas on purpose.
 #![allow(clippy::needless_range_loop)]
@@ -35,7 +37,7 @@ pub fn naive(cfg: &ObjectiveConfig, c: &NaiveCase) -> NaiveOut {
             let g: Vec<f64> = members(i).map(|j| c.rewards[j]).collect();
             let mean = g.iter().sum::<f64>() / g.len() as f64;
             let std = (g.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / g.len() as f64).sqrt();
-            match cfg.objective.advantage_mode() {
+            match advantage_mode(cfg.objective) {
                 AdvantageMode::Normalized => (c.rewards[i] - mean) / (std + 1e-8),
                 AdvantageMode::Centered => c.rewards[i] - mean,
                 AdvantageMode::Raw => c.rewards[i],
@@ -45,7 +47,8 @@ pub fn naive(cfg: &ObjectiveConfig, c: &NaiveCase) -> NaiveOut {
     // §3 keep mask
     let s: Vec<f64> = (0..n)
         .map(|i| {
-            let mut keep = !cfg.objective.winners_only() || adv[i] > 0.0;
+            let winners_only = matches!(cfg.objective, Objective::Wapo | Objective::Raft | Objective::RaftPlusPlus);
+            let mut keep = !winners_only || adv[i] > 0.0;
             if cfg.mask_positive_advantages && adv[i] >= 0.0 {
                 keep = false;
             }
@@ -66,7 +69,7 @@ pub fn naive(cfg: &ObjectiveConfig, c: &NaiveCase) -> NaiveOut {
     let n_tok: Vec<f64> = (0..n).map(|i| c.mask[i * t..(i + 1) * t].iter().sum()).collect();
     let n_kept: Vec<f64> = (0..n).map(|i| k[i * t..(i + 1) * t].iter().sum()).collect();
     // §5 weights and normalizer
-    let level = cfg.aggregation();
+    let level = cfg.aggregation.unwrap_or(default_level(cfg.objective));
     let mut w = vec![0.0; n];
     let mut d;
     let n_groups_with = |pred: &dyn Fn(usize) -> bool| {
@@ -123,7 +126,7 @@ pub fn naive(cfg: &ObjectiveConfig, c: &NaiveCase) -> NaiveOut {
         }
     }
     // §4 per-token loss and its derivative
-    let (lo, hi) = cfg.clip_bounds();
+    let (lo, hi) = clip_bounds(cfg);
     let surrogate = |x: f64, a: f64| -> (f64, f64, bool) {
         let cl = x.max(lo).min(hi);
         let (ua, ub) = (x * a, cl * a);
@@ -180,4 +183,35 @@ pub fn naive(cfg: &ObjectiveConfig, c: &NaiveCase) -> NaiveOut {
         }
     }
     NaiveOut { advantages: adv, loss, grad, clipped }
+}
+
+/// §4's advantage column.
+fn advantage_mode(o: Objective) -> AdvantageMode {
+    match o {
+        Objective::Grpo | Objective::Dapo | Objective::Gspo => AdvantageMode::Normalized,
+        Objective::Raft | Objective::RaftPlusPlus => AdvantageMode::Raw,
+        Objective::DrGrpo | Objective::DrDapo | Objective::DrDapoSeq | Objective::Wapo => AdvantageMode::Centered,
+    }
+}
+
+/// §5's "default for" column.
+fn default_level(o: Objective) -> Aggregation {
+    match o {
+        Objective::Dapo | Objective::DrDapo | Objective::Wapo => Aggregation::Group,
+        Objective::DrGrpo => Aggregation::Global,
+        Objective::Grpo | Objective::Gspo | Objective::DrDapoSeq | Objective::Raft | Objective::RaftPlusPlus => {
+            Aggregation::Seq
+        }
+    }
+}
+
+/// §4's lo and hi columns (raft has no ratio to clip).
+fn clip_bounds(cfg: &ObjectiveConfig) -> (f64, f64) {
+    let eps = cfg.clip_eps.unwrap_or(0.2);
+    match cfg.objective {
+        Objective::Grpo | Objective::DrGrpo | Objective::Gspo => (1.0 - eps, 1.0 + eps),
+        Objective::Dapo | Objective::DrDapo | Objective::DrDapoSeq => (cfg.clip_low, cfg.clip_high),
+        Objective::RaftPlusPlus | Objective::Wapo => (f64::NEG_INFINITY, 1.0 + eps),
+        Objective::Raft => (f64::NEG_INFINITY, f64::INFINITY),
+    }
 }

@@ -5,9 +5,10 @@
 #![allow(clippy::needless_range_loop)] // per-position finite differences
 
 use proptest::prelude::*;
-use wapo_core::Objective;
 use wapo_core::case::{Case, CaseInput, CaseOutput};
 use wapo_core::host::HostTensor;
+use wapo_core::objective::wapo;
+use wapo_core::{BinSpec, Objective};
 use wapo_tests::naive::{NaiveCase, naive};
 use wapo_tests::random::{logits_case, to_case, token_case};
 
@@ -99,6 +100,33 @@ proptest! {
             let fd = (bump(h) - bump(-h)) / (2.0 * h);
             prop_assert!(close(grad[idx], fd, 1e-7, 1e-5), "{}: ∂loss/∂z[{idx}] = {} but finite differences give {fd} (V = {vocab}, tokens {:?})", case.config.objective, grad[idx], tokens);
         }
+    }
+
+    /// `wapo::token_loss`, the scalar form, is the engine's per-token WAPO
+    /// loss and gradient: with the engine's weights and D and no bin filter,
+    /// loss = Σ_i w_i/D Σ_t mask·L(ℓ, ℓ°, A_i, ε) and ∂loss/∂ℓ_it = w_i/D·mask·∂L/∂ℓ.
+    #[test]
+    fn wapo_token_loss_is_the_engines(seed in any::<u64>()) {
+        let (mut cfg, c) = token_case(seed, Objective::Wapo);
+        cfg.importance_sampling = true;
+        cfg.include_bins = BinSpec::NONE;
+        cfg.exclude_bins = BinSpec::NONE;
+        let eps = cfg.clip_eps.expect("wapo has ε");
+        let out = eval(&to_case(&cfg, &c));
+        let mut loss = 0.0;
+        let mut pushed = 0;
+        for i in 0..c.n {
+            let scale = out.weights[i] / out.normalizer;
+            for k in i * c.t..(i + 1) * c.t {
+                let (l, g) = wapo::token_loss(c.logprobs[k], c.old_logprobs[k], out.advantages[i], eps);
+                loss += scale * c.mask[k] * l;
+                pushed += usize::from(c.mask[k] * g != 0.0);
+                let want = scale * c.mask[k] * g;
+                prop_assert!(close(out.grad_logprobs[k], want, 1e-12, 1e-10), "∂loss/∂ℓ[{k}] = {} but token_loss gives {want}", out.grad_logprobs[k]);
+            }
+        }
+        prop_assert!(close(out.loss, loss, 1e-12, 1e-10), "loss {} but token_loss gives {loss}", out.loss);
+        prop_assert_eq!(pushed, out.grad_logprobs.iter().filter(|g| **g != 0.0).count());
     }
 
     #[test]

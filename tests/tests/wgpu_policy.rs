@@ -1,7 +1,8 @@
-//! The GPU GPT against the CPU GPT (dfdx backend: its logits come as
-//! `CpuTensor` and go through the CPU's fused objective) from the same
-//! parameters and batch:
-//! logits, SFT loss, the RL objective from logits, every parameter
+//! The GPU GPT: the backend-generic policy suite (generation, the shared
+//! prompt prefix, the RL and SFT loop, checkpoints and resume; the GPT
+//! family, the one this policy runs), and against the CPU GPT (its logits
+//! come as `CpuTensor` and go through the CPU's fused objective) from the
+//! same parameters and batch: logits, SFT loss, the RL objective from logits, every parameter
 //! gradient, the parameters after one AdamW step (1e-4 relative, the max
 //! difference of each tensor printed), generation from the same uniforms,
 //! and checkpoints moving between the backends.
@@ -16,6 +17,8 @@ use wapo_cpu::gpt::Gpt;
 use wapo_tests::random::Rng;
 use wapo_wgpu::gpt::WgpuGpt;
 use wapo_wgpu::{WgpuDevice, WgpuTensor};
+
+wapo_tests::policy_suite!(wgpu: wapo_wgpu::test_context().map(wapo_tests::suite::WgpuPolicies));
 
 const TOL: f64 = 1e-4;
 

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use wapo_core::rl::bench::{bench_sft_tokens, bench_train, large, toy};
+use wapo_benches::{bench_sft_tokens, bench_train, large, toy};
 use wapo_core::rl::{ModelConfig, Policy};
 
 #[derive(Args, Debug)]

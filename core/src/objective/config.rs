@@ -1,5 +1,6 @@
 //! `ObjectiveConfig`: one documented struct for every objective of the family.
 
+use super::spec::{Clip, Ratio, SeqFilter, Spec};
 use crate::error::{Error, Result};
 
 /// The objectives of `OBJECTIVE.md` §4.
@@ -67,34 +68,26 @@ impl Objective {
     }
 
     pub fn advantage_mode(self) -> AdvantageMode {
-        match self {
-            Objective::Grpo | Objective::Dapo | Objective::Gspo => AdvantageMode::Normalized,
-            Objective::Raft | Objective::RaftPlusPlus => AdvantageMode::Raw,
-            _ => AdvantageMode::Centered,
-        }
+        self.spec().advantage
     }
 
     /// Winners-only objectives keep a sequence only when its advantage is > 0.
     pub fn winners_only(self) -> bool {
-        matches!(self, Objective::Wapo | Objective::Raft | Objective::RaftPlusPlus)
+        self.spec().filter == SeqFilter::Winners
     }
 
     pub fn default_aggregation(self) -> Aggregation {
-        match self {
-            Objective::Dapo | Objective::DrDapo | Objective::Wapo => Aggregation::Group,
-            Objective::DrGrpo => Aggregation::Global,
-            _ => Aggregation::Seq,
-        }
+        self.spec().weights.level()
     }
 
     /// Whether the objective reads `clip_low`/`clip_high` (else `clip_eps`).
     pub fn uses_clip_low_high(self) -> bool {
-        matches!(self, Objective::Dapo | Objective::DrDapo | Objective::DrDapoSeq)
+        self.spec().clip == Clip::LowHigh
     }
 
     /// Whether the objective needs `clip_eps`.
     pub fn needs_clip_eps(self) -> bool {
-        !self.uses_clip_low_high() && self != Objective::Raft
+        matches!(self.spec().clip, Clip::Symmetric | Clip::Upper)
     }
 }
 
@@ -203,24 +196,37 @@ impl ObjectiveConfig {
         }
     }
 
+    /// The objective's row of the table with this configuration's
+    /// overrides: `importance_sampling = false` drops the ratio, an explicit
+    /// `aggregation` picks that level's weighting.
+    pub fn spec(&self) -> Spec {
+        let mut spec = self.objective.spec();
+        if !self.importance_sampling {
+            spec.ratio = Ratio::None;
+        }
+        if let Some(level) = self.aggregation {
+            spec.weights = spec.weights.at_level(level);
+        }
+        spec
+    }
+
     pub fn aggregation(&self) -> Aggregation {
-        self.aggregation.unwrap_or(self.objective.default_aggregation())
+        self.spec().weights.level()
     }
 
     pub fn advantage_mode(&self) -> AdvantageMode {
         self.objective.advantage_mode()
     }
 
-    /// Clip bounds (lo, hi); lo = −∞ for raft++ and wapo.
+    /// Clip bounds (lo, hi) of the ratio; lo = −∞ for raft++ and wapo, and
+    /// (−∞, ∞) for raft, which has no ratio.
     pub fn clip_bounds(&self) -> (f64, f64) {
-        let o = self.objective;
-        if o.uses_clip_low_high() {
-            return (self.clip_low, self.clip_high);
-        }
         let eps = self.clip_eps.unwrap_or(0.2);
-        match o {
-            Objective::RaftPlusPlus | Objective::Wapo => (f64::NEG_INFINITY, 1.0 + eps),
-            _ => (1.0 - eps, 1.0 + eps),
+        match self.objective.spec().clip {
+            Clip::Symmetric => (1.0 - eps, 1.0 + eps),
+            Clip::Upper => (f64::NEG_INFINITY, 1.0 + eps),
+            Clip::LowHigh => (self.clip_low, self.clip_high),
+            Clip::None => (f64::NEG_INFINITY, f64::INFINITY),
         }
     }
 

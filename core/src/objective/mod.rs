@@ -1,21 +1,24 @@
 //! The objective family of `OBJECTIVE.md`: one generic engine, configured by
-//! [`ObjectiveConfig`]. The WAPO loss is [`wapo`]; every objective runs
-//! through [`token_objective`] (log-probs in) or
-//! [`crate::logits::logits_objective`] (logits in).
+//! [`ObjectiveConfig`]. Each objective is one row of the table in [`spec`]
+//! ([`Objective::spec`]), which is all the engine reads of it. The WAPO loss
+//! is [`wapo`]; every objective runs through [`token_objective`] (log-probs
+//! in) or [`crate::logits::logits_objective`] (logits in).
 
 mod checks;
 pub(crate) use checks::Checks;
 mod config;
 mod output;
+pub mod spec;
 mod surrogate;
 pub mod wapo;
 
 pub use config::{AdvantageMode, Aggregation, BinSpec, Objective, ObjectiveConfig};
 pub use output::{BinCounts, Output, Summary};
+pub use spec::{Clip, Ratio, SeqFilter, Spec, Weighting};
 pub use surrogate::{Surrogate, clipped_surrogate};
 
 use crate::advantage::{Groups, advantages};
-use crate::aggregate::weights;
+use crate::aggregate::{WeightRule, Weights, weights};
 use crate::error::{Error, Pos, Result};
 use crate::shape::Shape;
 use crate::taxonomy::{bin_codes, in_bins};
@@ -43,11 +46,11 @@ pub fn token_objective<T: Tensor>(cfg: &ObjectiveConfig, batch: &TokenBatch<'_, 
     check_token_batch(batch)?;
     let TokenBatch { groups, rewards, mask, logprobs, old_logprobs, sum_p_sq } = *batch;
 
-    let adv = advantages(rewards, groups, cfg.advantage_mode())?; // (N)
-    let mut seq_kept = if cfg.objective.winners_only() {
-        adv.unary(Unary::Positive)?
-    } else {
-        T::full(&adv.device(), adv.shape(), 1.0)?
+    let spec = cfg.spec();
+    let adv = advantages(rewards, groups, spec.advantage)?; // (N)
+    let mut seq_kept = match spec.filter {
+        SeqFilter::Winners => adv.unary(Unary::Positive)?,
+        SeqFilter::All => T::full(&adv.device(), adv.shape(), 1.0)?,
     };
     if cfg.mask_positive_advantages {
         seq_kept = seq_kept.mul(&adv.binary(&adv.scalar(0.0)?, Binary::Lt)?)?;
@@ -57,31 +60,39 @@ pub fn token_objective<T: Tensor>(cfg: &ObjectiveConfig, batch: &TokenBatch<'_, 
     if cfg.bins_active() {
         keep = keep.mul(&in_bins(&codes, cfg.kept_bins())?)?;
     }
-    let agg = weights(cfg, groups, mask, &seq_kept, &keep)?;
+    let rule = WeightRule {
+        weighting: spec.weights,
+        max_seq_len: cfg.max_seq_len,
+        by_kept_tokens: cfg.normalize_by_kept_tokens,
+    };
+    let agg = weights(rule, groups, mask, &seq_kept, &keep)?;
 
     // Per-token loss L and ∂L/∂ℓ (before weights), and the ratio x.
     let log_ratio = logprobs.sub(old_logprobs)?.binary(mask, Binary::MaskMul)?;
-    let (loss_tok, dl_dlogp, ratio, clipped) = if cfg.objective == crate::objective::Objective::Raft {
-        let zero = T::full(&mask.device(), mask.shape(), 0.0)?;
-        (logprobs.mul_scalar(-1.0)?, T::full(&mask.device(), mask.shape(), -1.0)?, log_ratio.exp()?, zero)
-    } else if !cfg.importance_sampling {
-        let zero = T::full(&mask.device(), mask.shape(), 0.0)?;
-        let neg_adv = adv.mul_scalar(-1.0)?;
-        (logprobs.mul(&neg_adv)?, zero.add(&neg_adv)?, log_ratio.exp()?, zero)
-    } else if cfg.objective == crate::objective::Objective::Gspo {
-        sequence_ratio_terms(cfg, mask, &log_ratio, &adv, &keep, &agg)?
-    } else {
-        let ratio = log_ratio.exp()?;
-        let (lo, hi) = cfg.clip_bounds();
-        let s = clipped_surrogate(&ratio, &adv, lo, hi)?;
-        (s.loss, ratio.binary(&s.dloss_dx, Binary::MaskMul)?, ratio, s.clipped)
+    let (loss_tok, dl_dlogp, ratio, clipped) = match spec.ratio {
+        Ratio::None if !spec.advantage_weighted => {
+            let zero = T::full(&mask.device(), mask.shape(), 0.0)?;
+            (logprobs.mul_scalar(-1.0)?, T::full(&mask.device(), mask.shape(), -1.0)?, log_ratio.exp()?, zero)
+        }
+        Ratio::None => {
+            let zero = T::full(&mask.device(), mask.shape(), 0.0)?;
+            let neg_adv = adv.mul_scalar(-1.0)?;
+            (logprobs.mul(&neg_adv)?, zero.add(&neg_adv)?, log_ratio.exp()?, zero)
+        }
+        Ratio::Sequence => sequence_ratio_terms(cfg, mask, &log_ratio, &adv, &keep, &agg)?,
+        Ratio::Token => {
+            let ratio = log_ratio.exp()?;
+            let (lo, hi) = cfg.clip_bounds();
+            let s = clipped_surrogate(&ratio, &adv, lo, hi)?;
+            (s.loss, ratio.binary(&s.dloss_dx, Binary::MaskMul)?, ratio, s.clipped)
+        }
     };
 
     let weighted = loss_tok.binary(&keep, Binary::MaskMul)?.sum_last()?; // (N)
     let loss_sum = weighted.mul(&agg.w)?.sum_all()?;
     let loss = loss_sum.div(&agg.d)?;
     let scale = agg.w.div(&agg.d)?; // (N) w_i / D
-    let grad = if cfg.objective == crate::objective::Objective::Gspo && cfg.importance_sampling {
+    let grad = if spec.ratio == Ratio::Sequence {
         dl_dlogp // already carries weights, keep mask and D
     } else {
         dl_dlogp.binary(&keep, Binary::MaskMul)?.mul(&scale)?
@@ -116,7 +127,7 @@ fn sequence_ratio_terms<T: Tensor>(
     log_ratio: &T,
     adv: &T,
     keep: &T,
-    agg: &crate::aggregate::Weights<T>,
+    agg: &Weights<T>,
 ) -> Result<(T, T, T, T)> {
     let n_eps = mask.sum_last()?.add_scalar(1e-8)?; // (N)
     let s = log_ratio.sum_last()?.div(&n_eps)?.exp()?; // (N)

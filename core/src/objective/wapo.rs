@@ -14,10 +14,37 @@
 //! ```
 //!
 //! With `importance_sampling = false` it is REINFORCE on winners, L = −ℓ·A.
-//! The computation itself is the family's shared engine
-//! ([`super::token_objective`]); this module names the WAPO pieces.
+//!
+//! Everything WAPO is sits here: its row of the objective table ([`SPEC`]),
+//! its fixed weights ([`fixed_group_weights`]), its configuration
+//! ([`config`]) and the per-token loss in scalar form ([`token_loss`]). The
+//! family's shared engine ([`super::token_objective`]) reads the row.
 
-use super::{Objective, ObjectiveConfig};
+use super::spec::{Clip, Ratio, SeqFilter, Spec, Weighting};
+use super::{AdvantageMode, Objective, ObjectiveConfig};
+use crate::advantage::Groups;
+use crate::error::Result;
+use crate::tensor::{Tensor, Unary};
+
+/// WAPO's row: centered advantages, winners only, a token ratio clipped
+/// above at 1+ε, the fixed group weight 1/(G·L_max).
+pub const SPEC: Spec = Spec {
+    advantage: AdvantageMode::Centered,
+    filter: SeqFilter::Winners,
+    ratio: Ratio::Token,
+    clip: Clip::Upper,
+    advantage_weighted: true,
+    weights: Weighting::GroupFixed,
+};
+
+/// WAPO's fixed denominator: every winner token weighs w_i = 1/(G_i·L_max),
+/// whatever the lengths, and D counts the groups with at least one winner.
+/// `seq_kept` (N) is the sequence filter; returns (w (N), D (1)).
+pub fn fixed_group_weights<T: Tensor>(groups: &Groups<T>, seq_kept: &T, max_seq_len: usize) -> Result<(T, T)> {
+    let w = groups.sizes()?.mul_scalar(max_seq_len as f64)?.unary(Unary::Recip)?;
+    let winners = seq_kept.segment_sum(&groups.ids, groups.count)?;
+    Ok((w, winners.unary(Unary::Positive)?.sum_all()?.max_scalar(1.0)?))
+}
 
 /// WAPO's configuration: clip ε, L_max; centered advantages, winners only and
 /// group aggregation with the fixed 1/(G·L_max) weight are implied.

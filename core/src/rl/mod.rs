@@ -38,8 +38,6 @@
 //! ```
 
 pub mod arch;
-#[cfg(feature = "std")]
-pub mod bench;
 mod checks;
 pub use checks::Generation;
 mod eval;

@@ -3,17 +3,14 @@
 //! prompt + 7 sampled tokens, V = 10, C = 128, L = 3, H = 4, MLP 256; and an
 //! SFT throughput run on a larger model. `wapo bench train` prints it.
 
-use std::string::String;
 use std::time::Instant;
-use std::vec;
-use std::vec::Vec;
 
-use crate::error::Result;
-use crate::objective::{Objective, ObjectiveConfig};
-use crate::rl::{
+use wapo_core::Result;
+use wapo_core::objective::{Objective, ObjectiveConfig};
+use wapo_core::rl::{
     ModelConfig, OptimConfig, Policy, RlConfig, SftConfig, TrainState, metric, rl_step, sft_step, wall_clock,
 };
-use crate::task::{Example, Split, Task};
+use wapo_core::task::{Example, Split, Task};
 
 /// A task of the toy's shape: random digit prompts; the reward is 1 when the
 /// first completion token repeats the last prompt digit, so that groups have
