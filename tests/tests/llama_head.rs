@@ -27,19 +27,23 @@ fn check(cfg: ModelConfig, tau: f64) {
 
     let z = reference.forward_host(view, g, &comps).unwrap().to_vec();
     let mut dz = vec![0.0f32; z.len()];
-    let mut worst = [0.0f64; 3];
+    let mut worst = [0.0f64; 4];
     for (i, &y) in comps.iter().enumerate() {
         let row: Vec<f64> = z[i * v..(i + 1) * v].iter().map(|&x| x as f64).collect();
         let s = row_stats(&row, y as usize, tau);
         worst[0] = worst[0].max((s.logp - stats.logprobs[i] as f64).abs());
         worst[1] = worst[1].max((s.entropy - stats.entropy[i] as f64).abs());
         worst[2] = worst[2].max((s.sum_p_sq - stats.sum_p_sq[i] as f64).abs());
+        worst[3] = worst[3].max((s.sum_p_sq_logp - stats.sum_p_sq_logp[i] as f64).abs());
         for k in 0..v {
             let pk = (row[k] / tau - s.lse).exp();
             dz[i * v + k] = (gl[i] as f64 / tau * (f64::from(u8::from(k == y as usize)) - pk)) as f32;
         }
     }
-    println!("{:?} τ={tau}: max |Δ| ℓ {:.1e}, H {:.1e}, Σp² {:.1e}", cfg.family, worst[0], worst[1], worst[2]);
+    println!(
+        "{:?} τ={tau}: max |Δ| ℓ {:.1e}, H {:.1e}, Σp² {:.1e}, Σp²·log p {:.1e}",
+        cfg.family, worst[0], worst[1], worst[2], worst[3]
+    );
     assert!(worst.iter().all(|&w| w < 1e-5), "{worst:?}");
     reference.zero_grad();
     reference.backward_host(&dz).unwrap();
@@ -83,4 +87,43 @@ fn chunked_head_over_several_chunks() {
     }
     // A backward after a full forward (not forward_stats) is refused.
     assert!(m.backward_logprobs(view, g, &comps, &vec![0.0; comps.len()], 1.0).is_err());
+}
+
+/// A left-padded prompt computes what it computes alone: the logits of a
+/// batch of prompts of different lengths equal those of each prompt run
+/// unpadded, and so do KV-cache generation's tokens.
+#[test]
+fn padded_prompts_compute_what_they_compute_alone() {
+    use wapo_core::rl::left_pad;
+    for cfg in [ModelConfig::llama(13, 16, 16, 2, 4, 2, 24, 10_000.0), ModelConfig::gpt(13, 16, 16, 2, 2, 24)] {
+        let (g, t, v) = (2, 3, cfg.vocab);
+        let a: Vec<u32> = vec![3, 1, 4, 1, 5];
+        let b: Vec<u32> = vec![9, 2];
+        let (tokens, pad) = left_pad(&[&a, &b], 0);
+        assert_eq!(pad, [0, 3]);
+        let comps: Vec<u32> = (0..2 * g * t).map(|i| ((i * 5 + 2) % v) as u32).collect();
+        let mut m: Gpt = Gpt::new(cfg, 3).unwrap();
+        for x in m.raw_parameters_mut().iter_mut() {
+            *x *= 5.0;
+        }
+        let both = Prompts { tokens: &tokens, batch: 2, len: 5, pad: &pad };
+        let z = m.forward_host(both, g, &comps).unwrap().to_vec();
+        let n1 = g * t * v;
+        for (k, p) in [&a, &b].iter().enumerate() {
+            let alone = Prompts { tokens: p, batch: 1, len: p.len(), pad: &[] };
+            let za = m.forward_host(alone, g, &comps[k * g * t..(k + 1) * g * t]).unwrap().to_vec();
+            let d = za.iter().zip(&z[k * n1..(k + 1) * n1]).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            println!("{:?} prompt {k}: padded vs alone logits max |Δ| {d:.1e}", cfg.family);
+            assert!(d < 1e-5, "prompt {k}: {d}");
+        }
+        // Generation: the same greedy tokens and ℓ as alone.
+        let r = m.generate(both, g, 4, 0.0, &[]).unwrap();
+        for (k, p) in [&a, &b].iter().enumerate() {
+            let alone = m.generate(Prompts { tokens: p, batch: 1, len: p.len(), pad: &[] }, g, 4, 0.0, &[]).unwrap();
+            assert_eq!(alone.tokens, r.tokens[k * g * 4..(k + 1) * g * 4], "prompt {k}");
+        }
+        // A prompt of padding only is refused.
+        let bad = Prompts { tokens: &tokens, batch: 2, len: 5, pad: &[0, 5] };
+        assert!(m.forward_host(bad, g, &comps).is_err());
+    }
 }

@@ -9,6 +9,8 @@ use crate::shape::Shape;
 #[derive(Clone, Copy, Debug)]
 pub struct Generation<'a> {
     pub prompts: &'a [u32], // (B, P)
+    /// (B) left padding of each prompt (see [`super::Prompts::pad`]); empty: none.
+    pub pad: &'a [usize],
     pub b: usize,
     pub p: usize,
     pub g: usize,
@@ -64,6 +66,7 @@ impl ModelConfig {
         }
         Ok(Generation {
             prompts: prompts.tokens,
+            pad: prompts.pad,
             b: prompts.batch,
             p: prompts.len,
             g: group,

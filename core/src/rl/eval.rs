@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use crate::error::{Error, Result};
-use crate::rl::policy::{Policy, Prompts};
+use crate::rl::policy::Policy;
 use crate::rl::state::uniform;
 use crate::rl::step::{flatten_prompts, mean_entropy};
 use crate::rl::{Metrics, push};
@@ -42,7 +42,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
     let (mut passed, mut reward, mut entropy) = (0usize, 0.0, 0.0);
     for chunk in heldout(task, cfg.examples).chunks(cfg.batch) {
         let prompts = flatten_prompts(chunk, p)?;
-        let view = Prompts { tokens: &prompts, batch: chunk.len(), len: p, pad: &[] };
+        let view = prompts.view(0, chunk.len());
         let uniforms: Vec<f32> = (0..chunk.len() * k * t).map(|_| uniform(&mut rng)).collect();
         let r = policy.generate(view, k, t, cfg.temperature, &uniforms)?;
         for (b, e) in chunk.iter().enumerate() {
@@ -75,7 +75,7 @@ pub fn greedy_accuracy<P: Policy>(policy: &mut P, task: &dyn Task, examples: usi
     let all = heldout(task, examples);
     for chunk in all.chunks(batch.max(1)) {
         let prompts = flatten_prompts(chunk, p)?;
-        let view = Prompts { tokens: &prompts, batch: chunk.len(), len: p, pad: &[] };
+        let view = prompts.view(0, chunk.len());
         let out = policy.greedy(view, t)?;
         for (b, e) in chunk.iter().enumerate() {
             correct += usize::from(task.reward(e, &out[b * t..(b + 1) * t]) >= 1.0);

@@ -186,8 +186,7 @@ pub struct TokenStats {
     pub entropy: Vec<f32>,
     /// Σ p².
     pub sum_p_sq: Vec<f32>,
-    /// Σ p² log p (the taxonomy's ΔH prediction); empty where a backend
-    /// does not compute it (the prediction then takes it as 0).
+    /// Σ p² log p (the taxonomy's ΔH prediction).
     pub sum_p_sq_logp: Vec<f32>,
 }
 

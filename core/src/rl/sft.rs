@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::rl::eval::greedy_accuracy;
-use crate::rl::policy::{OptimConfig, Policy, Prompts};
+use crate::rl::policy::{OptimConfig, Policy};
 use crate::rl::state::TrainState;
 use crate::rl::step::flatten_prompts;
 use crate::rl::{Clock, Metrics, push};
@@ -58,7 +58,7 @@ pub fn sft_step<P: Policy>(
         gold.extend_from_slice(&e.gold);
     }
     policy.zero_grad();
-    let loss = policy.sft(Prompts { tokens: &prompts, batch: cfg.batch, len: p, pad: &[] }, &gold)?;
+    let loss = policy.sft(prompts.view(0, cfg.batch), &gold)?;
     let norm = policy.optimizer_step(&cfg.optim)?;
     state.sft_steps += 1;
     let mut m = Metrics::new();

@@ -58,13 +58,12 @@ impl RlConfig {
 
 /// A sampled batch: examples, rollouts and rewards.
 struct Batch {
-    prompts: Vec<u32>, // (B, P)
-    tokens: Vec<u32>,  // (N, T)
+    prompts: Padded,  // (B, P)
+    tokens: Vec<u32>, // (N, T)
     old_logprobs: Vec<f32>,
     /// (N, T) 1 up to where each completion ended.
     mask: Vec<f64>,
     rewards: Vec<f64>, // (N)
-    p: usize,
     t: usize,
 }
 
@@ -98,8 +97,7 @@ pub fn rl_step<P: Policy>(
     for epoch in 0..cfg.epochs {
         for mb in 0..cfg.minibatches {
             let (lo, hi) = (mb * b / cfg.minibatches, (mb + 1) * b / cfg.minibatches);
-            let prompts =
-                Prompts { tokens: &batch.prompts[lo * batch.p..hi * batch.p], batch: hi - lo, len: batch.p, pad: &[] };
+            let prompts = batch.prompts.view(lo, hi);
             let rows = lo * g..hi * g;
             let tokens = &batch.tokens[rows.start * t..rows.end * t];
             let dev = policy.device();
@@ -193,7 +191,7 @@ pub fn rl_step<P: Policy>(
         push(&mut m, &format!("bins/{name}_dH_pred"), tax.dh_pred[code]);
     }
     if cfg.measure_entropy {
-        let prompts = Prompts { tokens: &batch.prompts, batch: b, len: batch.p, pad: &[] };
+        let prompts = batch.prompts.view(0, b);
         let after = if policy.config().chunked_head() {
             let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.objective.temperature)?;
             masked_mean(&stats.entropy, &batch.mask)
@@ -223,24 +221,46 @@ fn sample_batch<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &RlConfig, stat
     let prompts = flatten_prompts(&examples, p)?;
     let n = cfg.prompts * cfg.group;
     let uniforms = state.uniforms(n * t);
-    let prompt_view = Prompts { tokens: &prompts, batch: cfg.prompts, len: p, pad: &[] };
+    let prompt_view = prompts.view(0, cfg.prompts);
     let sampling = Sampling { stop: task.stop_tokens().to_vec(), ..cfg.sampling.clone() };
     let r = policy.generate_with(prompt_view, cfg.group, t, cfg.objective.temperature, &uniforms, &sampling)?;
     let rewards = (0..n).map(|i| task.reward(&examples[i / cfg.group], &r.tokens[i * t..(i + 1) * t])).collect();
     let mask = r.mask();
-    Ok(Batch { prompts, tokens: r.tokens, old_logprobs: r.logprobs, mask, rewards, p, t })
+    Ok(Batch { prompts, tokens: r.tokens, old_logprobs: r.logprobs, mask, rewards, t })
 }
 
-/// (B, P) prompt tokens; fails when an example's prompt has another length.
-pub(crate) fn flatten_prompts(examples: &[Example], p: usize) -> Result<Vec<u32>> {
-    let mut out = Vec::with_capacity(examples.len() * p);
-    for e in examples {
-        if e.prompt.len() != p {
-            return Err(Error::Shape { field: "task.prompt", expected: Shape::d1(p), got: Shape::d1(e.prompt.len()) });
-        }
-        out.extend_from_slice(&e.prompt);
+/// Prompts of a batch, left-padded to the longest (see [`Prompts::pad`]).
+pub(crate) struct Padded {
+    pub tokens: Vec<u32>, // (B, P)
+    /// (B) padding per prompt; empty when every prompt has the same length.
+    pub pad: Vec<usize>,
+    pub len: usize,
+}
+
+impl Padded {
+    pub fn view(&self, lo: usize, hi: usize) -> Prompts<'_> {
+        let pad = if self.pad.is_empty() { &[][..] } else { &self.pad[lo..hi] };
+        Prompts { tokens: &self.tokens[lo * self.len..hi * self.len], batch: hi - lo, len: self.len, pad }
     }
-    Ok(out)
+}
+
+/// The (B, P) prompt tokens of `examples`, left-padded to the longest; fails
+/// when a prompt is empty or longer than the task's `max_len`.
+pub(crate) fn flatten_prompts(examples: &[Example], max_len: usize) -> Result<Padded> {
+    let len = examples.iter().map(|e| e.prompt.len()).max().unwrap_or(0);
+    if let Some(e) = examples.iter().find(|e| e.prompt.is_empty() || e.prompt.len() > max_len) {
+        return Err(Error::Shape {
+            field: "task.prompt",
+            expected: Shape::d1(max_len),
+            got: Shape::d1(e.prompt.len()),
+        });
+    }
+    let refs: Vec<&[u32]> = examples.iter().map(|e| e.prompt.as_slice()).collect();
+    let (tokens, mut pad) = crate::rl::left_pad(&refs, 0);
+    if pad.iter().all(|&q| q == 0) {
+        pad.clear();
+    }
+    Ok(Padded { tokens, pad, len })
 }
 
 fn reward_metrics(m: &mut Metrics, rewards: &[f64], g: usize) {
@@ -314,7 +334,7 @@ fn accumulate_taxonomy_stats<T: Tensor>(
             p_sampled: libm::exp(stats.logprobs[i] as f64),
             sum_p_sq: stats.sum_p_sq[i] as f64,
             entropy: stats.entropy[i] as f64,
-            sum_p_sq_logp: stats.sum_p_sq_logp.get(i).map_or(0.0, |&x| x as f64),
+            sum_p_sq_logp: stats.sum_p_sq_logp[i] as f64,
         };
         tax.dh_pred[code] += taxonomy::predict(s, -grad[i] / tau, cfg.optim.lr, 0.0).dentropy;
         tax.count[code] += 1;

@@ -49,6 +49,8 @@ impl Heads {
 pub struct Keys<'a> {
     pub pre: &'a [f32],
     pub np: usize,
+    /// The first `skip` prompt keys are padding, attended by no query.
+    pub skip: usize,
     pub suf: &'a [f32],
     pub ns: usize,
 }
@@ -77,6 +79,10 @@ pub fn attend(out: &mut [f32], probs: &mut [f32], stride: usize, q: &[f32], keys
         let pr = &mut probs[h * stride..h * stride + nk];
         let mut max = f32::NEG_INFINITY;
         for (j, p) in pr.iter_mut().enumerate() {
+            if j < keys.skip {
+                *p = f32::NEG_INFINITY;
+                continue;
+            }
             let k = &keys.row(j, c3)[ko..ko + hs];
             *p = dot(qh, k) * hd.scale();
             max = max.max(*p);

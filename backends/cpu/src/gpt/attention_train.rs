@@ -14,7 +14,11 @@ use super::attention::{Heads, Rows, group_chunks};
 use super::kernels::{axpy, dot, gemm_strided};
 
 /// out (R, C) and probs (R, H, P+S) from the q|k|v rows (R, C + 2·H_kv·hs).
-pub fn attention_forward(out: &mut [f32], probs: &mut [f32], qkv: &[f32], rows: Rows, hd: Heads) {
+/// The first `pad[b]` keys of group b are padding: no query attends to them
+/// (a padding query attends to itself only, so its row stays finite; nothing
+/// reads it). The backward needs no mask: a zero probability has a zero
+/// gradient.
+pub fn attention_forward(out: &mut [f32], probs: &mut [f32], qkv: &[f32], rows: Rows, hd: Heads, pad: &[usize]) {
     let (c, c3, hs, stride) = (hd.c(), hd.width(), hd.hs(), rows.keys());
     let (p, gs, ph) = (rows.p, rows.g * rows.s, hd.h * stride);
     let pr = rows.prefix_rows();
@@ -29,6 +33,7 @@ pub fn attention_forward(out: &mut [f32], probs: &mut [f32], qkv: &[f32], rows: 
         .zip(out_suf.into_par_iter().zip(pb_suf.into_par_iter()))
         .enumerate()
         .for_each(|(b, ((o_pre, p_pre), (o_suf, p_suf)))| {
+            let q0 = pad.get(b).copied().unwrap_or(0);
             let kv = &qkv_pre[b * p * c3..(b + 1) * p * c3];
             let q_suf = &qkv_suf[b * gs * c3..(b + 1) * gs * c3];
             for h in 0..hd.h {
@@ -49,7 +54,9 @@ pub fn attention_forward(out: &mut [f32], probs: &mut [f32], qkv: &[f32], rows: 
                 );
                 for i in 0..p {
                     let row = &mut p_pre[i * ph + h * stride..][..p];
-                    softmax_in_place(&mut row[..=i]);
+                    let lo = q0.min(i);
+                    softmax_in_place(&mut row[lo..=i]);
+                    row[..lo].fill(0.0);
                     row[i + 1..].fill(0.0);
                 }
                 gemm_strided(
@@ -89,7 +96,8 @@ pub fn attention_forward(out: &mut [f32], probs: &mut [f32], qkv: &[f32], rows: 
                     for k in 0..=s {
                         row[p + k] = dot(q, &q_suf[(first + k) * c3 + ko..][..hs]) * hd.scale();
                     }
-                    softmax_in_place(&mut row[..p + s + 1]);
+                    softmax_in_place(&mut row[q0..p + s + 1]);
+                    row[..q0].fill(0.0);
                     row[p + s + 1..].fill(0.0);
                 }
                 gemm_strided(

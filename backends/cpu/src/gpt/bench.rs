@@ -26,7 +26,7 @@ mod kernel_timing {
         let mut att = vec![0.0f32; r * c];
         let mut probs = vec![0.0f32; r * 4 * rows.keys()];
         let t = Instant::now();
-        attention_forward(&mut att, &mut probs, &x, rows, hd);
+        attention_forward(&mut att, &mut probs, &x, rows, hd, &[]);
         println!("attention forward: {:.3} s", t.elapsed().as_secs_f64());
         let mut dqkv = vec![0.0f32; r * 3 * c];
         let t = Instant::now();

@@ -32,7 +32,8 @@ pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Genera
     let w3 = hd.width();
     let prompt_rows = Rows { b: req.b, g: 1, p: req.p, s: 0 };
     let dummy = vec![0u32; req.b];
-    forward(net, acts, req.prompts, &dummy, prompt_rows, 1);
+    let prompts = wapo_core::rl::Prompts { tokens: req.prompts, batch: req.b, len: req.p, pad: req.pad };
+    forward(net, acts, prompts, &dummy, prompt_rows, 1);
     let mut d = Draws {
         tokens: vec![0u32; n * steps],
         logprobs: vec![0f32; n * steps],
@@ -55,7 +56,7 @@ pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Genera
             break;
         }
         let toks: Vec<u32> = (0..n).map(|i| d.tokens[i * steps + s]).collect();
-        let pos = vec![req.p + s; n];
+        let pos: Vec<usize> = (0..n).map(|i| req.p + s - acts.pad[i / g]).collect();
         encoder_forward(zeroed(&mut gs.x, n * c), &toks, &pos, &params[lay.wte.clone()], &params[lay.wpe.clone()]);
         for l in 0..cfg.layers {
             let (cache, pre_all) = (&mut gs.cache[l], &acts.layers[l].qkv);
@@ -74,6 +75,7 @@ pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Genera
                         let keys = Keys {
                             pre: &pre_all[b * req.p * w3..(b + 1) * req.p * w3],
                             np: req.p,
+                            skip: acts.pad[b],
                             suf: &cache[i * steps * w3..(i + 1) * steps * w3],
                             ns: s + 1,
                         };

@@ -38,7 +38,7 @@ pub fn head_stats(net: Net<'_>, acts: &mut Acts, temperature: f64, scratch: &mut
         logprobs: acts.head_stats.iter().map(|s| s.logp).collect(),
         entropy: acts.head_stats.iter().map(|s| s.entropy).collect(),
         sum_p_sq: acts.head_stats.iter().map(|s| s.sum_p_sq).collect(),
-        sum_p_sq_logp: Vec::new(),
+        sum_p_sq_logp: acts.head_stats.iter().map(|s| s.sum_p_sq_logp).collect(),
     }
 }
 

@@ -128,7 +128,7 @@ impl<T: Tensor> Gpt<T> {
         let t = completions.len() / rows.n();
         let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
         self.head_temperature = None;
-        model::forward(net, &mut self.acts, prompts.tokens, completions, rows, t);
+        model::forward(net, &mut self.acts, prompts, completions, rows, t);
         Ok(&self.acts.logits)
     }
 
@@ -213,7 +213,7 @@ impl<T: Tensor> Policy for Gpt<T> {
         check_temperature(temperature)?;
         let t = completions.len() / rows.n();
         let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
-        model::forward_body(net, &mut self.acts, prompts.tokens, completions, rows, t);
+        model::forward_body(net, &mut self.acts, prompts, completions, rows, t);
         self.head_temperature = Some(temperature);
         Ok(head::head_stats(net, &mut self.acts, temperature, &mut self.head_scratch[0]))
     }

@@ -7,6 +7,7 @@ use super::attention::{Heads, Rows};
 use super::attention_train::{attention_backward, attention_forward};
 use super::block::{BlockScratch, LayerActs, Net, pair, zeroed};
 use super::kernels::*;
+use wapo_core::rl::Prompts;
 
 /// Saved activations of the last forward, and backward scratch.
 #[derive(Default)]
@@ -14,8 +15,10 @@ pub struct Acts {
     pub rows: Option<Rows>,
     /// T, completion tokens scored per sample.
     pub t: usize,
-    pub tokens: Vec<u32>,     // (R)
-    pub pos: Vec<usize>,      // (R)
+    pub tokens: Vec<u32>, // (R)
+    pub pos: Vec<usize>,  // (R)
+    /// (B) left padding of each prompt.
+    pub pad: Vec<usize>,
     pub resid: Vec<Vec<f32>>, // L+1 × (R, C)
     pub layers: Vec<LayerActs>,
     pub lnf: Vec<f32>, // (R, C)
@@ -36,7 +39,7 @@ pub struct Acts {
 /// Training forward. `prompts` (B, P); `completions` (N, T) with N = B·G.
 /// Scores completion token t of sample n with the output at position
 /// P−1+t; fills `acts` (logits (N·T, V) included).
-pub fn forward(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions: &[u32], rows: Rows, t: usize) {
+pub fn forward(net: Net<'_>, acts: &mut Acts, prompts: Prompts<'_>, completions: &[u32], rows: Rows, t: usize) {
     forward_body(net, acts, prompts, completions, rows, t);
     let (c, v, ns) = (net.cfg.channels, net.cfg.vocab, acts.sel.len());
     matmul_forward(zeroed(&mut acts.logits, ns * v), &acts.lnf_sel, &net.params[net.lay.lm_head.clone()], &[], c, v);
@@ -44,7 +47,7 @@ pub fn forward(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions: &[u3
 
 /// [`forward`] up to the LM head's input: the final-norm rows that score
 /// the completion tokens, `acts.lnf_sel` (N·T, C).
-pub fn forward_body(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions: &[u32], rows: Rows, t: usize) {
+pub fn forward_body(net: Net<'_>, acts: &mut Acts, prompts: Prompts<'_>, completions: &[u32], rows: Rows, t: usize) {
     let (cfg, lay) = (net.cfg, net.lay);
     let c = cfg.channels;
     let hd = Heads::new(cfg);
@@ -55,11 +58,16 @@ pub fn forward_body(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions:
     acts.t = t;
     acts.tokens.clear();
     acts.pos.clear();
-    acts.tokens.extend_from_slice(prompts);
-    acts.pos.extend((0..rows.b).flat_map(|_| 0..rows.p));
+    acts.tokens.extend_from_slice(prompts.tokens);
+    // Positions count from each prompt's first real token.
+    acts.pad.clear();
+    acts.pad.extend((0..rows.b).map(|b| prompts.pad_of(b)));
+    let pad = &acts.pad;
+    acts.pos.extend((0..rows.b).flat_map(|b| (0..rows.p).map(move |j| j.saturating_sub(pad[b]))));
     for n in 0..rows.n() {
+        let q = pad[n / rows.g];
         acts.tokens.extend_from_slice(&completions[n * t..n * t + rows.s]);
-        acts.pos.extend(rows.p..rows.p + rows.s);
+        acts.pos.extend(rows.p - q..rows.p - q + rows.s);
     }
     acts.resid.resize_with(cfg.layers + 1, Vec::new);
     acts.layers.resize_with(cfg.layers, LayerActs::default);
@@ -82,7 +90,7 @@ pub fn forward_body(net: Net<'_>, acts: &mut Acts, prompts: &[u32], completions:
             &acts.pos,
             &mut acts.block,
             |atty, probs, qkv| {
-                attention_forward(zeroed(atty, r * c), zeroed(probs, r * cfg.heads * rows.keys()), qkv, rows, hd)
+                attention_forward(zeroed(atty, r * c), zeroed(probs, r * cfg.heads * rows.keys()), qkv, rows, hd, pad)
             },
         );
     }

@@ -24,7 +24,7 @@ pub fn kv_cache_logprobs_body<M: Policies>(m: &M) {
         scale_parameters(&mut model, 3.0); // position-dependent, yet not one-hot
         let (b, g, p, t, tau) = (3, 4, 5, 6, 0.8);
         let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 7 + 2) % 6) as u32).collect();
-        let view = Prompts { tokens: &prompts, batch: b, len: p };
+        let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
         let uniforms: Vec<f32> = (0..b * g * t).map(|i| ((i * 29 + 7) % 97) as f32 / 97.0).collect();
         let r = model.generate(view, g, t, tau, &uniforms).unwrap();
         assert_eq!((r.n, r.len, r.tokens.len()), (b * g, t, b * g * t));
@@ -46,7 +46,7 @@ pub fn greedy_argmax_body<M: Policies>(m: &M) {
         let mut model = m.make(cfg, 2).unwrap();
         scale_parameters(&mut model, 10.0);
         let prompts: Vec<u32> = vec![1, 2, 3, 4, 5, 0, 0, 1, 1, 2];
-        let view = Prompts { tokens: &prompts, batch: 2, len: 5 };
+        let view = Prompts { tokens: &prompts, batch: 2, len: 5, pad: &[] };
         let out = model.greedy(view, 5).unwrap();
         let z = logits(&mut model, view, 1, &out);
         for (i, &y) in out.iter().enumerate() {
@@ -60,10 +60,10 @@ pub fn greedy_argmax_body<M: Policies>(m: &M) {
 pub fn bad_inputs_body<M: Policies>(m: &M) {
     let mut model = m.make(configs()[0], 1).unwrap();
     let prompts = [1u32, 9]; // 9 ≥ V
-    let view = Prompts { tokens: &prompts, batch: 1, len: 2 };
+    let view = Prompts { tokens: &prompts, batch: 1, len: 2, pad: &[] };
     assert!(model.generate(view, 1, 2, 1.0, &[0.5, 0.5]).is_err());
     let ok = [1u32, 2];
-    let view = Prompts { tokens: &ok, batch: 1, len: 2 };
+    let view = Prompts { tokens: &ok, batch: 1, len: 2, pad: &[] };
     assert!(model.generate(view, 1, 2, 1.0, &[0.5]).is_err(), "too few uniforms");
     assert!(model.generate(view, 1, 40, 0.0, &[]).is_err(), "beyond the context");
     assert!(model.forward(view, 1, &[1, 2, 3]).is_ok());

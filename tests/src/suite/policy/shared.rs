@@ -26,8 +26,8 @@ fn shared_equals_unshared<M: Policies>(m: &M, cfg: ModelConfig) {
 
     let mut shared = m.make(cfg, 9).unwrap();
     let mut unshared = m.make(cfg, 9).unwrap();
-    let zs = logits(&mut shared, Prompts { tokens: &prompts, batch: b, len: p }, g, &comps);
-    let zu = logits(&mut unshared, Prompts { tokens: &repeated, batch: b * g, len: p }, 1, &comps);
+    let zs = logits(&mut shared, Prompts { tokens: &prompts, batch: b, len: p, pad: &[] }, g, &comps);
+    let zu = logits(&mut unshared, Prompts { tokens: &repeated, batch: b * g, len: p, pad: &[] }, 1, &comps);
     assert_eq!(zs.len(), b * g * t * v);
     let max_dz = zs.iter().zip(&zu).map(|(a, b)| (a - b).abs()).fold(0.0f64, f64::max);
     println!("{:?} logits max |Δ| {max_dz:.2e}", cfg.family);
