@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod generate;
 pub mod score;
+pub mod task;
 pub mod tokenize;
 
 use std::path::{Path, PathBuf};

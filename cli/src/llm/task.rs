@@ -1,0 +1,132 @@
+//! A text task as the RL loop sees a task: token prompts (through the chat
+//! template when asked), gold completions ending at the end-of-sequence
+//! token, and rewards on the decoded text up to the first stop token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use wapo_core::task::text::{TextExample, TextTask};
+use wapo_core::task::{Example, Split, Task};
+use wapo_io::tokenizer::Tokenizer;
+
+use crate::error::{CliError, Result};
+
+/// Examples kept for scoring; the oldest are dropped past this many.
+const SEEN_MAX: usize = 65_536;
+
+pub struct LmTask {
+    text: Box<dyn TextTask>,
+    tokenizer: Tokenizer,
+    chat: bool,
+    vocab: usize,
+    max_prompt: usize,
+    max_new: usize,
+    stop: Vec<u32>,
+    /// The text example behind each prompt handed out, for its reward.
+    seen: Mutex<HashMap<Vec<u32>, TextExample>>,
+}
+
+impl LmTask {
+    /// `vocab` and `context` are the model's: prompts may take up to
+    /// `context − max_new + 1` tokens.
+    pub fn new(
+        text: Box<dyn TextTask>,
+        tokenizer: Tokenizer,
+        chat: bool,
+        vocab: usize,
+        context: usize,
+        max_new: usize,
+    ) -> Result<Self> {
+        if max_new == 0 || max_new >= context {
+            return Err(CliError::config("rollout.max_new_tokens", format!("must be in 1..{context} (the model's context)")));
+        }
+        let stop = tokenizer.eos().to_vec();
+        if stop.is_empty() {
+            return Err(CliError::config("model", "the tokenizer names no end-of-sequence token"));
+        }
+        let task = LmTask {
+            text,
+            tokenizer,
+            chat,
+            vocab,
+            max_prompt: context + 1 - max_new,
+            max_new,
+            stop,
+            seen: Mutex::new(HashMap::new()),
+        };
+        // Fail now, naming the field, rather than on the first batch.
+        let first = task.text.example(Split::Heldout, 0);
+        task.prompt_ids(&first.prompt)?;
+        Ok(task)
+    }
+
+    fn prompt_ids(&self, user: &str) -> Result<Vec<u32>> {
+        let text = if self.chat { self.tokenizer.chat_prompt(user, None)? } else { user.to_string() };
+        let ids = self.tokenizer.encode(&text)?;
+        if ids.is_empty() || ids.len() > self.max_prompt {
+            return Err(CliError::config(
+                "task",
+                format!("a prompt of {} tokens does not fit the model's context with max_new_tokens", ids.len()),
+            ));
+        }
+        Ok(ids)
+    }
+
+    /// The completion's text up to (not including) its first stop token.
+    pub fn completion_text(&self, completion: &[u32]) -> String {
+        let end = completion.iter().position(|y| self.stop.contains(y)).unwrap_or(completion.len());
+        self.tokenizer.decode(&completion[..end], true).unwrap_or_default()
+    }
+
+    /// The text example behind a prompt handed out by [`Task::example`].
+    pub fn text_example(&self, prompt: &[u32]) -> Option<TextExample> {
+        self.seen.lock().ok()?.get(prompt).cloned()
+    }
+}
+
+impl Task for LmTask {
+    fn name(&self) -> &str {
+        self.text.name()
+    }
+    fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+    fn prompt_len(&self) -> usize {
+        self.max_prompt
+    }
+    fn completion_len(&self) -> usize {
+        self.max_new
+    }
+
+    fn example(&self, split: Split, index: u64) -> Example {
+        let te = self.text.example(split, index);
+        // Checked at construction for one example; a later prompt that does
+        // not tokenize is an empty prompt, which the batch check names.
+        let prompt = self.prompt_ids(&te.prompt).unwrap_or_default();
+        let mut gold = self.tokenizer.encode_continuation(&te.answer).unwrap_or_default();
+        gold.truncate(self.max_new - 1);
+        gold.resize(self.max_new, self.stop[0]);
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= SEEN_MAX {
+                seen.clear();
+            }
+            seen.insert(prompt.clone(), te);
+        }
+        Example { prompt, gold }
+    }
+
+    fn reward(&self, example: &Example, completion: &[u32]) -> f64 {
+        match self.text_example(&example.prompt) {
+            Some(te) => self.text.reward(&te, &self.completion_text(completion)),
+            None => 0.0,
+        }
+    }
+
+    fn render(&self, tokens: &[u32]) -> String {
+        self.tokenizer.decode(tokens, false).unwrap_or_default()
+    }
+
+    fn stop_tokens(&self) -> &[u32] {
+        &self.stop
+    }
+}
