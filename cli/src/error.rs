@@ -99,3 +99,12 @@ pub fn exit(result: Result<()>) -> std::process::ExitCode {
         }
     }
 }
+
+/// As [`exit`], for a command whose success has an exit code of its own
+/// (`wapo loss --check`: 1 when a field is out of tolerance).
+pub fn exit_with(result: Result<std::process::ExitCode>) -> std::process::ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => exit(Err(e)),
+    }
+}

@@ -4,7 +4,6 @@
 //! repeats the uninterrupted run bit for bit (timings aside).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
@@ -63,17 +62,7 @@ pub struct Outcome {
     pub plots: Vec<PathBuf>,
 }
 
-pub fn run(args: &TrainArgs) -> ExitCode {
-    match run_inner(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn run_inner(args: &TrainArgs) -> Result<()> {
+pub fn run(args: &TrainArgs) -> Result<()> {
     let mut cfg = TrainConfig::resolve(args.config.as_deref(), &args.overrides.0)?;
     if args.resume {
         let saved = RunDir::new(run_root(&cfg)).config();
@@ -231,7 +220,7 @@ pub fn train_with<P: Policy>(
         earlier.iter().rev().find(|r| run_dir::phase(r) == "eval").map_or_else(|| before.clone(), record_metrics);
 
     if state.rl_steps < steps {
-        let rl_cfg = cfg.rl_config(task)?;
+        let rl_cfg = cfg.rl_config(task);
         let phase = progress.phase("rl", steps, state.rl_steps);
         while state.rl_steps < steps {
             let m = rl_step(&mut policy, task, &rl_cfg, &mut state, Some(wall_clock))?;
