@@ -91,7 +91,7 @@ impl RunDir {
             };
             all.push((step, path));
         }
-        all.sort_by(|a, b| b.0.cmp(&a.0));
+        all.sort_by_key(|(step, _)| std::cmp::Reverse(*step));
         Ok(all)
     }
 

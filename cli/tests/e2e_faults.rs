@@ -122,6 +122,13 @@ fn a_diverging_learning_rate_skips_updates_then_stops_naming_the_cause() {
     let sft = greedy(&run.join("checkpoints/sft.safetensors"));
     assert_eq!(greedy(&run.join("checkpoints/step-000002.safetensors")), sft);
 
+    // The same in SFT, where no checkpoint exists yet.
+    let out = s.train("sft-lr", &["--sft-lr", "1e300"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("sft step 3") && err.contains("sft.lr = 1e300") && err.contains("no checkpoint"), "{err}");
+    assert!(!s.run("sft-lr").join("checkpoints/sft.safetensors").exists());
+
     // A good run counts no skipped update.
     ok(s.train("good", &[]));
     assert!(

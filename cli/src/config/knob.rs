@@ -216,6 +216,7 @@ pub mod check {
         }
     }
 
+    #[allow(clippy::ptr_arg, reason = "a check takes the knob's own type")]
     pub fn not_empty<T>(v: &Vec<T>) -> Result<(), String> {
         if v.is_empty() { Err("must not be empty".into()) } else { Ok(()) }
     }

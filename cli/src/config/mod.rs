@@ -240,6 +240,7 @@ section! {
     }
 }
 
+#[allow(clippy::ptr_arg, reason = "a check takes the knob's own type")]
 fn plain_dir_name(name: &String) -> std::result::Result<(), String> {
     if name.contains(['/', '\\']) || name.starts_with('.') {
         return Err("must be a plain directory name".into());
