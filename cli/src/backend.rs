@@ -6,20 +6,16 @@
 macro_rules! with_policy {
     ($cfg:expr, $task:expr, |$p:ident| $body:expr) => {{
         let (cfg, model) = ($cfg, $cfg.model_config($task));
-        match cfg.backend.as_str() {
-            "cpu" => {
+        match cfg.backend {
+            $crate::config::Backend::Cpu => {
                 let $p = wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::new(model, cfg.seed)?;
                 $body
             }
-            "wgpu" => {
+            $crate::config::Backend::Wgpu => {
                 let dev = wapo_wgpu::WgpuContext::new()?;
                 let $p = wapo_wgpu::gpt::WgpuGpt::new(&dev, model, cfg.seed)?;
                 $body
             }
-            other => Err($crate::error::CliError::config(
-                "backend",
-                format!("unknown backend `{other}` (expected cpu or wgpu)"),
-            )),
         }
     }};
 }

@@ -7,7 +7,6 @@
 //! writes it), `<out-dir>/<name>/plots/` and `summary.txt`.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Args;
 
@@ -32,17 +31,7 @@ pub struct CompareArgs {
     pub overrides: Overrides,
 }
 
-pub fn run(args: &CompareArgs) -> ExitCode {
-    match run_inner(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn run_inner(args: &CompareArgs) -> Result<()> {
+pub fn run(args: &CompareArgs) -> Result<()> {
     let cfg = TrainConfig::resolve(args.config.as_deref(), &args.overrides.0)?;
     let report = compare(&cfg, args.resume, true)?;
     print!("{report}");
@@ -100,7 +89,7 @@ pub fn compare(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<S
     for objective in &cfg.compare.objectives {
         for &seed in &cfg.compare.seeds {
             let mut c = cfg.clone();
-            c.objective.name = objective.clone();
+            c.objective.name = *objective;
             c.seed = seed;
             c.name = format!("{objective}-seed{seed}");
             c.out_dir = root_str.clone();
@@ -108,7 +97,7 @@ pub fn compare(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<S
             let start = if resume && dir.config().exists() { Start::Resume } else { Start::FromSft(sft_ckpt.clone()) };
             let out = train(&c, start, &progress(&c.name))?;
             runs.push(RunSummary {
-                objective: objective.clone(),
+                objective: objective.to_string(),
                 seed,
                 records: run_dir::read_metrics(&out.run.metrics())?,
             });

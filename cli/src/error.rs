@@ -18,6 +18,10 @@ pub enum CliError {
     Plot { path: PathBuf, reason: String },
     /// A model, tokenizer or checkpoint file is malformed or could not be written.
     File(wapo_io::Error),
+    /// Training stopped: updates kept turning NaN or infinite.
+    Diverged { phase: &'static str, step: u64, reason: String },
+    /// The run directory is in use by another run.
+    Locked { path: PathBuf, reason: String },
 }
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
@@ -47,6 +51,8 @@ impl fmt::Display for CliError {
                 write!(f, "plot {}: {reason}", path.display())
             }
             CliError::File(e) => write!(f, "{e}"),
+            CliError::Diverged { phase, step, reason } => write!(f, "{phase} step {step}: {reason}"),
+            CliError::Locked { path, reason } => write!(f, "{}: {reason}", path.display()),
         }
     }
 }
@@ -97,5 +103,14 @@ pub fn exit(result: Result<()>) -> std::process::ExitCode {
             eprintln!("error: {e}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// As [`exit`], for a command whose success has an exit code of its own
+/// (`wapo loss --check`: 1 when a field is out of tolerance).
+pub fn exit_with(result: Result<std::process::ExitCode>) -> std::process::ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => exit(Err(e)),
     }
 }

@@ -5,7 +5,6 @@
 //! sits in `runs/<name>/checkpoints/`, else from `--config` and the flags.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Args;
 use wapo_core::rl::{Metrics, evaluate};
@@ -31,16 +30,6 @@ pub struct EvalArgs {
     pub overrides: Overrides,
 }
 
-pub fn run(args: &EvalArgs) -> ExitCode {
-    match run_inner(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
 /// `runs/<name>/config.toml` for `runs/<name>/checkpoints/<file>`.
 fn run_config(checkpoint: &Path) -> Option<PathBuf> {
     let dir = checkpoint.parent()?;
@@ -51,7 +40,7 @@ fn run_config(checkpoint: &Path) -> Option<PathBuf> {
     cfg.exists().then_some(cfg)
 }
 
-fn run_inner(args: &EvalArgs) -> Result<()> {
+pub fn run(args: &EvalArgs) -> Result<()> {
     if !args.checkpoint.is_file() {
         return Err(CliError::Io {
             path: args.checkpoint.clone(),

@@ -9,6 +9,8 @@ use wapo_core::Tensor;
 use wapo_core::case::{Case, CaseOutput, FieldDiff, Tolerance, compare};
 use wapo_core::host::HostTensor;
 
+use crate::error::{CliError, Result};
+
 /// Where the objective is computed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
 pub enum LossBackend {
@@ -38,31 +40,24 @@ pub struct LossArgs {
 
 /// Exit codes: 0 ok, 1 `--check` found a field out of tolerance, 2 the case
 /// (or the backend) could not be evaluated.
-pub fn run(args: &LossArgs) -> ExitCode {
-    let text = match std::fs::read_to_string(&args.case) {
-        Ok(t) => t,
-        Err(e) => return fail(&format!("{}: {e}", args.case.display())),
-    };
-    let case = match Case::parse(&text) {
-        Ok(c) => c,
-        Err(e) => return fail(&format!("{}: {e}", args.case.display())),
-    };
-    let (out, f32) = match evaluate(&case, args) {
-        Ok(r) => r,
-        Err(e) => return fail(&format!("{}: {e}", args.case.display())),
-    };
+pub fn run(args: &LossArgs) -> Result<ExitCode> {
+    let path = args.case.as_path();
+    let text = std::fs::read_to_string(path).map_err(CliError::io(path))?;
+    let in_case = |e: wapo_core::Error| CliError::format(path, e.to_string());
+    let case = Case::parse(&text).map_err(in_case)?;
+    let (out, f32) = evaluate(&case, args).map_err(in_case)?;
     let json = out.to_json();
     if !args.check {
         println!("{}", render(&json));
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let Some(expected) = &case.expected else {
-        return fail(&format!("{}: --check needs an `expected` object in the case", args.case.display()));
+        return Err(CliError::format(path, "--check needs an `expected` object in the case"));
     };
     let tol = if f32 { Tolerance::F32 } else { Tolerance::F64 };
     let diffs = compare(&json, expected, tol);
     print_table(&diffs, tol);
-    if diffs.iter().all(|d| d.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    Ok(if diffs.iter().all(|d| d.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Returns the output and whether it was computed in float32.
@@ -104,9 +99,4 @@ fn render(json: &serde_json::Value) -> String {
     let fields: Vec<String> =
         obj.iter().map(|(k, v)| format!("  {}: {}", serde_json::Value::from(k.as_str()), v)).collect();
     format!("{{\n{}\n}}", fields.join(",\n"))
-}
-
-fn fail(msg: &str) -> ExitCode {
-    eprintln!("error: {msg}");
-    ExitCode::from(2)
 }

@@ -53,10 +53,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Loss(args) => loss::run(&args),
-        Command::Train(args) => train::run(&args),
-        Command::Eval(args) => eval::run(&args),
-        Command::Compare(args) => compare::run(&args),
+        Command::Loss(args) => error::exit_with(loss::run(&args)),
+        Command::Train(args) => error::exit(train::run(&args)),
+        Command::Eval(args) => error::exit(eval::run(&args)),
+        Command::Compare(args) => error::exit(compare::run(&args)),
         Command::Bench(args) => bench::run(&args),
         Command::Tokenize(args) => error::exit(llm::tokenize::run(&args)),
         Command::Score(args) => error::exit(llm::score::run(&args)),

@@ -1,9 +1,10 @@
-//! One command-line flag per config knob, generated from [`KNOBS`], so that
-//! a new knob gets its flag by a line in that table.
+//! One command-line flag per config knob, generated from the knobs'
+//! declarations ([`TrainConfig::knobs`]), so that a new knob gets its flag
+//! and help where it is declared.
 
 use clap::{Arg, ArgMatches, Command};
 
-use crate::config::KNOBS;
+use crate::config::TrainConfig;
 
 /// The (config path, raw value) pairs given on the command line.
 #[derive(Clone, Debug, Default)]
@@ -11,11 +12,11 @@ pub struct Overrides(pub Vec<(String, String)>);
 
 impl clap::FromArgMatches for Overrides {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        let pairs = KNOBS
-            .iter()
+        let pairs = TrainConfig::knobs()
+            .into_iter()
             .filter_map(|k| {
                 let v = m.get_one::<String>(k.flag)?;
-                Some((k.path.to_string(), v.clone()))
+                Some((k.path, v.clone()))
             })
             .collect();
         Ok(Overrides(pairs))
@@ -29,12 +30,12 @@ impl clap::FromArgMatches for Overrides {
 
 impl clap::Args for Overrides {
     fn augment_args(cmd: Command) -> Command {
-        KNOBS.iter().fold(cmd, |cmd, k| {
+        TrainConfig::knobs().into_iter().fold(cmd, |cmd, k| {
             cmd.arg(
                 Arg::new(k.flag)
                     .long(k.flag)
                     .value_name("VALUE")
-                    .help(k.help)
+                    .help(format!("{} [{}]", k.help(), k.path))
                     .help_heading("Config (every key of the TOML config)"),
             )
         })
@@ -53,12 +54,15 @@ mod tests {
     #[test]
     fn flags_map_to_config_paths() {
         let cmd = Overrides::augment_args(Command::new("t"));
-        let m = cmd.try_get_matches_from(["t", "--objective", "grpo", "--rl-steps", "3", "--sft-lr", "0.01"]).unwrap();
+        let m = cmd
+            .try_get_matches_from(["t", "--objective", "grpo", "--rl-steps", "3", "--sft-lr", "0.01", "--top-p", "0.9"])
+            .unwrap();
         let o = Overrides::from_arg_matches(&m).unwrap();
         assert!(o.0.contains(&("objective.name".into(), "grpo".into())));
         assert!(o.0.contains(&("rl.steps".into(), "3".into())));
         assert!(o.0.contains(&("sft.lr".into(), "0.01".into())));
-        assert_eq!(o.0.len(), 3);
+        assert!(o.0.contains(&("rollout.top_p".into(), "0.9".into())));
+        assert_eq!(o.0.len(), 4);
     }
 
     #[test]

@@ -76,7 +76,12 @@ impl Phase<'_> {
 
     /// A held-out check, printed as a line that stays.
     pub fn check(&self, step: u64, m: &Metrics) {
-        let text = format!("{} step {step}: {}", self.label, summary(m));
+        self.note(step, &summary(m));
+    }
+
+    /// A line about `step` that stays, e.g. a skipped update.
+    pub fn note(&self, step: u64, text: &str) {
+        let text = format!("{} step {step}: {text}", self.label);
         match &self.bar {
             Some(bar) => bar.println(text),
             None => self.out.line(&text),

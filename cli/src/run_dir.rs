@@ -18,6 +18,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 /// The checkpoint written when SFT ends; RL and `wapo compare` start from it.
 pub const SFT_CHECKPOINT: &str = "sft.safetensors";
+/// Held by the run writing the directory; holds its process id.
+pub const LOCK_FILE: &str = "run.lock";
 
 /// One line of `metrics.jsonl`.
 pub type Record = Map<String, Value>;
@@ -59,15 +61,24 @@ impl RunDir {
         self.checkpoints().join(format!("step-{step:06}.safetensors"))
     }
 
+    pub fn lock(&self) -> PathBuf {
+        self.root.join(LOCK_FILE)
+    }
+
     /// The RL checkpoint of the highest step, if any. Only complete files
     /// count: an interrupted save leaves a hidden temp file, never a
     /// `step-*.safetensors`.
     pub fn latest_step_checkpoint(&self) -> Result<Option<(u64, PathBuf)>> {
+        Ok(self.step_checkpoints()?.into_iter().next())
+    }
+
+    /// Every RL checkpoint, the highest step first.
+    pub fn step_checkpoints(&self) -> Result<Vec<(u64, PathBuf)>> {
         let dir = self.checkpoints();
         if !dir.exists() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let mut best: Option<(u64, PathBuf)> = None;
+        let mut all: Vec<(u64, PathBuf)> = Vec::new();
         for entry in fs::read_dir(&dir).map_err(CliError::io(&dir))? {
             let path = entry.map_err(CliError::io(&dir))?.path();
             let Some(step) = path
@@ -78,16 +89,105 @@ impl RunDir {
             else {
                 continue;
             };
-            if best.as_ref().is_none_or(|(b, _)| step > *b) {
-                best = Some((step, path));
-            }
+            all.push((step, path));
         }
-        Ok(best)
+        all.sort_by_key(|(step, _)| std::cmp::Reverse(*step));
+        Ok(all)
     }
 
     pub fn write_config(&self, toml: &str) -> Result<()> {
         write_atomic(&self.config(), toml.as_bytes())
     }
+}
+
+/// The lock of a run directory: taken by [`RunLock::acquire`], released when
+/// dropped (also on an error return). A lock left by a killed run names a
+/// process that no longer exists and is taken over.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes `run`'s lock; returns it and, when a stale lock was taken over,
+    /// the process id that had left it.
+    pub fn acquire(run: &RunDir) -> Result<(RunLock, Option<u32>)> {
+        fs::create_dir_all(&run.root).map_err(CliError::io(&run.root))?;
+        let path = run.lock();
+        // The pid goes into a temp file that is then hard-linked into place:
+        // the link either creates the lock whole, contents included, or
+        // fails because another run holds it.
+        let tmp = run.root.join(format!(".{LOCK_FILE}.tmp-{}", std::process::id()));
+        fs::write(&tmp, format!("{}\n", std::process::id())).map_err(CliError::io(&tmp))?;
+        let mut taken_over = None;
+        let result = loop {
+            match fs::hard_link(&tmp, &path) {
+                Ok(()) => break Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => break Err(CliError::Io { path: path.clone(), source: e }),
+            }
+            let holder = fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok());
+            match holder {
+                Some(pid) if process_alive(pid) => {
+                    break Err(CliError::Locked {
+                        path: path.clone(),
+                        reason: format!(
+                            "another run (process {pid}) is writing to {}; wait for it to end or pick another --name \
+                             (if no such run is active, delete this lock file)",
+                            run.root.display()
+                        ),
+                    });
+                }
+                Some(pid) if taken_over != Some(pid) => {
+                    taken_over = Some(pid);
+                    match fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => break Err(CliError::Io { path: path.clone(), source: e }),
+                    }
+                }
+                _ => {
+                    break Err(CliError::Locked {
+                        path: path.clone(),
+                        reason: "unreadable lock file; if no run is writing to this directory, delete it".into(),
+                    });
+                }
+            }
+        };
+        let _ = fs::remove_file(&tmp);
+        result.map(|()| (RunLock { path }, taken_over))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether process `pid` is running (a zombie, killed but not yet reaped,
+/// is not).
+fn process_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    let proc = Path::new("/proc");
+    if proc.is_dir() {
+        return match fs::read_to_string(proc.join(pid.to_string()).join("stat")) {
+            // The state letter follows the parenthesized command name.
+            Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+            Err(_) => false,
+        };
+    }
+    if cfg!(unix) {
+        return std::process::Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    }
+    // No portable check: keep the lock, and the error says how to clear it.
+    true
 }
 
 /// Writes `data` to `path` so that a reader sees the old or the new
@@ -241,6 +341,36 @@ mod tests {
     }
 
     #[test]
+    fn a_second_lock_is_refused_and_a_stale_one_taken_over() {
+        let dir = temp("lock");
+        let run = RunDir::new(&dir);
+        let (lock, stale) = RunLock::acquire(&run).unwrap();
+        assert_eq!(stale, None);
+        assert_eq!(fs::read_to_string(run.lock()).unwrap().trim(), std::process::id().to_string());
+        match RunLock::acquire(&run) {
+            Err(CliError::Locked { reason, .. }) => {
+                assert!(reason.contains(&std::process::id().to_string()), "{reason}")
+            }
+            other => panic!("expected a lock error, got {other:?}"),
+        }
+        drop(lock);
+        assert!(!run.lock().exists());
+
+        // A lock left by a process that has exited (this child, reaped).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        fs::write(run.lock(), format!("{pid}\n")).unwrap();
+        let (_lock, stale) = RunLock::acquire(&run).unwrap();
+        assert_eq!(stale, Some(pid));
+        let leftovers: Vec<_> =
+            fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name() != LOCK_FILE).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        drop(_lock);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn latest_checkpoint_ignores_temp_files() {
         let dir = temp("latest");
         let run = RunDir::new(&dir);
@@ -252,6 +382,8 @@ mod tests {
         let (step, path) = run.latest_step_checkpoint().unwrap().unwrap();
         assert_eq!(step, 10);
         assert_eq!(path, run.step_checkpoint(10));
+        let steps: Vec<u64> = run.step_checkpoints().unwrap().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(steps, vec![10, 2]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

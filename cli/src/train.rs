@@ -4,11 +4,10 @@
 //! repeats the uninterrupted run bit for bit (timings aside).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use wapo_core::rl::{Metrics, Policy, TrainState, evaluate, metric, rl_step, wall_clock, warm_start};
+use wapo_core::rl::{Metrics, Policy, TrainState, evaluate, metric, rl_step, wall_clock, warm_start_until};
 use wapo_core::task::Task;
 use wapo_io::checkpoint;
 
@@ -17,7 +16,7 @@ use crate::error::{CliError, Result};
 use crate::overrides::Overrides;
 use crate::plot;
 use crate::progress::Progress;
-use crate::run_dir::{self, MetricsLog, RunDir, record};
+use crate::run_dir::{self, MetricsLog, RunDir, RunLock, record};
 use crate::summary::{Table, num};
 
 #[derive(Args, Debug)]
@@ -63,17 +62,7 @@ pub struct Outcome {
     pub plots: Vec<PathBuf>,
 }
 
-pub fn run(args: &TrainArgs) -> ExitCode {
-    match run_inner(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn run_inner(args: &TrainArgs) -> Result<()> {
+pub fn run(args: &TrainArgs) -> Result<()> {
     let mut cfg = TrainConfig::resolve(args.config.as_deref(), &args.overrides.0)?;
     if args.resume {
         let saved = RunDir::new(run_root(&cfg)).config();
@@ -124,6 +113,78 @@ fn load<P: Policy>(path: &Path, policy: &mut P) -> Result<TrainState> {
     checkpoint::load(path, policy).map_err(|e| CliError::format(path, e.to_string()))
 }
 
+/// Loads the newest checkpoint of `run` that reads back whole — an RL step,
+/// else the SFT one — saying which were passed over and why; `None` when
+/// none does (the run restarts).
+fn resume<P: Policy>(policy: &mut P, run: &RunDir, progress: &Progress) -> Result<Option<TrainState>> {
+    let metrics = run.metrics();
+    // A checkpoint that fails half-way through loading may have changed
+    // some weights; a restart must begin from the fresh ones.
+    let (fresh, fresh_optim) = (policy.parameters()?, policy.optimizer_state()?);
+    let passed_over = |path: &Path, e: &CliError| {
+        progress.line(&format!("cannot resume from {}: {e}; falling back to an older checkpoint", path.display()));
+    };
+    for (step, path) in run.step_checkpoints()? {
+        let loaded = load(&path, policy).and_then(|state| {
+            if state.rl_steps == step {
+                Ok(state)
+            } else {
+                Err(CliError::format(&path, format!("holds RL step {}, its name says {step}", state.rl_steps)))
+            }
+        });
+        match loaded {
+            Ok(state) => {
+                run_dir::retain_metrics(&metrics, |r| run_dir::phase(r) == "sft" || run_dir::step(r) <= step)?;
+                progress.line(&format!("resuming {} at RL step {step}", run.root.display()));
+                return Ok(Some(state));
+            }
+            Err(e) => passed_over(&path, &e),
+        }
+    }
+    let sft = run.sft_checkpoint();
+    if sft.exists() {
+        match load(&sft, policy) {
+            Ok(state) => {
+                reset_optimizer(policy)?;
+                run_dir::retain_metrics(&metrics, |r| run_dir::phase(r) == "sft")?;
+                progress.line(&format!("resuming {} after SFT", run.root.display()));
+                return Ok(Some(state));
+            }
+            Err(e) => passed_over(&sft, &e),
+        }
+        progress.line(&format!("no checkpoint of {} reads back whole: starting over", run.root.display()));
+    }
+    policy.load_parameters(&fresh)?;
+    policy.load_optimizer_state(&fresh_optim)?;
+    Ok(None)
+}
+
+/// The error that stops a run whose updates keep turning non-finite.
+fn diverged(
+    phase: &'static str,
+    step: u64,
+    state: &TrainState,
+    cfg: &TrainConfig,
+    last_good: Option<PathBuf>,
+) -> CliError {
+    let what = state.last_skip.map_or("value", |w| w.name());
+    let (lr_key, lr) = if phase == "sft" { ("sft.lr", cfg.sft.lr) } else { ("rl.lr", cfg.rl.lr) };
+    let kept = match last_good.filter(|p| p.exists()) {
+        Some(p) => format!("the last good checkpoint is {}", p.display()),
+        None => "no checkpoint was written".into(),
+    };
+    CliError::Diverged {
+        phase,
+        step,
+        reason: format!(
+            "{} updates in a row were skipped because the {what} turned NaN or infinite \
+             (rl.max_skipped_updates = {}); the likely cause is a learning rate too large \
+             ({lr_key} = {lr:e}) or no gradient clipping (rl.grad_clip = {}); {kept}",
+            state.skipped_in_a_row, cfg.rl.max_skipped_updates, cfg.rl.grad_clip
+        ),
+    }
+}
+
 /// Removes what a previous run of the same name left, but only the files a
 /// run writes, so a mistyped `--out-dir` cannot wipe anything else.
 fn clear(run: &RunDir) -> Result<()> {
@@ -154,30 +215,21 @@ pub fn train_with<P: Policy>(
 ) -> Result<Outcome> {
     let t0 = Instant::now();
     let run = RunDir::new(run_root(cfg));
+    let (_lock, stale) = RunLock::acquire(&run)?;
+    if let Some(pid) = stale {
+        progress.line(&format!(
+            "{}: took over the lock left by process {pid}, which is no longer running",
+            run.lock().display()
+        ));
+    }
     let metrics = run.metrics();
     // Some(state) once SFT is behind us.
     let mut resumed: Option<TrainState> = None;
     match &start {
         Start::Resume => {
             run.create()?;
-            if let Some((step, path)) = run.latest_step_checkpoint()? {
-                let state = load(&path, &mut policy)?;
-                if state.rl_steps != step {
-                    return Err(CliError::format(
-                        &path,
-                        format!("holds RL step {}, its name says {step}", state.rl_steps),
-                    ));
-                }
-                run_dir::retain_metrics(&metrics, |r| run_dir::phase(r) == "sft" || run_dir::step(r) <= step)?;
-                progress.line(&format!("resuming {} at RL step {step}", run.root.display()));
-                resumed = Some(state);
-            } else if run.sft_checkpoint().exists() {
-                let state = load(&run.sft_checkpoint(), &mut policy)?;
-                reset_optimizer(&mut policy)?;
-                run_dir::retain_metrics(&metrics, |r| run_dir::phase(r) == "sft")?;
-                progress.line(&format!("resuming {} after SFT", run.root.display()));
-                resumed = Some(state);
-            } else {
+            resumed = resume(&mut policy, &run, progress)?;
+            if resumed.is_none() {
                 // Killed during SFT: it is deterministic, so start it over.
                 clear(&run)?;
                 run.create()?;
@@ -204,6 +256,9 @@ pub fn train_with<P: Policy>(
         Some(s) => s,
         None => {
             let state = sft_phase(&mut policy, task, cfg, &mut log, progress)?;
+            if state.skipped_in_a_row >= cfg.rl.max_skipped_updates {
+                return Err(diverged("sft", state.sft_steps, &state, cfg, None));
+            }
             save(&run.sft_checkpoint(), &policy, &state)?;
             reset_optimizer(&mut policy)?;
             state
@@ -230,14 +285,25 @@ pub fn train_with<P: Policy>(
     let mut after =
         earlier.iter().rev().find(|r| run_dir::phase(r) == "eval").map_or_else(|| before.clone(), record_metrics);
 
+    let mut last_good = Some(run.latest_step_checkpoint()?.map_or_else(|| run.sft_checkpoint(), |(_, p)| p));
     if state.rl_steps < steps {
-        let rl_cfg = cfg.rl_config(task)?;
+        let rl_cfg = cfg.rl_config(task);
         let phase = progress.phase("rl", steps, state.rl_steps);
         while state.rl_steps < steps {
             let m = rl_step(&mut policy, task, &rl_cfg, &mut state, Some(wall_clock))?;
             let s = state.rl_steps;
             log.write(&record("rl", s, &m))?;
             phase.step(s, &m);
+            if let Some(what) = state.last_skip {
+                phase.note(
+                    s,
+                    &format!("update skipped: non-finite {} ({} in a row)", what.name(), state.skipped_in_a_row),
+                );
+                if state.skipped_in_a_row >= cfg.rl.max_skipped_updates {
+                    phase.finish();
+                    return Err(diverged("rl", s, &state, cfg, last_good.take()));
+                }
+            }
             if due(s, cfg.eval_every, steps) {
                 let e = evaluate(&mut policy, task, &eval_cfg)?;
                 log.write(&record("eval", s, &e))?;
@@ -246,6 +312,7 @@ pub fn train_with<P: Policy>(
             }
             if due(s, cfg.checkpoint_every, steps) {
                 save(&run.step_checkpoint(s), &policy, &state)?;
+                last_good = Some(run.step_checkpoint(s));
             }
         }
         phase.finish();
@@ -275,7 +342,8 @@ fn sft_phase<P: Policy>(
     let sft_cfg = cfg.sft_config();
     let phase = progress.phase("sft", cfg.sft.max_steps, 0);
     let mut failed: Option<CliError> = None;
-    let last = warm_start(policy, task, &sft_cfg, &mut state, Some(wall_clock), &mut |m| {
+    let max_skipped = cfg.rl.max_skipped_updates;
+    let last = warm_start_until(policy, task, &sft_cfg, &mut state, Some(wall_clock), &mut |m, st| {
         let step = metric(m, "step/sft").unwrap_or(0.0) as u64;
         if failed.is_none()
             && let Err(e) = log.write(&record("sft", step, m))
@@ -286,6 +354,10 @@ fn sft_phase<P: Policy>(
         if metric(m, "eval/greedy_exact").is_some() {
             phase.check(step, m);
         }
+        if let Some(what) = st.last_skip {
+            phase.note(step, &format!("update skipped: non-finite {} ({} in a row)", what.name(), st.skipped_in_a_row));
+        }
+        st.skipped_in_a_row < max_skipped
     })?;
     phase.finish();
     if let Some(e) = failed {

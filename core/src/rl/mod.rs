@@ -59,8 +59,8 @@ pub use policy::{
     Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats, check_tokens, left_pad,
 };
 pub use rows::Rows;
-pub use sft::{SftConfig, sft_step, warm_start};
-pub use state::{TrainState, uniform};
+pub use sft::{SftConfig, sft_step, warm_start, warm_start_until};
+pub use state::{NonFinite, TrainState, uniform};
 pub use step::{RlConfig, mean_entropy, rl_step};
 
 /// Namespaced scalar metrics of one step, in a stable order.

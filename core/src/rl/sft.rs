@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::rl::eval::greedy_accuracy;
 use crate::rl::policy::{OptimConfig, Policy};
-use crate::rl::state::TrainState;
-use crate::rl::step::flatten_prompts;
+use crate::rl::state::{NonFinite, TrainState};
+use crate::rl::step::{Snapshot, all_finite, flatten_prompts};
 use crate::rl::{Clock, Metrics, push};
 use crate::task::{Example, Split, Task};
 
@@ -36,7 +36,9 @@ impl SftConfig {
     }
 }
 
-/// One SFT step on `cfg.batch` training examples drawn from `state`.
+/// One SFT step on `cfg.batch` training examples drawn from `state`. An
+/// update whose loss, gradient or parameters turn NaN or infinite is undone
+/// and recorded in `state` (`sft/skipped_updates` counts them).
 pub fn sft_step<P: Policy>(
     policy: &mut P,
     task: &dyn Task,
@@ -57,14 +59,31 @@ pub fn sft_step<P: Policy>(
         }
         gold.extend_from_slice(&e.gold);
     }
+    let before_update = Snapshot::take(policy)?;
     policy.zero_grad();
     let loss = policy.sft(prompts.view(0, cfg.batch), &gold)?;
-    let norm = policy.optimizer_step(&cfg.optim)?;
+    let mut skipped = None;
+    let mut norm = f64::NAN;
+    if !loss.is_finite() {
+        skipped = Some(NonFinite::Loss);
+    } else {
+        norm = policy.optimizer_step(&cfg.optim)?;
+        if !norm.is_finite() {
+            skipped = Some(NonFinite::Gradient);
+        } else if !all_finite(&policy.parameters()?) {
+            skipped = Some(NonFinite::Parameters);
+        }
+    }
+    if skipped.is_some() {
+        before_update.restore(policy)?;
+    }
+    state.record_update(skipped);
     state.sft_steps += 1;
     let mut m = Metrics::new();
     push(&mut m, "step/sft", state.sft_steps as f64);
     push(&mut m, "sft/loss", loss);
     push(&mut m, "sft/grad_norm", norm);
+    push(&mut m, "sft/skipped_updates", state.skipped_updates as f64);
     Ok(m)
 }
 
@@ -78,6 +97,22 @@ pub fn warm_start<P: Policy>(
     state: &mut TrainState,
     clock: Option<Clock>,
     on_step: &mut dyn FnMut(&Metrics),
+) -> Result<Metrics> {
+    warm_start_until(policy, task, cfg, state, clock, &mut |m, _| {
+        on_step(m);
+        true
+    })
+}
+
+/// [`warm_start`], stopping early when `on_step` (which also sees the
+/// state, e.g. its skipped updates) returns false.
+pub fn warm_start_until<P: Policy>(
+    policy: &mut P,
+    task: &dyn Task,
+    cfg: &SftConfig,
+    state: &mut TrainState,
+    clock: Option<Clock>,
+    on_step: &mut dyn FnMut(&Metrics, &TrainState) -> bool,
 ) -> Result<Metrics> {
     let now = || clock.map_or(0.0, |c| c());
     let mut last = Metrics::new();
@@ -95,8 +130,7 @@ pub fn warm_start<P: Policy>(
             done = acc >= cfg.target_accuracy;
             last = m.clone();
         }
-        on_step(&m);
-        if done {
+        if !on_step(&m, state) || done {
             break;
         }
     }

@@ -19,11 +19,63 @@ pub struct TrainState {
     pub seed: u64,
     pub sft_steps: u64,
     pub rl_steps: u64,
+    /// Updates skipped so far because a loss, gradient or parameter was
+    /// NaN or infinite (the weights stay as they were before the update).
+    pub skipped_updates: u64,
+    /// Of those, how many in a row up to the last step (0 after a good update).
+    pub skipped_in_a_row: u64,
+    /// What was non-finite in the last step, when its update was skipped.
+    /// Not stored in checkpoints: it describes the step just taken.
+    pub last_skip: Option<NonFinite>,
+}
+
+/// What turned NaN or infinite in a skipped update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NonFinite {
+    /// The training forward's logits.
+    Logits,
+    /// The loss.
+    Loss,
+    /// The parameter gradient (its global norm).
+    Gradient,
+    /// The parameters after the optimizer step.
+    Parameters,
+}
+
+impl NonFinite {
+    pub fn name(self) -> &'static str {
+        match self {
+            NonFinite::Logits => "logits",
+            NonFinite::Loss => "loss",
+            NonFinite::Gradient => "gradient",
+            NonFinite::Parameters => "parameters",
+        }
+    }
 }
 
 impl TrainState {
     pub fn new(seed: u64) -> Self {
-        TrainState { rng: ChaCha8Rng::seed_from_u64(seed), seed, sft_steps: 0, rl_steps: 0 }
+        TrainState {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
+            sft_steps: 0,
+            rl_steps: 0,
+            skipped_updates: 0,
+            skipped_in_a_row: 0,
+            last_skip: None,
+        }
+    }
+
+    /// Records the outcome of one update: skipped because `what` was
+    /// non-finite, or (`None`) applied.
+    pub fn record_update(&mut self, skipped: Option<NonFinite>) {
+        self.last_skip = skipped;
+        if skipped.is_some() {
+            self.skipped_updates += 1;
+            self.skipped_in_a_row += 1;
+        } else {
+            self.skipped_in_a_row = 0;
+        }
     }
 
     /// A uniform in [0, 1) with 24 random bits (exact in f32).
@@ -46,7 +98,7 @@ impl TrainState {
     pub fn to_text(&self) -> String {
         let pos = self.rng.get_word_pos();
         let seed: String = self.rng.get_seed().iter().map(|b| format!("{b:02x}")).collect();
-        format!(
+        let mut text = format!(
             "seed={} sft_steps={} rl_steps={} rng_key={} rng_stream={} rng_word_pos={}",
             self.seed,
             self.sft_steps,
@@ -54,7 +106,16 @@ impl TrainState {
             seed,
             self.rng.get_stream(),
             pos
-        )
+        );
+        // Written only when non-zero, so that a run without skips writes
+        // the text it always did.
+        if self.skipped_updates > 0 {
+            text.push_str(&format!(
+                " skipped_updates={} skipped_in_a_row={}",
+                self.skipped_updates, self.skipped_in_a_row
+            ));
+        }
+        text
     }
 
     /// Parses [`TrainState::to_text`].
@@ -76,7 +137,16 @@ impl TrainState {
         rng.set_stream(num("rng_stream")?);
         let pos: u128 = get("rng_word_pos")?.parse().map_err(|_| bad("malformed number"))?;
         rng.set_word_pos(pos);
-        Ok(TrainState { rng, seed: num("seed")?, sft_steps: num("sft_steps")?, rl_steps: num("rl_steps")? })
+        let optional = |key: &str| if get(key).is_ok() { num(key) } else { Ok(0) };
+        Ok(TrainState {
+            rng,
+            seed: num("seed")?,
+            sft_steps: num("sft_steps")?,
+            rl_steps: num("rl_steps")?,
+            skipped_updates: optional("skipped_updates")?,
+            skipped_in_a_row: optional("skipped_in_a_row")?,
+            last_skip: None,
+        })
     }
 }
 
@@ -97,6 +167,23 @@ mod tests {
         let mut b = TrainState::from_text(&a.to_text()).unwrap();
         assert_eq!(b.rl_steps, 3);
         assert_eq!(a.uniforms(100), b.uniforms(100));
+    }
+
+    #[test]
+    fn skip_counters_round_trip_and_older_text_reads_as_zero() {
+        let mut a = TrainState::new(2);
+        let plain = a.to_text();
+        assert!(!plain.contains("skipped"));
+        assert_eq!(TrainState::from_text(&plain).unwrap(), a);
+        a.record_update(Some(NonFinite::Loss));
+        a.record_update(None);
+        a.record_update(Some(NonFinite::Gradient));
+        a.record_update(Some(NonFinite::Parameters));
+        assert_eq!((a.skipped_updates, a.skipped_in_a_row, a.last_skip), (3, 2, Some(NonFinite::Parameters)));
+        let b = TrainState::from_text(&a.to_text()).unwrap();
+        assert_eq!((b.skipped_updates, b.skipped_in_a_row, b.last_skip), (3, 2, None));
+        let t = a.to_text().replace("skipped_in_a_row=2", "skipped_in_a_row=x");
+        assert!(TrainState::from_text(&t).is_err());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::advantage::Groups;
 use crate::error::{Error, Result};
 use crate::logits::{LogitsBatch, logits_objective, row_stats};
 use crate::objective::{BinSpec, ObjectiveConfig, TokenBatch, token_objective};
-use crate::rl::policy::{OptimConfig, Policy, Prompts, Sampling, TokenStats};
-use crate::rl::state::TrainState;
+use crate::rl::policy::{Named, OptimConfig, OptimState, Policy, Prompts, Sampling, TokenStats};
+use crate::rl::state::{NonFinite, TrainState};
 use crate::rl::{Clock, Metrics, push};
 use crate::shape::Shape;
 use crate::task::{Example, Split, Task};
@@ -78,6 +78,11 @@ struct Taxonomy {
 }
 
 /// One RL step; advances `state` (RNG, `rl_steps`) and the policy's weights.
+///
+/// When the logits, the loss, the gradient or the updated parameters turn
+/// NaN or infinite, the step's update is undone (weights and optimizer as
+/// before the step) and recorded in `state` ([`TrainState::record_update`]);
+/// `objective/skipped_updates` counts such steps.
 pub fn rl_step<P: Policy>(
     policy: &mut P,
     task: &dyn Task,
@@ -94,7 +99,9 @@ pub fn rl_step<P: Policy>(
     let (b, g, t) = (cfg.prompts, cfg.group, batch.t);
     let mut tax = Taxonomy::default();
     let (mut loss_sum, mut clipped, mut kept, mut grad_norm) = (0.0, 0u64, 0u64, 0.0);
-    for epoch in 0..cfg.epochs {
+    let before_update = Snapshot::take(policy)?;
+    let mut skipped = None;
+    'updates: for epoch in 0..cfg.epochs {
         for mb in 0..cfg.minibatches {
             let (lo, hi) = (mb * b / cfg.minibatches, (mb + 1) * b / cfg.minibatches);
             let prompts = batch.prompts.view(lo, hi);
@@ -152,8 +159,19 @@ pub fn rl_step<P: Policy>(
                     tokens: &tok_t,
                     old_logprobs: &old_t,
                 },
-            )?;
+            );
+            let out = match out {
+                Err(Error::NonFinite { .. } | Error::Invalid { field: "logits", .. }) => {
+                    skipped = Some(NonFinite::Logits);
+                    break 'updates;
+                }
+                other => other?,
+            };
             let summary = out.summary()?;
+            if !summary.loss.is_finite() {
+                skipped = Some(NonFinite::Loss);
+                break 'updates;
+            }
             clipped += summary.clipped_tokens;
             kept += summary.bins.kept.iter().sum::<u64>();
             if epoch == 0 {
@@ -166,9 +184,21 @@ pub fn rl_step<P: Policy>(
                 .ok_or(Error::Backend("the logits objective returned no ∂loss/∂logits".into()))?;
             policy.zero_grad();
             policy.backward(grad)?;
-            grad_norm += policy.optimizer_step(&cfg.optim)?;
+            let norm = policy.optimizer_step(&cfg.optim)?;
+            if !norm.is_finite() {
+                skipped = Some(NonFinite::Gradient);
+                break 'updates;
+            }
+            grad_norm += norm;
         }
     }
+    if skipped.is_none() && !all_finite(&policy.parameters()?) {
+        skipped = Some(NonFinite::Parameters);
+    }
+    if skipped.is_some() {
+        before_update.restore(policy)?;
+    }
+    state.record_update(skipped);
     let t2 = now();
     let updates = (cfg.epochs * cfg.minibatches) as f64;
     state.rl_steps += 1;
@@ -180,6 +210,7 @@ pub fn rl_step<P: Policy>(
     push(&mut m, "objective/clipped_fraction", clipped as f64 / kept.max(1) as f64);
     push(&mut m, "objective/kept_tokens", kept as f64 / cfg.epochs as f64);
     push(&mut m, "objective/grad_norm", grad_norm / updates);
+    push(&mut m, "objective/skipped_updates", state.skipped_updates as f64);
     let tokens = tax.tokens.max(1) as f64;
     let before = tax.entropy_sum / tokens;
     push(&mut m, "entropy/mean", before);
@@ -210,6 +241,28 @@ pub fn rl_step<P: Policy>(
         push(&mut m, "time/step_s", t3 - t0);
     }
     Ok(m)
+}
+
+/// The weights and optimizer state before an update, to undo it.
+pub(crate) struct Snapshot {
+    params: Vec<Named>,
+    optim: OptimState,
+}
+
+impl Snapshot {
+    pub(crate) fn take<P: Policy>(policy: &P) -> Result<Self> {
+        Ok(Snapshot { params: policy.parameters()?, optim: policy.optimizer_state()? })
+    }
+
+    pub(crate) fn restore<P: Policy>(&self, policy: &mut P) -> Result<()> {
+        policy.zero_grad();
+        policy.load_parameters(&self.params)?;
+        policy.load_optimizer_state(&self.optim)
+    }
+}
+
+pub(crate) fn all_finite(params: &[Named]) -> bool {
+    params.iter().all(|t| t.data.iter().all(|x| x.is_finite()))
 }
 
 /// Draws B training prompts and the N·T sampling uniforms from `state`, then
