@@ -90,8 +90,32 @@ pub fn run_root(cfg: &TrainConfig) -> PathBuf {
 /// Runs `cfg` on its backend.
 pub fn train(cfg: &TrainConfig, start: Start, progress: &Progress) -> Result<Outcome> {
     cfg.validate()?;
+    if let Some(path) = &cfg.model.path {
+        return train_pretrained(Path::new(path), cfg, start, progress);
+    }
     let task = cfg.build_task()?;
-    with_policy!(cfg, task.as_ref(), |policy| train_with(policy, task.as_ref(), cfg, start, progress))
+    with_policy!(cfg, task.as_ref(), |policy| train_with(policy, task.as_ref(), cfg, start, progress, &mut |_| Ok(())))
+}
+
+/// A pretrained model on a text task; the fine-tuned model is written as a
+/// Hugging Face directory, `<run>/model/`, at the end.
+fn train_pretrained(path: &Path, cfg: &TrainConfig, start: Start, progress: &Progress) -> Result<Outcome> {
+    if cfg.backend != crate::config::Backend::Cpu {
+        return Err(CliError::config("backend", "pretrained models train on the cpu backend so far"));
+    }
+    let loaded = wapo_io::model::load(path)?;
+    let (model, tokenizer) = (loaded.config, loaded.tokenizer.clone());
+    let task = crate::llm::task::LmTask::from_config(cfg, loaded.tokenizer.clone(), &model)?;
+    let policy = wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::from_named(model, &loaded.tensors, Default::default())?;
+    let (architecture, model_type) = (loaded.architecture.clone(), loaded.model_type.clone());
+    drop(loaded);
+    let dir = RunDir::new(run_root(cfg)).root.join("model");
+    let mut export = |params: Vec<wapo_core::rl::Named>| -> Result<()> {
+        wapo_io::model::save_hf_parts(&dir, &model, &architecture, &model_type, &params, &tokenizer)?;
+        progress.line(&format!("fine-tuned model: {}", dir.display()));
+        Ok(())
+    };
+    train_with(policy, &task, cfg, start, progress, &mut export)
 }
 
 /// Fresh AdamW moments: RL starts its own optimizer rather than inherit
@@ -212,6 +236,7 @@ pub fn train_with<P: Policy>(
     cfg: &TrainConfig,
     start: Start,
     progress: &Progress,
+    export: &mut dyn FnMut(Vec<wapo_core::rl::Named>) -> Result<()>,
 ) -> Result<Outcome> {
     let t0 = Instant::now();
     let run = RunDir::new(run_root(cfg));
@@ -318,6 +343,7 @@ pub fn train_with<P: Policy>(
         phase.finish();
     }
     drop(log);
+    export(policy.parameters()?)?;
     let records = run_dir::read_metrics(&metrics)?;
     let plots = plot::run_charts(&records, &run.plots())?;
     Ok(Outcome {

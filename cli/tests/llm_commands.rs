@@ -155,3 +155,44 @@ fn the_real_model_tokenizes_and_answers_as_it_does() {
     ));
     assert!(g["text"].as_str().unwrap().starts_with(" Paris."), "{g}");
 }
+
+#[test]
+fn train_a_pretrained_model_on_a_text_task() {
+    let (gguf, _) = tiny_model("train");
+    let out_dir = gguf.parent().unwrap().join("runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_wapo"))
+        .args(["train", "--model"])
+        .arg(&gguf)
+        .args(["--task", "arith", "--rl-steps", "2", "--prompts", "2", "--group", "3", "--max-new-tokens", "6"])
+        .args(["--eval-examples", "4", "--progress", "false", "--name", "tiny", "--out-dir"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("RL gain in held-out greedy exact match"), "{text}");
+    let run = out_dir.join("tiny");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let rl: Vec<Value> =
+        metrics.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|r| r["phase"] == "rl").collect();
+    assert_eq!(rl.len(), 2, "{metrics}");
+    for r in &rl {
+        let kept = r["objective/kept_tokens"].as_f64().unwrap();
+        assert!(kept.is_finite() && kept <= (2 * 3 * 6) as f64, "{r}");
+    }
+    // The fine-tuned model is a Hugging Face directory the tools load again.
+    let model = run.join("model");
+    json(&wapo(&["score", "--prompt", "1+1=", "--completion", "2"], &model));
+    // A toy task on a pretrained model, and a text task without one, are refused by name.
+    let bad = Command::new(env!("CARGO_BIN_EXE_wapo"))
+        .args(["train", "--model"])
+        .arg(&gguf)
+        .args(["--task", "add"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("task.name"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_wapo")).args(["train", "--task", "gsm"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--model"));
+}

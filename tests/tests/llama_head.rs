@@ -127,3 +127,36 @@ fn padded_prompts_compute_what_they_compute_alone() {
         assert!(m.forward_host(bad, g, &comps).is_err());
     }
 }
+
+/// The behaviour log-probs generation records are the trainer's: at the
+/// first minibatch of epoch 0 every importance ratio is 1 within f32
+/// roundoff, at any temperature and with stop tokens (positions after a stop
+/// are masked and not compared).
+#[test]
+fn rollout_logprobs_are_the_trainers() {
+    use wapo_core::rl::Sampling;
+    let cfg = ModelConfig { tied_embeddings: true, ..ModelConfig::llama(40, 32, 16, 2, 4, 2, 24, 10_000.0) };
+    let mut m: Gpt = Gpt::new(cfg, 9).unwrap();
+    for x in m.raw_parameters_mut().iter_mut() {
+        *x *= 4.0;
+    }
+    let (b, g, p, t) = (3, 4, 5, 10);
+    let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 7 + 3) % 40) as u32).collect();
+    let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
+    let uniforms: Vec<f32> = (0..b * g * t).map(|i| ((i * 31 + 5) % 101) as f32 / 101.0).collect();
+    for tau in [0.6, 1.0, 1.4] {
+        let sampling = Sampling { stop: vec![0, 1, 2], ..Sampling::default() };
+        let r = m.generate_with(view, g, t, tau, &uniforms, &sampling).unwrap();
+        let mask = r.mask();
+        assert!(r.lengths.iter().any(|&l| l < t), "no row stopped: the stop path is untested");
+        let stats = m.forward_stats(view, g, &r.tokens, tau).unwrap();
+        let mut worst = 0.0f64;
+        for i in 0..mask.len() {
+            if mask[i] == 1.0 {
+                worst = worst.max((stats.logprobs[i] as f64 - r.logprobs[i] as f64).abs());
+            }
+        }
+        println!("τ = {tau}: max |log ratio| {worst:.1e}, lengths {:?}", r.lengths);
+        assert!(worst < 1e-5, "τ = {tau}: {worst}");
+    }
+}

@@ -11,13 +11,25 @@ choice! {
 }
 
 choice! {
-    /// The built-in tasks of `wapo_core::task`.
-    pub enum TaskName { Recurrence = "recurrence", Add = "add", Sort = "sort", Reverse = "reverse" }
+    /// The built-in tasks: the toy tasks of `wapo_core::task` and the text
+    /// tasks of `wapo_core::task::text` (which need a pretrained model).
+    pub enum TaskName {
+        Recurrence = "recurrence", Add = "add", Sort = "sort", Reverse = "reverse",
+        Arith = "arith", Countdown = "countdown", Gsm = "gsm"
+    }
 }
 
 choice! {
     /// The objective's aggregation level; `default` is the objective's own.
     pub enum AggregationChoice { Default = "default", Seq = "seq", Group = "group", Global = "global" }
+}
+
+impl TaskName {
+    /// Whether the task is text (prompts and answers in words, for a
+    /// pretrained model with a tokenizer).
+    pub fn is_text(self) -> bool {
+        matches!(self, TaskName::Arith | TaskName::Countdown | TaskName::Gsm)
+    }
 }
 
 impl AggregationChoice {

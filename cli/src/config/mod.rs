@@ -18,13 +18,16 @@ use std::path::Path;
 
 use wapo_core::Objective;
 use wapo_core::ObjectiveConfig;
-use wapo_core::rl::{EvalConfig, ModelConfig, OptimConfig, RlConfig, SftConfig};
+use wapo_core::rl::{EvalConfig, ModelConfig, OptimConfig, RlConfig, Sampling, SftConfig};
 use wapo_core::task::{self, Task, TaskOptions};
 use wapo_core::task::{add::AddConfig, recurrence::RecurrenceConfig, reverse::ReverseConfig, sort::SortConfig};
 
 pub use choices::{AggregationChoice, Backend, Bins, TaskName};
 use knob::check::{any, at_least, finite_nonneg, finite_positive, not_empty, open_unit, probability, some_at_least};
 use section::{Leaf, Section, merge_table, section, set_path};
+
+/// The defaults a pretrained model (`model.path`) brings.
+const LM_PRESET: &str = include_str!("lm.toml");
 
 use crate::error::{CliError, Result};
 
@@ -54,7 +57,8 @@ section! {
 
 section! {
     pub struct TaskSection {
-        /// Task: recurrence, add, sort or reverse
+        /// Task: recurrence, add, sort or reverse (toy tasks for a fresh
+        /// model); arith, countdown or gsm (text tasks for a pretrained --model)
         name: TaskName = TaskName::Recurrence, "task";
         /// Seed of the task's example generator, apart from the run seed so
         /// that runs of several seeds (`wapo compare`) see the same problems
@@ -271,8 +275,22 @@ impl TrainConfig {
     /// Defaults, then `file` (if any), then `overrides` (config path, raw value).
     pub fn resolve(file: Option<&Path>, overrides: &[(String, String)]) -> Result<Self> {
         let mut cfg = TrainConfig::default();
-        if let Some(path) = file {
-            cfg.merge_file(path)?;
+        let table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(CliError::io(path))?;
+                Some(toml::from_str::<toml::Table>(&text).map_err(|e| CliError::format(path, e.to_string()))?)
+            }
+            None => None,
+        };
+        // A pretrained model brings its own defaults, under the file and flags.
+        let file_model = table.as_ref().and_then(|t| t.get("model")?.get("path")).is_some();
+        if file_model || overrides.iter().any(|(p, _)| p == "model.path") {
+            let preset: toml::Table =
+                toml::from_str(LM_PRESET).map_err(|e| CliError::config("lm preset", e.to_string()))?;
+            merge_table(&mut cfg, &preset, "")?;
+        }
+        if let Some(t) = &table {
+            merge_table(&mut cfg, t, "")?;
         }
         cfg.with_overrides(overrides)
     }
@@ -336,15 +354,30 @@ impl TrainConfig {
         if self.compare.entropy_low > self.compare.entropy_high {
             return bad("compare.entropy_low", "must be ≤ entropy_high");
         }
-        let task = self.build_task()?;
-        self.model_config(task.as_ref()).validate()?;
+        // The completion length L_max the objective and the rollouts use: a
+        // pretrained model's is `rollout.max_new_tokens`, a toy task's its own.
+        let max_seq_len = if self.model.path.is_some() {
+            if !self.task.name.is_text() {
+                return bad("task.name", "a pretrained model takes a text task: arith, countdown or gsm");
+            }
+            self.max_new_tokens()
+        } else {
+            let task = self.build_task()?;
+            self.model_config(task.as_ref()).validate()?;
+            task.completion_len()
+        };
         self.sft_config().validate()?;
-        let objective = self.objective_config(task.as_ref());
+        let objective = self.objective_for(max_seq_len);
         objective.validate().map_err(|e| CliError::from(e).under("objective"))?;
         if self.rl.steps > 0 {
-            self.rl_config(task.as_ref()).validate()?;
+            self.rl_for(max_seq_len).validate()?;
         }
         Ok(())
+    }
+
+    /// Tokens generated per completion of a pretrained model (32 unless set).
+    pub fn max_new_tokens(&self) -> usize {
+        self.rollout.max_new_tokens.unwrap_or(32)
     }
 
     pub fn task_options(&self) -> TaskOptions {
@@ -371,6 +404,12 @@ impl TrainConfig {
     }
 
     pub fn build_task(&self) -> Result<Box<dyn Task>> {
+        if self.task.name.is_text() {
+            return Err(CliError::config(
+                "task.name",
+                format!("`{}` is a text task: it needs a pretrained model (--model)", self.task.name.as_str()),
+            ));
+        }
         task::by_name_with(self.task.name.as_str(), self.task.seed, &self.task_options())
             .map_err(|e| CliError::from(e).under("task"))
     }
@@ -401,9 +440,10 @@ impl TrainConfig {
         }
     }
 
-    pub fn objective_config(&self, task: &dyn Task) -> ObjectiveConfig {
+    /// The objective with L_max = `max_seq_len`, the configured completion length.
+    fn objective_for(&self, max_seq_len: usize) -> ObjectiveConfig {
         let o = &self.objective;
-        let mut cfg = ObjectiveConfig::new(o.name, task.completion_len());
+        let mut cfg = ObjectiveConfig::new(o.name, max_seq_len);
         if o.name.needs_clip_eps() {
             cfg.clip_eps = Some(o.clip_eps);
         }
@@ -420,14 +460,19 @@ impl TrainConfig {
     }
 
     pub fn rl_config(&self, task: &dyn Task) -> RlConfig {
+        self.rl_for(task.completion_len())
+    }
+
+    fn rl_for(&self, max_seq_len: usize) -> RlConfig {
         RlConfig {
             prompts: self.rl.prompts,
             group: self.rl.group,
             epochs: self.rl.epochs,
             minibatches: self.rl.minibatches,
-            objective: self.objective_config(task),
+            objective: self.objective_for(max_seq_len),
             optim: self.optim(self.rl.lr),
             measure_entropy: self.rl.measure_entropy,
+            sampling: Sampling { top_k: self.rollout.top_k, top_p: self.rollout.top_p, stop: Vec::new() },
         }
     }
 

@@ -140,7 +140,10 @@ fn overrides_are_typed() {
     assert_eq!(cfg.compare.seeds, vec![1, 2, 3]);
     assert_eq!(cfg.compare.objectives, vec![Objective::Wapo, Objective::DrGrpo]);
     assert_eq!(cfg.backend, Backend::Wgpu);
-    assert_eq!(cfg.objective_config(cfg.build_task().unwrap().as_ref()).aggregation, Some(wapo_core::Aggregation::Seq));
+    assert_eq!(
+        cfg.rl_config(cfg.build_task().unwrap().as_ref()).objective.aggregation,
+        Some(wapo_core::Aggregation::Seq)
+    );
 }
 
 #[test]

@@ -5,10 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use wapo_core::task::text::{TextExample, TextTask};
+use wapo_core::rl::ModelConfig;
+use wapo_core::task::text::{self, TextExample, TextOptions, TextTask};
 use wapo_core::task::{Example, Split, Task};
 use wapo_io::tokenizer::Tokenizer;
 
+use crate::config::TrainConfig;
 use crate::error::{CliError, Result};
 
 /// Examples kept for scoring; the oldest are dropped past this many.
@@ -38,7 +40,10 @@ impl LmTask {
         max_new: usize,
     ) -> Result<Self> {
         if max_new == 0 || max_new >= context {
-            return Err(CliError::config("rollout.max_new_tokens", format!("must be in 1..{context} (the model's context)")));
+            return Err(CliError::config(
+                "rollout.max_new_tokens",
+                format!("must be in 1..{context} (the model's context)"),
+            ));
         }
         let stop = tokenizer.eos().to_vec();
         if stop.is_empty() {
@@ -58,6 +63,24 @@ impl LmTask {
         let first = task.text.example(Split::Heldout, 0);
         task.prompt_ids(&first.prompt)?;
         Ok(task)
+    }
+
+    /// The text task `cfg.task` for `model` with `tokenizer`, as configured
+    /// (`rollout.max_new_tokens`, `rollout.chat`).
+    pub fn from_config(cfg: &TrainConfig, tokenizer: Tokenizer, model: &ModelConfig) -> Result<Self> {
+        let name = cfg.task.name.as_str();
+        if !cfg.task.name.is_text() {
+            return Err(CliError::config(
+                "task.name",
+                format!(
+                    "`{name}` is a toy task with its own vocabulary; a pretrained model takes arith, countdown or gsm"
+                ),
+            ));
+        }
+        let text =
+            text::by_name(name, cfg.task.seed, &TextOptions::default()).map_err(|e| CliError::from(e).under("task"))?;
+        let max_new = cfg.max_new_tokens();
+        LmTask::new(text, tokenizer, cfg.rollout.chat, model.vocab, model.context, max_new)
     }
 
     fn prompt_ids(&self, user: &str) -> Result<Vec<u32>> {

@@ -55,10 +55,15 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
             passed += usize::from(rewards.iter().any(|&x| x >= 1.0));
             reward += rewards.iter().sum::<f64>();
         }
-        let logits = policy.forward(view, k, &r.tokens)?;
         // Greedy sampling (τ = 0) reports the entropy of the untempered policy.
         let tau = if cfg.temperature > 0.0 { cfg.temperature } else { 1.0 };
-        entropy += mean_entropy(&logits, &r.tokens, tau)? * chunk.len() as f64;
+        let mean = if policy.config().chunked_head() {
+            let h = policy.forward_stats(view, k, &r.tokens, tau)?.entropy;
+            h.iter().map(|&x| x as f64).sum::<f64>() / h.len().max(1) as f64
+        } else {
+            mean_entropy(&policy.forward(view, k, &r.tokens)?, &r.tokens, tau)?
+        };
+        entropy += mean * chunk.len() as f64;
     }
     let n = cfg.examples as f64;
     push(&mut m, "eval/pass@k", passed as f64 / n);
