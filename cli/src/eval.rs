@@ -80,6 +80,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 
 /// Evaluates the parameters stored in `path` with `cfg`'s task and model.
 pub fn eval_checkpoint(cfg: &TrainConfig, path: &Path) -> Result<Metrics> {
+    if let Some(model) = &cfg.model.path {
+        // A pretrained run: its model file gives the shape and the tokenizer.
+        let loaded = wapo_io::model::load(Path::new(model))?;
+        let task = crate::llm::task::LmTask::from_config(cfg, loaded.tokenizer.clone(), &loaded.config)?;
+        let mut policy =
+            wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::from_named(loaded.config, &loaded.tensors, Default::default())?;
+        drop(loaded);
+        checkpoint::load_parameters(path, &mut policy).map_err(|e| CliError::format(path, e.to_string()))?;
+        return Ok(evaluate(&mut policy, &task, &cfg.eval_config())?);
+    }
     let task = cfg.build_task()?;
     with_policy!(cfg, task.as_ref(), |policy| {
         let mut policy = policy;

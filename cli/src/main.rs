@@ -1,5 +1,10 @@
-//! `wapo`: train small language models with RL from verifiable rewards
-//! (WAPO and the GRPO family), evaluate objectives on case files, benchmark.
+//! `wapo`: train language models with RL from verifiable rewards (WAPO and
+//! the GRPO family), evaluate objectives on case files, benchmark.
+//!
+//! `train`, `eval`, `compare` (the training loop, its run directory, plots
+//! and summary), `loss` (case files), `bench`, and the pretrained-model
+//! commands in [`llm`] (`tokenize`, `score`, `generate`, `convert`); every
+//! knob is declared once in [`config`].
 
 use std::process::ExitCode;
 

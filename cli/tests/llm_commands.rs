@@ -180,9 +180,15 @@ fn train_a_pretrained_model_on_a_text_task() {
         let kept = r["objective/kept_tokens"].as_f64().unwrap();
         assert!(kept.is_finite() && kept <= (2 * 3 * 6) as f64, "{r}");
     }
-    // The fine-tuned model is a Hugging Face directory the tools load again.
+    // The fine-tuned model is a Hugging Face directory the tools load again,
+    // and the final checkpoint evaluates with the run's config.
     let model = run.join("model");
     json(&wapo(&["score", "--prompt", "1+1=", "--completion", "2"], &model));
+    let ckpt = run.join("checkpoints").join("step-000002.safetensors");
+    let e = Command::new(env!("CARGO_BIN_EXE_wapo")).arg("eval").arg(&ckpt).arg("--json").output().unwrap();
+    let v = json(&e);
+    let acc = v["eval/greedy_exact"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{v}");
     // A toy task on a pretrained model, and a text task without one, are refused by name.
     let bad = Command::new(env!("CARGO_BIN_EXE_wapo"))
         .args(["train", "--model"])

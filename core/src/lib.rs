@@ -9,6 +9,12 @@
 //! * [`host::HostTensor`] — the Vec-backed reference backend and the one
 //!   host tensor every backend's host side runs on (`alloc`; a buffer pool
 //!   with `std`, parallel loops with `rayon`).
+//! * [`rl`] — the architecture description of both model families
+//!   ([`rl::arch`], [`rl::layout`]), the `Policy` trait, and the training
+//!   loop written once (SFT, the RL step, evaluation) (`alloc`).
+//! * [`task`] — the toy tasks and the text tasks with verifiers
+//!   ([`task::text`]: arith, countdown, gsm) (`alloc`).
+//! * `case` — case files (`serde`).
 //!
 //! ```
 //! # #[cfg(feature = "alloc")] {

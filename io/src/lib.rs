@@ -12,6 +12,8 @@
 //!   ([`atomic`]).
 //! * [`model`] — one entry point: load a model from either format, save a
 //!   Hugging Face directory.
+//! * [`jsonl`] — the user's own task: a JSONL file of prompts and answers
+//!   with a verifier chosen by name.
 //! * [`testing`] — where the tests find the real model.
 //! * [`Error`] — names the file, the tensor or key, and what was wrong.
 

@@ -1,5 +1,10 @@
-//! CPU backend of wapo-rs: [`CpuTensor`] implements the core's `Tensor` in
-//! f32 on dfdx's `Cpu` device, with a fused logits-level objective.
+//! CPU backend of wapo-rs.
+//!
+//! * [`CpuTensor`] — the core's `Tensor` in f32 on dfdx's `Cpu` device: the
+//!   core's host tensor plus [`fused`], the one-pass logits-level objective.
+//! * [`gpt`] — the policy of either family (the GPT, the llama family):
+//!   one block graph ([`gpt::block`]) for the training forward, the backward
+//!   and KV-cache generation, the LM head in row chunks ([`gpt::head`]).
 
 pub mod fused;
 pub mod gpt;

@@ -24,7 +24,7 @@ pub enum Family {
 /// How rotary frequencies are derived from the base θ.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RopeScaling {
-    /// inv_freq[i] = θ^(−2i/d).
+    /// inv_freq(i) = θ^(−2i/d).
     None,
     /// Llama 3.1's `rope_type = "llama3"`: long wavelengths divided by
     /// `factor`, short ones kept, a smooth ramp between.

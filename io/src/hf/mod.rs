@@ -4,7 +4,7 @@
 //!   [`ModelConfig`](wapo_core::rl::ModelConfig) and back.
 //! * [`tensors`] — safetensors weights, one file or sharded, F32/F16/BF16
 //!   to f32, checked against the config's layout.
-//! * [`write`] — writing a directory, and loading one whole.
+//! * [`mod@write`] — writing a directory, and loading one whole.
 
 pub mod config;
 pub mod tensors;
