@@ -298,12 +298,12 @@ pub fn train_with<P: Policy>(
         None => {
             let m = evaluate(&mut policy, task, &eval_cfg)?;
             log.write(&record("eval", 0, &m))?;
-            progress.line(&format!(
-                "held-out before RL: greedy exact {}  pass@{} {}",
-                num(metric(&m, "eval/greedy_exact")),
-                cfg.eval.k,
-                num(metric(&m, "eval/pass@k"))
-            ));
+            let pass = if cfg.eval.k > 0 {
+                format!("  pass@{} {}", cfg.eval.k, num(metric(&m, "eval/pass@k")))
+            } else {
+                String::new()
+            };
+            progress.line(&format!("held-out before RL: greedy exact {}{pass}", num(metric(&m, "eval/greedy_exact"))));
             m
         }
     };

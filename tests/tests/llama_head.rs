@@ -151,8 +151,8 @@ fn rollout_logprobs_are_the_trainers() {
         assert!(r.lengths.iter().any(|&l| l < t), "no row stopped: the stop path is untested");
         let stats = m.forward_stats(view, g, &r.tokens, tau).unwrap();
         let mut worst = 0.0f64;
-        for i in 0..mask.len() {
-            if mask[i] == 1.0 {
+        for (i, &m) in mask.iter().enumerate() {
+            if m == 1.0 {
                 worst = worst.max((stats.logprobs[i] as f64 - r.logprobs[i] as f64).abs());
             }
         }
