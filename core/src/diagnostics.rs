@@ -127,7 +127,8 @@ pub fn diagnostics<T: Tensor>(
     let (mut correct, mut no_pos, mut no_neg) = (0.0, 0.0, 0.0);
     for g in &ids {
         let members: Vec<usize> = (0..n).filter(|&i| group_ids.get(i) == Some(g)).collect();
-        correct += f64::from(u8::from(members.iter().any(|&i| rewards.get(i).is_some_and(|r| *r > 0.0))));
+        correct +=
+            f64::from(u8::from(members.iter().any(|&i| rewards.get(i).is_some_and(|&r| crate::task::solves(r)))));
         no_pos += f64::from(u8::from(!members.iter().any(|&i| adv[i] > 0.0)));
         no_neg += f64::from(u8::from(!members.iter().any(|&i| adv[i] < 0.0)));
     }

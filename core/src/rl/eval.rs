@@ -52,7 +52,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
                     task.reward(e, &r.tokens[n * t..(n + 1) * t])
                 })
                 .collect();
-            passed += usize::from(rewards.iter().any(|&x| x >= 1.0));
+            passed += usize::from(rewards.iter().any(|&x| crate::task::solves(x)));
             reward += rewards.iter().sum::<f64>();
         }
         // Greedy sampling (τ = 0) reports the entropy of the untempered policy.
@@ -83,7 +83,7 @@ pub fn greedy_accuracy<P: Policy>(policy: &mut P, task: &dyn Task, examples: usi
         let view = prompts.view(0, chunk.len());
         let out = policy.greedy(view, t)?;
         for (b, e) in chunk.iter().enumerate() {
-            correct += usize::from(task.reward(e, &out[b * t..(b + 1) * t]) >= 1.0);
+            correct += usize::from(crate::task::solves(task.reward(e, &out[b * t..(b + 1) * t])));
         }
     }
     Ok(correct as f64 / all.len().max(1) as f64)

@@ -13,7 +13,7 @@ use crate::logits::{LogitsBatch, logits_objective, row_stats};
 use crate::objective::{BinSpec, ObjectiveConfig, TokenBatch, token_objective};
 use crate::rl::policy::{Named, OptimConfig, OptimState, Policy, Prompts, Sampling, TokenStats};
 use crate::rl::state::{NonFinite, TrainState};
-use crate::rl::{Clock, Metrics, push};
+use crate::rl::{Clock, Metrics, metric, push};
 use crate::shape::Shape;
 use crate::task::{Example, Split, Task};
 use crate::taxonomy::{self, RowStats};
@@ -107,6 +107,8 @@ pub fn rl_step<P: Policy>(
 
     let (b, g, t) = (cfg.prompts, cfg.group, batch.t);
     let mut tax = Taxonomy::default();
+    // The §8 diagnostics of each minibatch of the first pass, averaged.
+    let mut diag: Metrics = Metrics::new();
     let (mut loss_sum, mut clipped, mut kept, mut grad_norm) = (0.0, 0u64, 0u64, 0.0);
     let before_update = Snapshot::take(policy)?;
     let mut skipped = None;
@@ -148,6 +150,8 @@ pub fn rl_step<P: Policy>(
                 if epoch == 0 {
                     loss_sum += summary.loss;
                     accumulate_taxonomy_stats(&mut tax, cfg, &stats, &batch.mask[rows.start * t..rows.end * t], &out)?;
+                    let gids: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
+                    add_diagnostics(&mut diag, &out, &old_t, &batch.rewards[rows.clone()], &gids, cfg.minibatches)?;
                 }
                 let grad: Vec<f32> = download(&out.grad_logprobs)?.iter().map(|&x| x as f32).collect();
                 policy.zero_grad();
@@ -185,7 +189,10 @@ pub fn rl_step<P: Policy>(
             kept += summary.bins.kept.iter().sum::<u64>();
             if epoch == 0 {
                 loss_sum += summary.loss;
-                accumulate_taxonomy(&mut tax, cfg, &logits, tokens, &out)?;
+                let stats = output_stats(&out)?;
+                accumulate_taxonomy_stats(&mut tax, cfg, &stats, &batch.mask[rows.start * t..rows.end * t], &out)?;
+                let gids: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
+                add_diagnostics(&mut diag, &out, &old_t, &batch.rewards[rows.clone()], &gids, cfg.minibatches)?;
             }
             let grad = out
                 .grad_logits
@@ -230,15 +237,17 @@ pub fn rl_step<P: Policy>(
         push(&mut m, &format!("bins/{name}_kept"), tax.kept[code] as f64);
         push(&mut m, &format!("bins/{name}_dH_pred"), tax.dh_pred[code]);
     }
+    // The diagnostics this step does not already report (it reports the
+    // loss, the clipped fraction, the entropy and the bins over the step).
+    for (k, v) in diag {
+        if metric(&m, &k).is_none() {
+            m.push((k, v));
+        }
+    }
     if cfg.measure_entropy {
         let prompts = batch.prompts.view(0, b);
-        let after = if policy.config().chunked_head() {
-            let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.objective.temperature)?;
-            masked_mean(&stats.entropy, &batch.mask)
-        } else {
-            let logits = policy.forward(prompts, g, &batch.tokens)?;
-            mean_entropy(&logits, &batch.tokens, cfg.objective.temperature)?
-        };
+        let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.objective.temperature)?;
+        let after = masked_mean(&stats.entropy, &batch.mask);
         push(&mut m, "entropy/after", after);
         push(&mut m, "entropy/delta_measured", after - before);
     }
@@ -332,50 +341,32 @@ fn reward_metrics(m: &mut Metrics, rewards: &[f64], g: usize) {
     let groups = rewards.chunks(g.max(1));
     let count = groups.len().max(1) as f64;
     for grp in groups {
-        solved += usize::from(grp.iter().any(|&r| r >= 1.0));
+        solved += usize::from(grp.iter().any(|&r| crate::task::solves(r)));
         no_signal += usize::from(grp.iter().all(|&r| r == grp[0]));
     }
     push(m, "rollout/groups_solved", solved as f64 / count);
     push(m, "rollout/groups_no_signal", no_signal as f64 / count);
 }
 
-/// Counts, kept counts and the first-order ΔH (§7) of every token, by bin,
-/// for a logit step of size lr along −∂loss/∂z; and the entropy before.
-fn accumulate_taxonomy<T: Tensor>(
-    tax: &mut Taxonomy,
-    cfg: &RlConfig,
-    logits: &T,
-    tokens: &[u32],
-    out: &crate::objective::Output<T>,
-) -> Result<()> {
-    let v = logits.shape().last();
-    let z = download(logits)?; // (Nm, T, V)
-    let grad = download(&out.grad_logprobs)?; // (Nm, T)
-    let bins = download(&out.bins)?;
-    let keep = download(&out.keep)?;
-    let tau = cfg.objective.temperature;
-    for (i, &y) in tokens.iter().enumerate() {
-        let s = row_stats(&z[i * v..(i + 1) * v], y as usize, tau);
-        let code = (bins[i] as usize).min(3);
-        let stats = RowStats {
-            p_sampled: libm::exp(s.logp),
-            sum_p_sq: s.sum_p_sq,
-            entropy: s.entropy,
-            sum_p_sq_logp: s.sum_p_sq_logp,
-        };
-        // Gradient descent moves z by −lr·∂loss/∂z = lr·(−g/τ)·(onehot − p).
-        let c = -grad[i] / tau;
-        tax.dh_pred[code] += taxonomy::predict(stats, c, cfg.optim.lr, 0.0).dentropy;
-        tax.count[code] += 1;
-        tax.kept[code] += u64::from(keep[i] != 0.0);
-        tax.entropy_sum += s.entropy;
-        tax.tokens += 1;
-    }
-    Ok(())
+/// The token statistics a logits-level evaluation already computed (its
+/// fused kernel's ℓ, H, Σp², Σp²·log p): the taxonomy reads these rather
+/// than downloading the (N, T, V) logits.
+fn output_stats<T: Tensor>(out: &crate::objective::Output<T>) -> Result<TokenStats> {
+    let narrow = |x: Option<&T>, what: &'static str| -> Result<Vec<f32>> {
+        let x = x.ok_or(Error::Backend(format!("the logits objective returned no {what}")))?;
+        Ok(download(x)?.iter().map(|&v| v as f32).collect())
+    };
+    Ok(TokenStats {
+        logprobs: narrow(Some(&out.logprobs), "log-probs")?,
+        entropy: narrow(out.entropy.as_ref(), "entropy")?,
+        sum_p_sq: narrow(out.sum_p_sq.as_ref(), "Σp²")?,
+        sum_p_sq_logp: narrow(out.sum_p_sq_logp.as_ref(), "Σp²·log p")?,
+    })
 }
 
-/// Counts, kept counts and the first-order ΔH of every generated token, by
-/// bin, from the policy's token statistics (the chunked-head path).
+/// Counts, kept counts and the first-order ΔH (§7) of every generated token,
+/// by bin, for a logit step of size lr along −∂loss/∂z (descent moves z by
+/// lr·(−g/τ)·(onehot − p)); and the entropy before.
 fn accumulate_taxonomy_stats<T: Tensor>(
     tax: &mut Taxonomy,
     cfg: &RlConfig,
@@ -403,6 +394,26 @@ fn accumulate_taxonomy_stats<T: Tensor>(
         tax.kept[code] += u64::from(keep[i] != 0.0);
         tax.entropy_sum += s.entropy;
         tax.tokens += 1;
+    }
+    Ok(())
+}
+
+/// Adds one minibatch's share of the §8 diagnostics to `acc` (their mean
+/// over `parts` minibatches).
+fn add_diagnostics<T: Tensor>(
+    acc: &mut Metrics,
+    out: &crate::objective::Output<T>,
+    old: &T,
+    rewards: &[f64],
+    group_ids: &[i64],
+    parts: usize,
+) -> Result<()> {
+    for (k, v) in crate::diagnostics::diagnostics(out, old, rewards, group_ids)? {
+        let share = v / parts as f64;
+        match acc.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, x)) => *x += share,
+            None => acc.push((k, share)),
+        }
     }
     Ok(())
 }

@@ -24,6 +24,13 @@ pub struct Example {
     pub gold: Vec<u32>,
 }
 
+/// Whether a reward is a solution: an exact match earns 1 (partial credit
+/// and format bonuses stay below it or add to it). The one definition the
+/// metrics and the evaluation use.
+pub fn solves(reward: f64) -> bool {
+    reward >= 1.0
+}
+
 /// A verifiable task.
 pub trait Task: Send + Sync {
     /// Short name (`recurrence`, `add`, `sort`, `reverse`).
