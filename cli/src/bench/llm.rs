@@ -113,6 +113,7 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
         (n * t) as f64 / gen_t
     );
     println!("training forward + objective + backward + AdamW, {n} sequences of {} tokens: {train:.2} s", p + t);
+    println!("one RL step (generation + training): {:.2} s", gen_t + train);
     println!("peak memory: {}", super::memory::peak_rss_text());
     Ok(())
 }

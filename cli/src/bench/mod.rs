@@ -29,8 +29,8 @@ pub enum BenchCommand {
 
 pub fn run(args: &BenchArgs) -> ExitCode {
     match &args.command {
-        BenchCommand::Objective(a) => objective::run(a),
-        BenchCommand::Train(a) => train::run(a),
+        BenchCommand::Objective(a) => crate::error::exit(objective::run(a)),
+        BenchCommand::Train(a) => crate::error::exit(train::run(a)),
         BenchCommand::Llm(a) => crate::error::exit(llm::run(a)),
     }
 }

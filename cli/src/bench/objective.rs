@@ -3,8 +3,6 @@
 //! gradient written once) and, as the yardstick, a plain copy of as many
 //! bytes on the same device in the same run.
 
-use std::process::ExitCode;
-
 use clap::{Args, ValueEnum};
 use wapo_wgpu::bench::{BenchRow, DEFAULT_SHAPES, median_ms, time_objective};
 
@@ -48,19 +46,13 @@ fn parse_shapes(s: &str) -> Result<Shapes, String> {
         .map(Shapes)
 }
 
-pub fn run(args: &ObjectiveArgs) -> ExitCode {
+pub fn run(args: &ObjectiveArgs) -> crate::error::Result<()> {
     let shapes = args.shapes.clone().map_or(DEFAULT_SHAPES.to_vec(), |s| s.0);
-    let result = match args.backend {
-        BenchBackend::Wgpu => run_wgpu(&shapes, args.iters),
-        BenchBackend::Cpu => run_cpu(&shapes, args.iters),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+    match args.backend {
+        BenchBackend::Wgpu => run_wgpu(&shapes, args.iters)?,
+        BenchBackend::Cpu => run_cpu(&shapes, args.iters)?,
     }
+    Ok(())
 }
 
 fn run_wgpu(shapes: &[(usize, usize)], iters: usize) -> wapo_core::Result<()> {

@@ -4,7 +4,7 @@
 //! `--large`, SFT tokens/s of a C=512 L=8 H=8 model at T=256; on wgpu also
 //! the GEMM kernel's TFLOP/s at 4096³ (`--gemm N` for another size).
 
-use std::process::ExitCode;
+use crate::error::{CliError, Result};
 
 use clap::Args;
 use wapo_benches::{bench_sft_tokens, bench_train, large, toy};
@@ -30,33 +30,24 @@ pub struct TrainBenchArgs {
     pub gemm: usize,
 }
 
-pub fn run(args: &TrainBenchArgs) -> ExitCode {
+pub fn run(args: &TrainBenchArgs) -> Result<()> {
     if args.reps == 0 {
-        eprintln!("error: `--reps` must be ≥ 1");
-        return ExitCode::from(2);
+        return Err(CliError::config("reps", "must be ≥ 1"));
     }
     if args.prompts.contains(&0) {
-        eprintln!("error: `--prompts` must be ≥ 1");
-        return ExitCode::from(2);
+        return Err(CliError::config("prompts", "must be ≥ 1"));
     }
-    let result = match args.backend.as_str() {
+    match args.backend.as_str() {
         "cpu" => {
             println!("backend cpu, {} threads", std::thread::available_parallelism().map_or(1, |n| n.get()));
-            bench_all(args, |m| wapo_cpu::gpt::Gpt::<wapo_core::host::HostTensor<f32>>::new(m, 0))
+            bench_all(args, |m| wapo_cpu::gpt::Gpt::<wapo_core::host::HostTensor<f32>>::new(m, 0))?
         }
-        "wgpu" => wgpu(args),
+        "wgpu" => wgpu(args)?,
         other => {
-            eprintln!("error: `--backend`: unknown backend `{other}` (expected cpu or wgpu)");
-            return ExitCode::from(2);
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+            return Err(CliError::config("backend", format!("unknown backend `{other}` (expected cpu or wgpu)")));
         }
     }
+    Ok(())
 }
 
 fn wgpu(args: &TrainBenchArgs) -> wapo_core::Result<()> {

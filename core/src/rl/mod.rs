@@ -48,8 +48,7 @@ mod sft;
 mod state;
 mod step;
 
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
+use alloc::string::ToString;
 
 pub use crate::task::{Example, Split, Task};
 pub use arch::{Family, ModelConfig, RopeScaling};
@@ -63,8 +62,9 @@ pub use sft::{SftConfig, sft_step, warm_start, warm_start_until};
 pub use state::{NonFinite, TrainState, uniform};
 pub use step::{RlConfig, mean_entropy, rl_step};
 
-/// Namespaced scalar metrics of one step, in a stable order.
-pub type Metrics = Vec<(String, f64)>;
+/// Namespaced scalar metrics of one step, in a stable order (the
+/// diagnostics' type: one record shape for every metric).
+pub use crate::diagnostics::Metrics;
 
 /// Seconds on some monotonic clock (timings are left out without one: the
 /// core has no clock of its own).
