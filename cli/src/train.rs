@@ -416,7 +416,8 @@ pub fn report(cfg: &TrainConfig, out: &Outcome) -> String {
         "sampled reward".into(),
         "entropy".into(),
     ]);
-    for (label, m) in [("after SFT", &out.before), (&*format!("after RL ({})", cfg.objective.name), &out.after)] {
+    let start = if out.sft_steps == 0 { "before RL" } else { "after SFT" };
+    for (label, m) in [(start, &out.before), (&*format!("after RL ({})", cfg.objective.name), &out.after)] {
         t.row([
             label.to_string(),
             num(metric(m, "eval/greedy_exact")),
