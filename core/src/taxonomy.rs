@@ -6,6 +6,7 @@
 //! step on the sampled token and on the entropy depends on exactly these.
 
 use crate::error::Result;
+use crate::logits::RowStats;
 use crate::objective::BinSpec;
 use crate::tensor::{Binary, Tensor};
 
@@ -45,19 +46,12 @@ pub struct TokenDelta {
     pub dentropy: f64,
 }
 
-/// Row statistics the predictions need: p_y, Σp², H and Σ_k p_k² log p_k.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RowStats {
-    pub p_sampled: f64,
-    pub sum_p_sq: f64,
-    pub entropy: f64,
-    pub sum_p_sq_logp: f64,
-}
-
 /// §7: Δp_y = η c p_y (1 − 2p_y + Σp²); Δp_k = η c p_k (Σp² − p_y − p_k);
-/// ΔH = −η c [p_y (log p_y + H) − Σ_k p_k² (log p_k + H)].
+/// ΔH = −η c [p_y (log p_y + H) − Σ_k p_k² (log p_k + H)], from a row's
+/// statistics (its ℓ, Σp², H and Σ_k p_k² log p_k; the lse is not read).
 pub fn predict(stats: RowStats, c: f64, eta: f64, p_other: f64) -> TokenDelta {
-    let RowStats { p_sampled: py, sum_p_sq: s2, entropy: h, sum_p_sq_logp } = stats;
+    let RowStats { logp, sum_p_sq: s2, entropy: h, sum_p_sq_logp, .. } = stats;
+    let py = libm::exp(logp);
     let ec = eta * c;
     let dlogp = ec * (1.0 - 2.0 * py + s2);
     let py_term = if py > 0.0 { py * (libm::log(py) + h) } else { 0.0 };
@@ -106,13 +100,7 @@ pub fn bin_deltas<T: Tensor>(
         if g[r] == 0.0 {
             continue;
         }
-        let s = crate::logits::row_stats(row, y[r] as usize, temperature);
-        let stats = RowStats {
-            p_sampled: libm::exp(s.logp),
-            sum_p_sq: s.sum_p_sq,
-            entropy: s.entropy,
-            sum_p_sq_logp: s.sum_p_sq_logp,
-        };
+        let stats = crate::logits::row_stats(row, y[r] as usize, temperature);
         // The step Δz = −η·g·(onehot − p)/τ moves the scaled logits z/τ (in
         // which §7 is written) by −η·g/τ²·(onehot − p): c = −g/τ².
         let d = predict(stats, -g[r] / (temperature * temperature), eta, 0.0);

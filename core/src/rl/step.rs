@@ -9,14 +9,14 @@ use alloc::vec::Vec;
 
 use crate::advantage::Groups;
 use crate::error::{Error, Result};
-use crate::logits::{LogitsBatch, logits_objective, row_stats};
+use crate::logits::{LogitsBatch, RowStats, logits_objective, row_stats};
 use crate::objective::{BinSpec, ObjectiveConfig, TokenBatch, token_objective};
 use crate::rl::policy::{Named, OptimConfig, OptimState, Policy, Prompts, Sampling, TokenStats};
 use crate::rl::state::{NonFinite, TrainState};
 use crate::rl::{Clock, Metrics, metric, push};
 use crate::shape::Shape;
 use crate::task::{Example, Split, Task};
-use crate::taxonomy::{self, RowStats};
+use crate::taxonomy;
 use crate::tensor::Tensor;
 
 /// Knobs of the RL step.
@@ -384,7 +384,9 @@ fn accumulate_taxonomy_stats<T: Tensor>(
         }
         let code = (bins[i] as usize).min(3);
         let s = RowStats {
-            p_sampled: libm::exp(stats.logprobs[i] as f64),
+            // Not among the token statistics; the prediction does not read it.
+            lse: f64::NAN,
+            logp: stats.logprobs[i] as f64,
             sum_p_sq: stats.sum_p_sq[i] as f64,
             entropy: stats.entropy[i] as f64,
             sum_p_sq_logp: stats.sum_p_sq_logp[i] as f64,
