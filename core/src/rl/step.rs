@@ -52,14 +52,15 @@ impl RlConfig {
             return bad("rl.minibatches", "must be in 1..=prompts");
         }
         self.sampling.validate()?;
-        if self.sampling.top_k > 0 || self.sampling.top_p > 0.0 && self.sampling.top_p < 1.0 {
-            // The importance ratio needs the trainer's ℓ under the same
-            // truncation as the sampler's; the trainer computes the full
-            // softmax, so the ratio would be biased from the first update.
-            return bad(
-                "rollout.top_p",
-                "training with top-k / top-p rollouts is not supported yet (the trainer's log-probs would not match the sampler's); use them with `wapo generate`",
-            );
+        // The importance ratio needs the trainer's ℓ under the same
+        // truncation as the sampler's; the trainer computes the full softmax,
+        // so the ratio would be biased from the first update.
+        const TRUNCATED: &str = "training with top-k / top-p rollouts is not supported yet (the trainer's log-probs would not match the sampler's); use them with `wapo generate`";
+        if self.sampling.top_k > 0 {
+            return bad("rollout.top_k", TRUNCATED);
+        }
+        if self.sampling.top_p > 0.0 && self.sampling.top_p < 1.0 {
+            return bad("rollout.top_p", TRUNCATED);
         }
         self.objective.validate()
     }
