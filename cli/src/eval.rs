@@ -82,11 +82,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 pub fn eval_checkpoint(cfg: &TrainConfig, path: &Path) -> Result<Metrics> {
     if let Some(model) = &cfg.model.path {
         // A pretrained run: its model file gives the shape and the tokenizer.
-        let loaded = wapo_io::model::load(Path::new(model))?;
-        let task = crate::llm::task::LmTask::from_config(cfg, loaded.tokenizer.clone(), &loaded.config)?;
-        let mut policy =
-            wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::from_named(loaded.config, &loaded.tensors, Default::default())?;
-        drop(loaded);
+        let lm = crate::llm::load::<wapo_cpu::CpuTensor>(Path::new(model))?;
+        let task = crate::llm::task::LmTask::from_config(cfg, lm.tokenizer, wapo_core::rl::Policy::config(&lm.policy))?;
+        let mut policy = lm.policy;
         checkpoint::load_parameters(path, &mut policy).map_err(|e| CliError::format(path, e.to_string()))?;
         return Ok(evaluate(&mut policy, &task, &cfg.eval_config())?);
     }

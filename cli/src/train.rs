@@ -103,12 +103,9 @@ fn train_pretrained(path: &Path, cfg: &TrainConfig, start: Start, progress: &Pro
     if cfg.backend != crate::config::Backend::Cpu {
         return Err(CliError::config("backend", "pretrained models train on the cpu backend so far"));
     }
-    let loaded = wapo_io::model::load(path)?;
-    let (model, tokenizer) = (loaded.config, loaded.tokenizer.clone());
-    let task = crate::llm::task::LmTask::from_config(cfg, loaded.tokenizer.clone(), &model)?;
-    let policy = wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::from_named(model, &loaded.tensors, Default::default())?;
-    let (architecture, model_type) = (loaded.architecture.clone(), loaded.model_type.clone());
-    drop(loaded);
+    let crate::llm::Lm { policy, tokenizer, architecture, model_type } = crate::llm::load::<wapo_cpu::CpuTensor>(path)?;
+    let model = *policy.config();
+    let task = crate::llm::task::LmTask::from_config(cfg, tokenizer.clone(), &model)?;
     let dir = RunDir::new(run_root(cfg)).root.join("model");
     let mut export = |params: Vec<wapo_core::rl::Named>| -> Result<()> {
         wapo_io::model::save_hf_parts(&dir, &model, &architecture, &model_type, &params, &tokenizer)?;

@@ -50,10 +50,8 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
     if args.new_tokens < 2 || args.reps == 0 {
         return Err(CliError::config("new-tokens", "must be ≥ 2 (and --reps ≥ 1)"));
     }
-    let loaded = wapo_io::model::load(&args.model.model)?;
-    let cfg = loaded.config;
-    let mut policy: Gpt = Gpt::from_named(cfg, &loaded.tensors, ())?;
-    drop(loaded);
+    let mut policy: Gpt = crate::llm::load(&args.model.model)?.policy;
+    let cfg = *policy.config();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "model {}: {} layers, C {}, H {}/{}, V {}; backend cpu, {threads} threads",

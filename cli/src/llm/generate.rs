@@ -39,7 +39,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         return Err(CliError::config("top-p", "must be in (0, 1]"));
     }
-    let mut lm = super::load(&args.model.model)?;
+    let mut lm: super::Lm = super::load(&args.model.model)?;
     let ids = lm.prompt_ids(&args.prompt, args.chat)?;
     let steps = args.max_new_tokens.min(lm.policy.config().context.saturating_sub(ids.len()) + 1);
     if steps == 0 || ids.len() > lm.policy.config().context {

@@ -11,6 +11,8 @@ pub mod tokenize;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use wapo_core::Tensor;
+use wapo_core::host::HostTensor;
 use wapo_cpu::gpt::Gpt;
 use wapo_io::model::Loaded;
 use wapo_io::tokenizer::Tokenizer;
@@ -26,20 +28,26 @@ pub struct ModelArg {
     pub model: PathBuf,
 }
 
-/// A loaded model on the CPU backend with its tokenizer.
-pub struct Lm {
-    pub policy: Gpt,
+/// A pretrained model on the CPU backend with its tokenizer and what it
+/// was (for writing it out again); `T` is the tensor its logits come in.
+pub struct Lm<T: Tensor = HostTensor<f32>> {
+    pub policy: Gpt<T>,
     pub tokenizer: Tokenizer,
+    pub architecture: String,
+    pub model_type: String,
 }
 
-/// Loads `path`; the file's tensors move into the policy.
-pub fn load(path: &Path) -> Result<Lm> {
-    let Loaded { config, tensors, tokenizer, .. } = wapo_io::model::load(path)?;
+/// Loads `path` into a CPU policy; the file's tensors are dropped once copied.
+pub fn load<T: Tensor>(path: &Path) -> Result<Lm<T>>
+where
+    T::Device: Default,
+{
+    let Loaded { config, tensors, tokenizer, architecture, model_type } = wapo_io::model::load(path)?;
     let policy = Gpt::from_named(config, &tensors, Default::default())?;
-    Ok(Lm { policy, tokenizer })
+    Ok(Lm { policy, tokenizer, architecture, model_type })
 }
 
-impl Lm {
+impl<T: Tensor> Lm<T> {
     /// Token ids of `text`, through the model's chat template when `chat`.
     pub fn prompt_ids(&self, text: &str, chat: bool) -> Result<Vec<u32>> {
         let text = if chat { self.tokenizer.chat_prompt(text, None)? } else { text.to_string() };

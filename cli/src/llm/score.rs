@@ -28,7 +28,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     if !(args.temperature.is_finite() && args.temperature > 0.0) {
         return Err(CliError::config("temperature", "must be a finite number > 0"));
     }
-    let mut lm = super::load(&args.model.model)?;
+    let mut lm: super::Lm = super::load(&args.model.model)?;
     let prompt_ids = lm.prompt_ids(&args.prompt, args.chat)?;
     let completion_ids = lm.tokenizer.encode_continuation(&args.completion)?;
     if completion_ids.is_empty() {
