@@ -406,33 +406,45 @@ pub fn record_metrics(r: &run_dir::Record) -> Metrics {
 /// The closing table of `wapo train`.
 pub fn report(cfg: &TrainConfig, out: &Outcome) -> String {
     let k = cfg.eval.k;
-    let mut t = Table::new([
+    // Completions that end at a stop token also report how long they ran.
+    let lengths = metric(&out.before, "eval/length_mean").is_some();
+    let mut headers = vec![
         "held-out".to_string(),
         "greedy exact".into(),
         format!("pass@{k}"),
         "sampled reward".into(),
         "entropy".into(),
-    ]);
+    ];
+    if lengths {
+        headers.extend(["mean length".into(), "cut at max".into()]);
+    }
+    let mut t = Table::new(headers);
     let start = if out.sft_steps == 0 { "before RL" } else { "after SFT" };
     for (label, m) in [(start, &out.before), (&*format!("after RL ({})", cfg.objective.name), &out.after)] {
-        t.row([
+        let mut row = vec![
             label.to_string(),
             num(metric(m, "eval/greedy_exact")),
             num(metric(m, "eval/pass@k")),
             num(metric(m, "eval/reward_mean")),
             num(metric(m, "eval/entropy_mean")),
-        ]);
+        ];
+        if lengths {
+            row.push(metric(m, "eval/length_mean").map_or("-".into(), |l| format!("{l:.1}")));
+            row.push(num(metric(m, "eval/truncated_fraction")));
+        }
+        t.row(row);
     }
     let gain =
         metric(&out.after, "eval/greedy_exact").zip(metric(&out.before, "eval/greedy_exact")).map(|(a, b)| a - b);
     format!(
-        "\nrun {}: task {}, {} SFT + {} RL steps, {:.1} s on backend {}\n\n{t}\nRL gain in held-out greedy exact match: {}\nmetrics: {}\nplots:   {} files in {}\n",
+        "\nrun {}: task {}, {} SFT + {} RL steps, {:.1} s on backend {}, peak memory {}\n\n{t}\nRL gain in held-out greedy exact match: {}\nmetrics: {}\nplots:   {} files in {}\n",
         out.run.root.display(),
         cfg.task.name,
         out.sft_steps,
         out.rl_steps,
         out.wall_s,
         cfg.backend,
+        crate::bench::memory::peak_rss_text(),
         gain.map_or("-".into(), |g| format!("{g:+.3}")),
         out.run.metrics().display(),
         out.plots.len(),
