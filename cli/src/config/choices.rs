@@ -15,8 +15,13 @@ choice! {
     /// tasks of `wapo_core::task::text` (which need a pretrained model).
     pub enum TaskName {
         Recurrence = "recurrence", Add = "add", Sort = "sort", Reverse = "reverse",
-        Arith = "arith", Countdown = "countdown", Gsm = "gsm"
+        Arith = "arith", Countdown = "countdown", Gsm = "gsm", Jsonl = "jsonl"
     }
+}
+
+choice! {
+    /// How `arith` writes its operations.
+    pub enum ArithStyleChoice { Symbols = "symbols", Words = "words", Mixed = "mixed" }
 }
 
 choice! {
@@ -28,7 +33,18 @@ impl TaskName {
     /// Whether the task is text (prompts and answers in words, for a
     /// pretrained model with a tokenizer).
     pub fn is_text(self) -> bool {
-        matches!(self, TaskName::Arith | TaskName::Countdown | TaskName::Gsm)
+        matches!(self, TaskName::Arith | TaskName::Countdown | TaskName::Gsm | TaskName::Jsonl)
+    }
+}
+
+impl ArithStyleChoice {
+    pub fn style(self) -> wapo_core::task::text::arith::ArithStyle {
+        use wapo_core::task::text::arith::ArithStyle;
+        match self {
+            ArithStyleChoice::Symbols => ArithStyle::Symbols,
+            ArithStyleChoice::Words => ArithStyle::Words,
+            ArithStyleChoice::Mixed => ArithStyle::Mixed,
+        }
     }
 }
 

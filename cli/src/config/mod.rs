@@ -19,10 +19,11 @@ use std::path::Path;
 use wapo_core::Objective;
 use wapo_core::ObjectiveConfig;
 use wapo_core::rl::{EvalConfig, ModelConfig, OptimConfig, RlConfig, Sampling, SftConfig};
+use wapo_core::task::text::{TextOptions, arith::ArithConfig, countdown::CountdownConfig, gsm::GsmConfig};
 use wapo_core::task::{self, Task, TaskOptions};
 use wapo_core::task::{add::AddConfig, recurrence::RecurrenceConfig, reverse::ReverseConfig, sort::SortConfig};
 
-pub use choices::{AggregationChoice, Backend, Bins, TaskName};
+pub use choices::{AggregationChoice, ArithStyleChoice, Backend, Bins, TaskName};
 use knob::check::{any, at_least, finite_nonneg, finite_positive, not_empty, open_unit, probability, some_at_least};
 use section::{Leaf, Section, merge_table, section, set_path};
 
@@ -58,13 +59,73 @@ section! {
 section! {
     pub struct TaskSection {
         /// Task: recurrence, add, sort or reverse (toy tasks for a fresh
-        /// model); arith, countdown or gsm (text tasks for a pretrained --model)
+        /// model); arith, countdown, gsm or jsonl (text tasks for a pretrained
+        /// --model; jsonl reads --task-file)
         name: TaskName = TaskName::Recurrence, "task";
         /// Seed of the task's example generator, apart from the run seed so
         /// that runs of several seeds (`wapo compare`) see the same problems
         seed: u64 = 0, "task-seed";
     }
-    sections { recurrence: RecurrenceSection, add: AddSection, sort: SortSection, reverse: ReverseSection }
+    sections { recurrence: RecurrenceSection, add: AddSection, sort: SortSection, reverse: ReverseSection,
+               arith: ArithSection, countdown: CountdownSection, gsm: GsmSection, jsonl: JsonlSection }
+}
+
+section! {
+    pub struct ArithSection {
+        /// arith: digits per operand (2..=18)
+        digits: usize = 2, "arith-digits";
+        /// arith: the operations drawn from, any of + - * ("+-*")
+        operations: String = "+".to_string(), "arith-operations";
+        /// arith: symbols (23 + 45), words (23 plus 45) or mixed
+        style: ArithStyleChoice = ArithStyleChoice::Symbols, "arith-style";
+        /// arith: appended to each question (empty: none)
+        instruction: String = "Reply with only the number.".to_string(), "arith-instruction";
+        /// arith: size of the fixed held-out set
+        held_out: usize = 200, "arith-held-out";
+        /// arith: reward added when the answer is stated explicitly (0: off)
+        format_bonus: f64 = 0.0, "arith-format-bonus", finite_nonneg;
+    }
+}
+
+section! {
+    pub struct CountdownSection {
+        /// countdown: fewest numbers given (3..=6)
+        min_numbers: usize = 3, "countdown-min-numbers";
+        /// countdown: most numbers given (min_numbers..=6)
+        max_numbers: usize = 4, "countdown-max-numbers";
+        /// countdown: given numbers are drawn from 1..=max_number
+        max_number: u32 = 25, "countdown-max-number";
+        /// countdown: targets lie in 1..=max_target
+        max_target: u32 = 200, "countdown-max-target";
+        /// countdown: appended to each question (empty: none)
+        instruction: String = "Reply with only the expression.".to_string(), "countdown-instruction";
+        /// countdown: size of the fixed held-out set
+        held_out: usize = 200, "countdown-held-out";
+        /// countdown: reward added for an expression after `Answer:` or alone (0: off)
+        format_bonus: f64 = 0.0, "countdown-format-bonus", finite_nonneg;
+    }
+}
+
+section! {
+    pub struct GsmSection {
+        /// gsm: appended to each problem (empty: none)
+        instruction: String = "Show your steps, then give the final answer after ####.".to_string(), "gsm-instruction";
+        /// gsm: size of the fixed held-out set
+        held_out: usize = 200, "gsm-held-out";
+        /// gsm: reward added for a number after #### (0: off)
+        format_bonus: f64 = 0.0, "gsm-format-bonus", finite_nonneg;
+    }
+}
+
+section! {
+    pub struct JsonlSection {
+        /// jsonl: the task file, one {"prompt": ..., "answer": ...} object per line
+        file: String = String::new(), "task-file";
+        /// jsonl: the verifier: exact, numeric or regex:PATTERN
+        verifier: String = "numeric".to_string(), "verifier";
+        /// jsonl: the held-out share of the distinct prompts, in (0, 1)
+        held_out: f64 = 0.1, "held-out", open_unit;
+    }
 }
 
 section! {
@@ -358,7 +419,7 @@ impl TrainConfig {
         // pretrained model's is `rollout.max_new_tokens`, a toy task's its own.
         let max_seq_len = if self.model.path.is_some() {
             if !self.task.name.is_text() {
-                return bad("task.name", "a pretrained model takes a text task: arith, countdown or gsm");
+                return bad("task.name", "a pretrained model takes a text task: arith, countdown, gsm or jsonl");
             }
             self.max_new_tokens()
         } else {
@@ -400,6 +461,31 @@ impl TrainConfig {
                 alphabet: t.reverse.alphabet,
                 partial_credit: t.reverse.partial_credit,
             },
+        }
+    }
+
+    /// The generated text tasks' options (`[task.arith]`, `[task.countdown]`, `[task.gsm]`).
+    pub fn text_options(&self) -> TextOptions {
+        let (a, c, g) = (&self.task.arith, &self.task.countdown, &self.task.gsm);
+        TextOptions {
+            arith: ArithConfig {
+                digits: a.digits,
+                operations: a.operations.clone(),
+                style: a.style.style(),
+                instruction: a.instruction.clone(),
+                held_out: a.held_out,
+                format_bonus: a.format_bonus,
+            },
+            countdown: CountdownConfig {
+                min_numbers: c.min_numbers,
+                max_numbers: c.max_numbers,
+                max_number: c.max_number,
+                max_target: c.max_target,
+                instruction: c.instruction.clone(),
+                held_out: c.held_out,
+                format_bonus: c.format_bonus,
+            },
+            gsm: GsmConfig { instruction: g.instruction.clone(), held_out: g.held_out, format_bonus: g.format_bonus },
         }
     }
 

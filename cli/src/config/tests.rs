@@ -232,3 +232,27 @@ fn checks_also_run_on_values_set_in_code() {
     cfg.rollout.top_p = 0.0;
     assert_eq!(config_error(cfg.validate().map(|()| cfg.clone())).0, "rollout.top_p");
 }
+
+#[test]
+fn text_task_sections_default_to_the_tasks_own_defaults() {
+    // The config's defaults are written out a second time in the section
+    // declarations; they must be the tasks' own, or `--print-config` lies.
+    assert_eq!(TrainConfig::default().text_options(), wapo_core::task::text::TextOptions::default());
+    let cfg = TrainConfig::resolve(
+        None,
+        &[
+            ("task.arith.digits".into(), "3".into()),
+            ("task.arith.style".into(), "words".into()),
+            ("task.countdown.max_numbers".into(), "5".into()),
+            ("task.gsm.held_out".into(), "50".into()),
+        ],
+    )
+    .unwrap();
+    let o = cfg.text_options();
+    assert_eq!((o.arith.digits, o.countdown.max_numbers, o.gsm.held_out), (3, 5, 50));
+    assert_eq!(o.arith.style, wapo_core::task::text::arith::ArithStyle::Words);
+    match TrainConfig::resolve(None, &[("task.arith.style".into(), "loud".into())]) {
+        Err(CliError::Config { field, .. }) => assert_eq!(field, "task.arith.style"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use wapo_core::rl::ModelConfig;
-use wapo_core::task::text::{self, TextExample, TextOptions, TextTask};
+use wapo_core::task::text::{self, TextExample, TextTask};
 use wapo_core::task::{Example, Split, Task};
 use wapo_io::tokenizer::Tokenizer;
 
-use crate::config::TrainConfig;
+use crate::config::{TaskName, TrainConfig};
 use crate::error::{CliError, Result};
 
 /// Examples kept for scoring; the oldest are dropped past this many.
@@ -73,12 +73,20 @@ impl LmTask {
             return Err(CliError::config(
                 "task.name",
                 format!(
-                    "`{name}` is a toy task with its own vocabulary; a pretrained model takes arith, countdown or gsm"
+                    "`{name}` is a toy task with its own vocabulary; a pretrained model takes arith, countdown, gsm or jsonl"
                 ),
             ));
         }
-        let text =
-            text::by_name(name, cfg.task.seed, &TextOptions::default()).map_err(|e| CliError::from(e).under("task"))?;
+        let text: Box<dyn TextTask> = if cfg.task.name == TaskName::Jsonl {
+            let j = &cfg.task.jsonl;
+            if j.file.is_empty() {
+                return Err(CliError::config("task.jsonl.file", "the jsonl task needs its file (--task-file F)"));
+            }
+            let path = std::path::Path::new(&j.file);
+            Box::new(wapo_io::jsonl::JsonlTask::load(path, &j.verifier, cfg.task.seed, j.held_out)?)
+        } else {
+            text::by_name(name, cfg.task.seed, &cfg.text_options()).map_err(|e| CliError::from(e).under("task"))?
+        };
         let max_new = cfg.max_new_tokens();
         LmTask::new(text, tokenizer, cfg.rollout.chat, model.vocab, model.context, max_new)
     }
