@@ -202,3 +202,111 @@ fn train_a_pretrained_model_on_a_text_task() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--model"));
 }
+
+/// `wapo <cmd> --model M` on the tiny arith setting, writing under `out_dir`.
+fn lm_run(cmd: &str, model: &Path, out_dir: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wapo"))
+        .args([cmd, "--model"])
+        .arg(model)
+        .args(["--task", "arith", "--prompts", "2", "--group", "3", "--max-new-tokens", "6"])
+        .args(["--eval-examples", "4", "--eval-every", "1", "--progress", "false", "--out-dir"])
+        .arg(out_dir)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn success(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+/// metrics.jsonl without wall-clock timings, which must repeat bit for bit.
+fn records_without_timings(run: &Path) -> Vec<serde_json::Map<String, Value>> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| {
+            let mut r = serde_json::from_str::<Value>(l).unwrap().as_object().unwrap().clone();
+            r.retain(|k, _| !k.starts_with("time/"));
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn a_pretrained_run_resumes_bit_exactly_and_reports_lengths() {
+    let (gguf, _) = tiny_model("resume");
+    let out_dir = gguf.parent().unwrap().join("runs");
+    let whole = lm_run("train", &gguf, &out_dir, &["--rl-steps", "3", "--checkpoint-every", "1", "--name", "whole"]);
+    let text = success(&whole);
+    assert!(text.contains("mean length") && text.contains("cut at max") && text.contains("peak memory"), "{text}");
+    success(&lm_run("train", &gguf, &out_dir, &["--rl-steps", "2", "--checkpoint-every", "1", "--name", "part"]));
+    let resumed =
+        lm_run("train", &gguf, &out_dir, &["--rl-steps", "3", "--checkpoint-every", "1", "--name", "part", "--resume"]);
+    let said = format!("{}{}", success(&resumed), String::from_utf8_lossy(&resumed.stderr));
+    assert!(said.contains("resuming"), "{said}");
+    let (a, b) = (records_without_timings(&out_dir.join("whole")), records_without_timings(&out_dir.join("part")));
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a, b, "a resumed pretrained run must repeat the uninterrupted one");
+    let evals: Vec<_> = a.iter().filter(|r| r["phase"] == "eval").collect();
+    assert_eq!(evals.len(), 4, "before RL and after each of 3 steps");
+    for r in evals {
+        let (len, cut) = (r["eval/length_mean"].as_f64().unwrap(), r["eval/truncated_fraction"].as_f64().unwrap());
+        // Tokens generated, the stop token included, of at most 6.
+        assert!((1.0..=6.0).contains(&len), "{r:?}");
+        assert!((0.0..=1.0).contains(&cut), "{r:?}");
+    }
+}
+
+#[test]
+fn a_jsonl_task_trains_and_its_bad_line_is_named() {
+    let (gguf, _) = tiny_model("jsonl");
+    let dir = gguf.parent().unwrap().to_path_buf();
+    let good = dir.join("sums.jsonl");
+    let lines: Vec<String> =
+        (0..12).map(|i| format!("{{\"prompt\": \"{i}+{i}=\", \"answer\": \"{}\"}}", 2 * i)).collect();
+    std::fs::write(&good, lines.join("\n")).unwrap();
+    let out_dir = dir.join("runs");
+    let task_file = good.to_str().unwrap();
+    let args = ["--rl-steps", "1", "--name", "sums", "--verifier", "exact", "--held-out", "0.25"];
+    let run = Command::new(env!("CARGO_BIN_EXE_wapo"))
+        .args(["train", "--model"])
+        .arg(&gguf)
+        .args(["--task", "jsonl", "--task-file", task_file, "--prompts", "2", "--group", "2"])
+        .args(["--max-new-tokens", "4", "--eval-examples", "3", "--progress", "false", "--out-dir"])
+        .arg(&out_dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(success(&run).contains("task jsonl"));
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, format!("{}\n{}\n{{\"prompt\": 3}}\n", lines[0], lines[1])).unwrap();
+    for (file, what) in [(bad.to_str().unwrap(), "line 3"), ("", "task.jsonl.file")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wapo"))
+            .args(["train", "--model"])
+            .arg(&gguf)
+            .args(["--task", "jsonl", "--task-file", file, "--progress", "false", "--out-dir"])
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(what), "{err}");
+    }
+}
+
+#[test]
+fn compare_takes_a_pretrained_model() {
+    let (gguf, _) = tiny_model("compare");
+    let out_dir = gguf.parent().unwrap().join("runs");
+    let out = lm_run("compare", &gguf, &out_dir, &["--objectives", "wapo,grpo", "--seeds", "0", "--rl-steps", "1"]);
+    let text = success(&out);
+    for objective in ["wapo", "grpo"] {
+        assert!(text.lines().any(|l| l.starts_with(objective)), "{text}");
+        let run = out_dir.join("compare-arith").join(format!("{objective}-seed0"));
+        assert!(run.join("model").join("config.json").exists(), "{}", run.display());
+        let rl = records_without_timings(&run).into_iter().filter(|r| r["phase"] == "rl").count();
+        assert_eq!(rl, 1);
+    }
+}
