@@ -20,7 +20,8 @@ pub enum BenchCommand {
     /// Forward+backward of the logits-level WAPO objective: ms, effective GB/s
     /// and a plain copy's GB/s measured in the same run.
     Objective(objective::ObjectiveArgs),
-    /// One RL step (generation included) and one SFT step of the WAPO toy setting.
+    /// One RL step (generation included) and one SFT step of the WAPO toy
+    /// setting; with --model, one RL step of a pretrained model.
     Train(train::TrainBenchArgs),
     /// A pretrained model on the CPU: batched generation tokens/s and one
     /// training forward + backward + AdamW, with peak memory.

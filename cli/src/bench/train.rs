@@ -28,11 +28,24 @@ pub struct TrainBenchArgs {
     /// on a CPU Vulkan driver 4096³ takes minutes).
     #[arg(long, default_value_t = 4096)]
     pub gemm: usize,
+    /// A pretrained model instead of the toy: one RL step of it at B=8, G=8,
+    /// 48-token prompts and 64 new tokens (what `wapo bench llm` measures).
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &TrainBenchArgs) -> Result<()> {
     if args.reps == 0 {
         return Err(CliError::config("reps", "must be ≥ 1"));
+    }
+    if let Some(model) = &args.model {
+        if args.backend != "cpu" {
+            return Err(CliError::config("backend", "pretrained models run on the cpu backend so far"));
+        }
+        let model = crate::llm::ModelArg { model: model.clone() };
+        let llm =
+            super::llm::LlmBenchArgs { model, prompts: 8, group: 8, prompt_len: 48, new_tokens: 64, reps: args.reps };
+        return super::llm::run(&llm);
     }
     if args.prompts.contains(&0) {
         return Err(CliError::config("prompts", "must be ≥ 1"));
