@@ -203,17 +203,22 @@ fn train_a_pretrained_model_on_a_text_task() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--model"));
 }
 
-/// `wapo <cmd> --model M` on the tiny arith setting, writing under `out_dir`.
-fn lm_run(cmd: &str, model: &Path, out_dir: &Path, extra: &[&str]) -> Output {
+/// `wapo <cmd> --model M … --out-dir D` without a progress bar.
+fn lm(cmd: &str, model: &Path, out_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wapo"))
         .args([cmd, "--model"])
         .arg(model)
-        .args(["--task", "arith", "--prompts", "2", "--group", "3", "--max-new-tokens", "6"])
-        .args(["--eval-examples", "4", "--eval-every", "1", "--progress", "false", "--out-dir"])
+        .args(["--progress", "false", "--out-dir"])
         .arg(out_dir)
-        .args(extra)
+        .args(args)
         .output()
         .unwrap()
+}
+
+/// `wapo <cmd> --model M` on the tiny arith setting.
+fn lm_run(cmd: &str, model: &Path, out_dir: &Path, extra: &[&str]) -> Output {
+    let tiny = ["--task", "arith", "--prompts", "2", "--group", "3", "--max-new-tokens", "6"];
+    lm(cmd, model, out_dir, &[&tiny[..], &["--eval-examples", "4", "--eval-every", "1"], extra].concat())
 }
 
 fn success(out: &Output) -> String {
@@ -268,28 +273,14 @@ fn a_jsonl_task_trains_and_its_bad_line_is_named() {
         (0..12).map(|i| format!("{{\"prompt\": \"{i}+{i}=\", \"answer\": \"{}\"}}", 2 * i)).collect();
     std::fs::write(&good, lines.join("\n")).unwrap();
     let out_dir = dir.join("runs");
-    let task_file = good.to_str().unwrap();
-    let args = ["--rl-steps", "1", "--name", "sums", "--verifier", "exact", "--held-out", "0.25"];
-    let run = Command::new(env!("CARGO_BIN_EXE_wapo"))
-        .args(["train", "--model"])
-        .arg(&gguf)
-        .args(["--task", "jsonl", "--task-file", task_file, "--prompts", "2", "--group", "2"])
-        .args(["--max-new-tokens", "4", "--eval-examples", "3", "--progress", "false", "--out-dir"])
-        .arg(&out_dir)
-        .args(args)
-        .output()
-        .unwrap();
+    let tiny = ["--rl-steps", "1", "--name", "sums", "--prompts", "2", "--group", "2", "--max-new-tokens", "4"];
+    let jsonl = ["--task", "jsonl", "--task-file", good.to_str().unwrap(), "--verifier", "exact", "--held-out", "0.25"];
+    let run = lm("train", &gguf, &out_dir, &[&tiny[..], &jsonl, &["--eval-examples", "3"]].concat());
     assert!(success(&run).contains("task jsonl"));
     let bad = dir.join("bad.jsonl");
     std::fs::write(&bad, format!("{}\n{}\n{{\"prompt\": 3}}\n", lines[0], lines[1])).unwrap();
     for (file, what) in [(bad.to_str().unwrap(), "line 3"), ("", "task.jsonl.file")] {
-        let out = Command::new(env!("CARGO_BIN_EXE_wapo"))
-            .args(["train", "--model"])
-            .arg(&gguf)
-            .args(["--task", "jsonl", "--task-file", file, "--progress", "false", "--out-dir"])
-            .arg(&out_dir)
-            .output()
-            .unwrap();
+        let out = lm("train", &gguf, &out_dir, &["--task", "jsonl", "--task-file", file]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(what), "{err}");
