@@ -11,8 +11,9 @@
 mod generate;
 pub mod kernels;
 mod model;
+mod stats;
 
-use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
+use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, TokenStats};
 use wapo_core::{Error, Result, Shape, Tensor};
 
 use crate::context::WgpuDevice;
@@ -22,6 +23,7 @@ use kernels::rows::fill;
 use kernels::xent::softmax_xent;
 use kernels::{View, alloc, upload_u32, write};
 use model::{Acts, HostRows};
+use stats::HeadStats;
 
 /// The GPU GPT policy: parameters, gradients, optimizer state and the saved
 /// activations of the last training forward, all on one wgpu device.
@@ -37,6 +39,9 @@ pub struct WgpuGpt {
     decay: WgpuTensor,
     step: u64,
     acts: Option<Acts>,
+    /// The row statistics of the last [`Policy::forward_stats`], which its
+    /// [`Policy::backward_logprobs`] turns into ∂loss/∂logits on the device.
+    head: Option<HeadStats>,
 }
 
 impl WgpuGpt {
@@ -59,7 +64,7 @@ impl WgpuGpt {
         }
         let decay: Vec<u32> = layout.decays().iter().map(|&d| d as u32).collect();
         let decay = upload_u32(dev, &decay)?;
-        Ok(WgpuGpt { cfg, layout, dev: dev.clone(), params, grads, m, v, decay, step: 0, acts: None })
+        Ok(WgpuGpt { cfg, layout, dev: dev.clone(), params, grads, m, v, decay, step: 0, acts: None, head: None })
     }
 
     /// The flat parameter block (device → host) and its layout.
@@ -91,6 +96,7 @@ impl WgpuGpt {
         let t = completions.len() / rows.n();
         let host = HostRows::new(prompts.tokens, completions, rows, t);
         self.acts = None;
+        self.head = None;
         let acts = model::forward(&self.dev, &self.cfg, &self.layout, &self.params, host, rows, true)?;
         Ok(self.acts.insert(acts))
     }
@@ -139,6 +145,7 @@ impl Policy for WgpuGpt {
         no_padding(prompts)?;
         // The prompt pass replaces the saved activations: no backward from here.
         self.acts = None;
+        self.head = None;
         generate::generate(&self.dev, &self.cfg, &self.layout, &self.params, &req)
     }
 
@@ -151,6 +158,42 @@ impl Policy for WgpuGpt {
 
     fn backward(&mut self, grad_logits: &WgpuTensor) -> Result<()> {
         self.backward_from(grad_logits)
+    }
+
+    fn forward_stats(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        completions: &[u32],
+        temperature: f64,
+    ) -> Result<TokenStats> {
+        stats::check_temperature(temperature)?;
+        let logits = self.forward(prompts, group, completions)?;
+        let (out, head) = stats::token_stats(&logits, completions, temperature)?;
+        self.head = Some(head);
+        Ok(out)
+    }
+
+    fn backward_logprobs(
+        &mut self,
+        _prompts: Prompts<'_>,
+        _group: usize,
+        completions: &[u32],
+        grad_logprobs: &[f32],
+        temperature: f64,
+    ) -> Result<()> {
+        let (Some(head), Some(acts)) = (&self.head, &self.acts) else {
+            return Err(Error::Backend("backward_logprobs without a preceding forward_stats".into()));
+        };
+        if head.temperature != temperature || head.completions != completions {
+            return Err(Error::Backend(
+                "backward_logprobs with another batch or temperature than the last forward_stats".into(),
+            ));
+        }
+        let (v, n) = (self.cfg.vocab, head.completions.len());
+        let logits = acts.logits.reshape(Shape::d2(n, v))?;
+        let dlogits = head.grad_logits(&logits, grad_logprobs)?;
+        self.backward_from(&dlogits)
     }
 
     fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32]) -> Result<f64> {
