@@ -8,7 +8,7 @@ use wapo_core::Result;
 use wapo_core::rl::layout::Layout;
 use wapo_core::rl::{Generation, ModelConfig, Rollout, Rows};
 
-use super::kernels::attention::attention_decode;
+use super::kernels::attention::{Heads, attention_decode};
 use super::kernels::encoder::{Positions, encoder_forward};
 use super::kernels::gelu::gelu_forward;
 use super::kernels::layernorm::layernorm_forward;
@@ -26,7 +26,7 @@ pub(crate) fn generate(
     params: &WgpuTensor,
     req: &Generation<'_>,
 ) -> Result<Rollout> {
-    let (c, m, v, h, g, steps) = (cfg.channels, cfg.mlp, cfg.vocab, cfg.heads, req.g, req.steps);
+    let (c, m, v, g, steps) = (cfg.channels, cfg.mlp, cfg.vocab, req.g, req.steps);
     let (n, p) = (req.b * g, req.p);
     let pv = |rg: &std::ops::Range<usize>| View::range(params, rg);
     let rows = Rows { b: req.b, g: 1, p, s: 0 };
@@ -69,7 +69,7 @@ pub(crate) fn generate(
             let slot = (s * 3 * c) as u64;
             copy_rows(cache.sub(slot, cache.len - slot), steps * 3 * c, View::all(&qkv), 3 * c, n, 3 * c)?;
             let prefix = View::all(&prompt.layers[l].qkv);
-            attention_decode(View::all(&atty), View::all(&qkv), prefix, cache, n, g, p, steps, s + 1, c, h)?;
+            attention_decode(View::all(&atty), View::all(&qkv), prefix, cache, n, g, p, steps, s + 1, Heads::of(cfg))?;
             linear(&tmp, &atty, pv(&w.proj_w), Some(pv(&w.proj_b)), n, c, c)?;
             add(View::all(&res2), View::all(&x), View::all(&tmp))?;
             norm(&ln, &res2, pv(&w.ln2_w), pv(&w.ln2_b))?;

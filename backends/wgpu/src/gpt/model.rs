@@ -6,7 +6,7 @@ use wapo_core::Result;
 use wapo_core::rl::layout::{LayerViews, Layout};
 use wapo_core::rl::{ModelConfig, Rows};
 
-use super::kernels::attention::{attention_backward, attention_forward};
+use super::kernels::attention::{Heads, attention_backward, attention_forward};
 use super::kernels::encoder::{Positions, encoder_backward, encoder_forward};
 use super::kernels::gelu::{gelu_backward, gelu_forward};
 use super::kernels::layernorm::{layernorm_backward, layernorm_forward};
@@ -174,7 +174,7 @@ pub(crate) fn forward(
         };
         norm_forward(&la.ln1, x, p(&w.ln1_w), p(&w.ln1_b), r, c)?;
         linear(&la.qkv, &la.ln1.out, p(&w.qkv_w), Some(p(&w.qkv_b)), r, c, 3 * c)?;
-        attention_forward(View::all(&la.atty), View::all(&la.probs), View::all(&la.qkv), rows, c, h)?;
+        attention_forward(View::all(&la.atty), View::all(&la.probs), View::all(&la.qkv), rows, Heads::of(cfg))?;
         linear(&tmp, &la.atty, p(&w.proj_w), Some(p(&w.proj_b)), r, c, c)?;
         add(View::all(&la.res2), View::all(x), View::all(&tmp))?;
         norm_forward(&la.ln2, &la.res2, p(&w.ln2_w), p(&w.ln2_b), r, c)?;
@@ -211,7 +211,7 @@ pub(crate) fn backward(
     let Some(host) = &acts.host else {
         return Err(wapo_core::Error::Backend("backward after a generation pass: run a training forward first".into()));
     };
-    let (c, m, v, h) = (cfg.channels, cfg.mlp, cfg.vocab, cfg.heads);
+    let (c, m, v) = (cfg.channels, cfg.mlp, cfg.vocab);
     let rows = acts.rows;
     let r = rows.total();
     let ns = acts.ns;
@@ -252,7 +252,14 @@ pub(crate) fn backward(
         linear_backward(&dln, g(&w.fc_w), Some(g(&w.fc_b)), &dfch, &la.ln2.out, p(&w.fc_w), r, c, m)?;
         norm_backward(&dres, g(&w.ln2_w), g(&w.ln2_b), &dln, &la.res2, p(&w.ln2_w), &la.ln2, r, c)?;
         linear_backward(&datty, g(&w.proj_w), Some(g(&w.proj_b)), &dres, &la.atty, p(&w.proj_w), r, c, c)?;
-        attention_backward(View::all(&dqkv), View::all(&datty), View::all(&la.probs), View::all(&la.qkv), rows, c, h)?;
+        attention_backward(
+            View::all(&dqkv),
+            View::all(&datty),
+            View::all(&la.probs),
+            View::all(&la.qkv),
+            rows,
+            Heads::of(cfg),
+        )?;
         linear_backward(&dln, g(&w.qkv_w), Some(g(&w.qkv_b)), &dqkv, &la.ln1.out, p(&w.qkv_w), r, c, 3 * c)?;
         norm_backward(&dres, g(&w.ln1_w), g(&w.ln1_b), &dln, &acts.resid[l], p(&w.ln1_w), &la.ln1, r, c)?;
     }
