@@ -1,4 +1,5 @@
-//! The GPT policy of `DESIGN.md` on the GPU: every layer a hand-written WGSL
+//! The policy of either family on the GPU (the GPT of `DESIGN.md`, the
+//! llama family of pretrained models): every layer a hand-written WGSL
 //! kernel pair ([`kernels`]), llm.c style, over the same parameter layout,
 //! names, initialisation and shared-prompt rows as the CPU policy
 //! (`wapo_cpu::gpt::Gpt`), so that a checkpoint or a seed moves between
@@ -19,10 +20,11 @@ use wapo_core::{Error, Result, Shape, Tensor};
 use crate::context::WgpuDevice;
 use crate::tensor::WgpuTensor;
 use kernels::adamw::{AdamStep, adamw, sum_squares};
+use kernels::rope::RopeTables;
 use kernels::rows::fill;
 use kernels::xent::softmax_xent;
 use kernels::{View, alloc, upload_u32, write};
-use model::{Acts, HostRows};
+use model::{Acts, HostRows, Net};
 use stats::HeadStats;
 
 /// The GPU GPT policy: parameters, gradients, optimizer state and the saved
@@ -31,6 +33,8 @@ pub struct WgpuGpt {
     cfg: ModelConfig,
     layout: Layout,
     dev: WgpuDevice,
+    /// Rotary cos/sin tables (llama only).
+    rope: Option<RopeTables>,
     params: WgpuTensor,
     grads: WgpuTensor,
     m: WgpuTensor,
@@ -48,23 +52,36 @@ impl WgpuGpt {
     /// A freshly initialised model (the CPU policy's initialisation bits for `seed`).
     pub fn new(dev: &WgpuDevice, cfg: ModelConfig, seed: u64) -> Result<Self> {
         cfg.validate()?;
-        if cfg.family != wapo_core::rl::Family::Gpt {
-            return Err(Error::Config {
-                field: "model.family",
-                reason: "the wgpu backend runs the GPT family only so far; llama-family models run on the cpu backend",
-            });
-        }
+        let init = Layout::new(&cfg).init(&cfg, seed);
+        Self::from_block(dev, cfg, &init)
+    }
+
+    /// A model with the given parameters (a pretrained model's, by name:
+    /// every tensor of the layout must be there with its shape).
+    pub fn from_named(dev: &WgpuDevice, cfg: ModelConfig, named: &[Named]) -> Result<Self> {
+        cfg.validate()?;
+        let layout = Layout::new(&cfg);
+        let mut block = vec![0.0f32; layout.total];
+        layout.load_named(&mut block, named, "")?;
+        Self::from_block(dev, cfg, &block)
+    }
+
+    fn from_block(dev: &WgpuDevice, cfg: ModelConfig, block: &[f32]) -> Result<Self> {
         let layout = Layout::new(&cfg);
         let n = layout.total;
         let params = alloc(dev, n)?;
-        write(&params, 0, &layout.init(&cfg, seed))?;
+        write(&params, 0, block)?;
+        let rope = match cfg.family {
+            wapo_core::rl::Family::Gpt => None,
+            wapo_core::rl::Family::Llama => Some(RopeTables::new(dev, &cfg.rope_inv_freq(), cfg.context)?),
+        };
         let [grads, m, v] = [alloc(dev, n)?, alloc(dev, n)?, alloc(dev, n)?];
         for t in [&grads, &m, &v] {
             fill(View::all(t), 0.0)?;
         }
         let decay: Vec<u32> = layout.decays().iter().map(|&d| d as u32).collect();
         let decay = upload_u32(dev, &decay)?;
-        Ok(WgpuGpt { cfg, layout, dev: dev.clone(), params, grads, m, v, decay, step: 0, acts: None, head: None })
+        Ok(WgpuGpt { cfg, layout, dev: dev.clone(), rope, params, grads, m, v, decay, step: 0, acts: None, head: None })
     }
 
     /// The flat parameter block (device → host) and its layout.
@@ -97,7 +114,7 @@ impl WgpuGpt {
         let host = HostRows::new(prompts.tokens, completions, rows, t);
         self.acts = None;
         self.head = None;
-        let acts = model::forward(&self.dev, &self.cfg, &self.layout, &self.params, host, rows, true)?;
+        let acts = model::forward(self.net(), host, rows, true)?;
         Ok(self.acts.insert(acts))
     }
 
@@ -112,7 +129,11 @@ impl WgpuGpt {
                 got: dlogits.shape(),
             });
         }
-        model::backward(&self.dev, &self.cfg, &self.layout, &self.params, &self.grads, acts, dlogits)
+        model::backward(self.net(), &self.grads, acts, dlogits)
+    }
+
+    fn net(&self) -> Net<'_> {
+        Net { dev: &self.dev, cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: self.rope.as_ref() }
     }
 
     fn load_block(&self, block: &WgpuTensor, from: &[Named], prefix: &str) -> Result<()> {
@@ -146,7 +167,7 @@ impl Policy for WgpuGpt {
         // The prompt pass replaces the saved activations: no backward from here.
         self.acts = None;
         self.head = None;
-        generate::generate(&self.dev, &self.cfg, &self.layout, &self.params, &req)
+        generate::generate(self.net(), &req)
     }
 
     fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<WgpuTensor> {
