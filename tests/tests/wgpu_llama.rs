@@ -143,3 +143,28 @@ fn generation_matches_the_cpu() {
         }
     }
 }
+
+/// SmolLM2-135M-Instruct on the GPU: the greedy first token after "The
+/// capital of France is" is the CPU's (" Paris"), and the logits of the
+/// sentence match the CPU backend's.
+#[test]
+fn real_model_first_token_and_logits_match_the_cpu() {
+    let Some(path) = wapo_io::testing::real_model_path() else { return };
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let t0 = std::time::Instant::now();
+    let model = wapo_io::model::load(&path).unwrap();
+    let ids = model.tokenizer.encode("The capital of France is").unwrap();
+    let mut cpu: Gpt<CpuTensor> = Gpt::from_named(model.config, &model.tensors, Default::default()).unwrap();
+    let mut gpu = WgpuGpt::from_named(&dev, model.config, &model.tensors).unwrap();
+    let prompt = Prompts { tokens: &ids, batch: 1, len: ids.len(), pad: &[] };
+    let (fc, fg) = (cpu.greedy(prompt, 1).unwrap(), gpu.greedy(prompt, 1).unwrap());
+    let text = model.tokenizer.decode(&fg, true).unwrap();
+    println!("greedy first token: cpu {fc:?}, wgpu {fg:?} = {text:?}");
+    assert_eq!(fc, fg);
+    assert!(text.starts_with(" Paris"), "{text:?}");
+    let head = Prompts { tokens: &ids[..1], batch: 1, len: 1, pad: &[] };
+    let lc = cpu.forward(head, 1, &ids[1..]).unwrap();
+    let lg = gpu.forward(head, 1, &ids[1..]).unwrap();
+    close("SmolLM2 logits", &to_f32(&lc), &lg.to_vec().unwrap());
+    println!("load, two forwards and a greedy step on each backend: {:.1} s", t0.elapsed().as_secs_f64());
+}
