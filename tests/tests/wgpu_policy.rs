@@ -237,3 +237,49 @@ fn checkpoints_move_between_backends() {
     let err = fresh.load_parameters(&bad).unwrap_err().to_string();
     assert!(err.contains("wte"), "{err}");
 }
+
+/// The device's `forward_stats` / `backward_logprobs` (only (N, T) vectors
+/// cross to the host) against the trait's default path on the host: the
+/// logits downloaded, their statistics in f64, ∂loss/∂z = g/τ·(1[v = y] − p)
+/// uploaded through `backward`.
+#[test]
+fn forward_stats_match_the_host_path() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let (b, p, g, t, tau) = (2, 3, 2, 4, 0.8);
+    let batch = Batch::new(53, b, p, g, t, 7);
+    let mut a = WgpuGpt::new(&dev, model(), 47).unwrap();
+    let mut h = WgpuGpt::new(&dev, model(), 47).unwrap();
+    let stats = a.forward_stats(batch.prompts(), g, &batch.completions, tau).unwrap();
+    let z = h.forward(batch.prompts(), g, &batch.completions).unwrap();
+    let mut host = vec![0.0; z.shape().numel()];
+    z.download(&mut host).unwrap();
+    let want = wapo_core::rl::TokenStats::of_logits(&host, &batch.completions, tau);
+    close("ℓ", &want.logprobs, &stats.logprobs);
+    close("H", &want.entropy, &stats.entropy);
+    close("Σp²", &want.sum_p_sq, &stats.sum_p_sq);
+    close("Σp²·log p", &want.sum_p_sq_logp, &stats.sum_p_sq_logp);
+
+    let mut rng = Rng::new(59);
+    let gl: Vec<f32> = (0..b * g * t).map(|_| rng.range(-1.0, 1.0) as f32).collect();
+    a.backward_logprobs(batch.prompts(), g, &batch.completions, &gl, tau).unwrap();
+    let v = model().vocab;
+    for (i, &y) in batch.completions.iter().enumerate() {
+        let row = &mut host[i * v..(i + 1) * v];
+        let s = wapo_core::logits::row_stats(row, y as usize, tau);
+        for (k, x) in row.iter_mut().enumerate() {
+            let p = (*x / tau - s.lse).exp();
+            *x = gl[i] as f64 / tau * (f64::from(u8::from(k == y as usize)) - p);
+        }
+    }
+    h.backward(&WgpuTensor::upload(&dev, &host, z.shape()).unwrap()).unwrap();
+    let lay = h.raw_parameters().unwrap().1.clone();
+    close_named(
+        "stats",
+        &named_grads(&lay, &h.raw_gradients().unwrap()),
+        &named_grads(&lay, &a.raw_gradients().unwrap()),
+    );
+    // Another batch than the statistics' is refused.
+    let other = Batch::new(61, b, p, g, t, 7);
+    assert!(a.backward_logprobs(other.prompts(), g, &other.completions, &gl, tau).is_err());
+    assert!(a.backward_logprobs(batch.prompts(), g, &batch.completions, &gl, 1.0).is_err());
+}

@@ -44,6 +44,31 @@ pub(crate) fn idx32(v: u64) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Backend(format!("index {v} exceeds the 32-bit indexing of the WGSL kernels")))
 }
 
+/// Words of the parameter block a kernel may use: the last two hold the
+/// bit patterns of −inf and NaN (common.wgsl).
+const KERNEL_WORDS: usize = 14;
+
+/// [`dispatch`] with the kernel's parameters as one `#[repr(C)]` struct of
+/// 32-bit fields, which the WGSL side declares as the same struct at
+/// binding 15 (at most 14 fields).
+pub(crate) fn dispatch_with<P: bytemuck::Pod>(
+    ctx: &WgpuContext,
+    kernel: &Kernel,
+    windows: &[Window<'_>],
+    params: &P,
+    groups: u64,
+) -> Result<()> {
+    let words: &[u32] = bytemuck::cast_slice(std::slice::from_ref(params));
+    if words.len() > KERNEL_WORDS {
+        return Err(Error::Backend(format!(
+            "{}: {} parameter words, at most {KERNEL_WORDS}",
+            kernel.name,
+            words.len()
+        )));
+    }
+    dispatch(ctx, kernel, windows, words, groups)
+}
+
 /// Records one dispatch of `groups` workgroups, split over x and y when it
 /// exceeds the per-dimension limit (kernels use `wg_index`).
 pub(crate) fn dispatch(

@@ -29,9 +29,9 @@
 //! ~140 dispatches and two validation read-backs, the same meaning in f32.
 
 mod counts;
-mod grad;
+pub(crate) mod grad;
 mod small;
-mod stats;
+pub(crate) mod stats;
 
 use wapo_core::host::HostTensor;
 use wapo_core::logits::{LogitsBatch, check_logits_batch, sampled_logit_error};

@@ -1,4 +1,5 @@
-//! The GPT policy of `DESIGN.md` on the GPU: every layer a hand-written WGSL
+//! The policy of either family on the GPU (the GPT of `DESIGN.md`, the
+//! llama family of pretrained models): every layer a hand-written WGSL
 //! kernel pair ([`kernels`]), llm.c style, over the same parameter layout,
 //! names, initialisation and shared-prompt rows as the CPU policy
 //! (`wapo_cpu::gpt::Gpt`), so that a checkpoint or a seed moves between
@@ -11,17 +12,20 @@
 mod generate;
 pub mod kernels;
 mod model;
+mod stats;
 
-use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
+use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, TokenStats};
 use wapo_core::{Error, Result, Shape, Tensor};
 
 use crate::context::WgpuDevice;
 use crate::tensor::WgpuTensor;
 use kernels::adamw::{AdamStep, adamw, sum_squares};
+use kernels::rope::RopeTables;
 use kernels::rows::fill;
 use kernels::xent::softmax_xent;
 use kernels::{View, alloc, upload_u32, write};
-use model::{Acts, HostRows};
+use model::{Acts, HostRows, Net};
+use stats::HeadStats;
 
 /// The GPU GPT policy: parameters, gradients, optimizer state and the saved
 /// activations of the last training forward, all on one wgpu device.
@@ -29,6 +33,8 @@ pub struct WgpuGpt {
     cfg: ModelConfig,
     layout: Layout,
     dev: WgpuDevice,
+    /// Rotary cos/sin tables (llama only).
+    rope: Option<RopeTables>,
     params: WgpuTensor,
     grads: WgpuTensor,
     m: WgpuTensor,
@@ -37,29 +43,45 @@ pub struct WgpuGpt {
     decay: WgpuTensor,
     step: u64,
     acts: Option<Acts>,
+    /// The row statistics of the last [`Policy::forward_stats`], which its
+    /// [`Policy::backward_logprobs`] turns into ∂loss/∂logits on the device.
+    head: Option<HeadStats>,
 }
 
 impl WgpuGpt {
     /// A freshly initialised model (the CPU policy's initialisation bits for `seed`).
     pub fn new(dev: &WgpuDevice, cfg: ModelConfig, seed: u64) -> Result<Self> {
         cfg.validate()?;
-        if cfg.family != wapo_core::rl::Family::Gpt {
-            return Err(Error::Config {
-                field: "model.family",
-                reason: "the wgpu backend runs the GPT family only so far; llama-family models run on the cpu backend",
-            });
-        }
+        let init = Layout::new(&cfg).init(&cfg, seed);
+        Self::from_block(dev, cfg, &init)
+    }
+
+    /// A model with the given parameters (a pretrained model's, by name:
+    /// every tensor of the layout must be there with its shape).
+    pub fn from_named(dev: &WgpuDevice, cfg: ModelConfig, named: &[Named]) -> Result<Self> {
+        cfg.validate()?;
+        let layout = Layout::new(&cfg);
+        let mut block = vec![0.0f32; layout.total];
+        layout.load_named(&mut block, named, "")?;
+        Self::from_block(dev, cfg, &block)
+    }
+
+    fn from_block(dev: &WgpuDevice, cfg: ModelConfig, block: &[f32]) -> Result<Self> {
         let layout = Layout::new(&cfg);
         let n = layout.total;
         let params = alloc(dev, n)?;
-        write(&params, 0, &layout.init(&cfg, seed))?;
+        write(&params, 0, block)?;
+        let rope = match cfg.family {
+            wapo_core::rl::Family::Gpt => None,
+            wapo_core::rl::Family::Llama => Some(RopeTables::new(dev, &cfg.rope_inv_freq(), cfg.context)?),
+        };
         let [grads, m, v] = [alloc(dev, n)?, alloc(dev, n)?, alloc(dev, n)?];
         for t in [&grads, &m, &v] {
             fill(View::all(t), 0.0)?;
         }
         let decay: Vec<u32> = layout.decays().iter().map(|&d| d as u32).collect();
         let decay = upload_u32(dev, &decay)?;
-        Ok(WgpuGpt { cfg, layout, dev: dev.clone(), params, grads, m, v, decay, step: 0, acts: None })
+        Ok(WgpuGpt { cfg, layout, dev: dev.clone(), rope, params, grads, m, v, decay, step: 0, acts: None, head: None })
     }
 
     /// The flat parameter block (device → host) and its layout.
@@ -91,7 +113,8 @@ impl WgpuGpt {
         let t = completions.len() / rows.n();
         let host = HostRows::new(prompts.tokens, completions, rows, t);
         self.acts = None;
-        let acts = model::forward(&self.dev, &self.cfg, &self.layout, &self.params, host, rows, true)?;
+        self.head = None;
+        let acts = model::forward(self.net(), host, rows, true)?;
         Ok(self.acts.insert(acts))
     }
 
@@ -106,7 +129,11 @@ impl WgpuGpt {
                 got: dlogits.shape(),
             });
         }
-        model::backward(&self.dev, &self.cfg, &self.layout, &self.params, &self.grads, acts, dlogits)
+        model::backward(self.net(), &self.grads, acts, dlogits)
+    }
+
+    fn net(&self) -> Net<'_> {
+        Net { dev: &self.dev, cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: self.rope.as_ref() }
     }
 
     fn load_block(&self, block: &WgpuTensor, from: &[Named], prefix: &str) -> Result<()> {
@@ -139,7 +166,8 @@ impl Policy for WgpuGpt {
         no_padding(prompts)?;
         // The prompt pass replaces the saved activations: no backward from here.
         self.acts = None;
-        generate::generate(&self.dev, &self.cfg, &self.layout, &self.params, &req)
+        self.head = None;
+        generate::generate(self.net(), &req)
     }
 
     fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<WgpuTensor> {
@@ -151,6 +179,42 @@ impl Policy for WgpuGpt {
 
     fn backward(&mut self, grad_logits: &WgpuTensor) -> Result<()> {
         self.backward_from(grad_logits)
+    }
+
+    fn forward_stats(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        completions: &[u32],
+        temperature: f64,
+    ) -> Result<TokenStats> {
+        stats::check_temperature(temperature)?;
+        let logits = self.forward(prompts, group, completions)?;
+        let (out, head) = stats::token_stats(&logits, completions, temperature)?;
+        self.head = Some(head);
+        Ok(out)
+    }
+
+    fn backward_logprobs(
+        &mut self,
+        _prompts: Prompts<'_>,
+        _group: usize,
+        completions: &[u32],
+        grad_logprobs: &[f32],
+        temperature: f64,
+    ) -> Result<()> {
+        let (Some(head), Some(acts)) = (&self.head, &self.acts) else {
+            return Err(Error::Backend("backward_logprobs without a preceding forward_stats".into()));
+        };
+        if head.temperature != temperature || head.completions != completions {
+            return Err(Error::Backend(
+                "backward_logprobs with another batch or temperature than the last forward_stats".into(),
+            ));
+        }
+        let (v, n) = (self.cfg.vocab, head.completions.len());
+        let logits = acts.logits.reshape(Shape::d2(n, v))?;
+        let dlogits = head.grad_logits(&logits, grad_logprobs)?;
+        self.backward_from(&dlogits)
     }
 
     fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32]) -> Result<f64> {

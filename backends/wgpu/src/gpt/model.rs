@@ -1,17 +1,25 @@
-//! The GPT's training forward and backward on the GPU, layer by layer as
-//! the CPU's `model.rs` (same shared-prompt rows, same order of
-//! accumulation into the residual gradient), every step a WGSL kernel.
+//! The training forward and backward on the GPU, layer by layer as the
+//! CPU's `model.rs` (same shared-prompt rows, same order of accumulation
+//! into the residual gradient), every step a WGSL kernel. One block graph
+//! for both families: where they differ (LayerNorm or RMSNorm, learned
+//! positions or rotary q and k, GELU or SwiGLU, biases or none, H_kv) the
+//! layer branches on the [`ModelConfig`].
+
+use std::ops::Range;
 
 use wapo_core::Result;
 use wapo_core::rl::layout::{LayerViews, Layout};
-use wapo_core::rl::{ModelConfig, Rows};
+use wapo_core::rl::{Family, ModelConfig, Rows};
 
-use super::kernels::attention::{attention_backward, attention_forward};
-use super::kernels::encoder::{Positions, encoder_backward, encoder_forward};
+use super::kernels::attention::{Heads, attention_backward, attention_forward};
+use super::kernels::encoder::{Positions, encoder_forward};
 use super::kernels::gelu::{gelu_backward, gelu_forward};
 use super::kernels::layernorm::{layernorm_backward, layernorm_forward};
 use super::kernels::matmul::{Gemm, column_sum, gemm};
+use super::kernels::rmsnorm::{rmsnorm_backward, rmsnorm_forward};
+use super::kernels::rope::{RopePositions, RopeTables, rope};
 use super::kernels::rows::{RowLists, add, fill, gather_rows, scatter_add_rows};
+use super::kernels::swiglu::{swiglu_backward, swiglu_forward};
 use super::kernels::{View, alloc, upload_u32};
 use crate::context::WgpuDevice;
 use crate::tensor::WgpuTensor;
@@ -32,18 +40,83 @@ impl Norm {
 /// What the backward of one block needs, saved by the forward.
 pub(crate) struct LayerActs {
     pub ln1: Norm,
-    pub qkv: WgpuTensor,   // (R, 3C)
+    pub qkv: WgpuTensor,   // (R, C + 2·H_kv·hs), q and k rotated (llama)
     pub probs: WgpuTensor, // (R, H, P+S)
     pub atty: WgpuTensor,  // (R, C)
     pub res2: WgpuTensor,  // (R, C) residual after attention
     pub ln2: Norm,
-    pub fch: WgpuTensor,      // (R, M)
-    pub fch_gelu: WgpuTensor, // (R, M)
+    pub fch: WgpuTensor, // (R, M), or (R, 2M) gate | up
+    pub act: WgpuTensor, // (R, M) GELU(fch) or silu(gate)·up
+}
+
+/// The weights and constants one forward or backward reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Net<'a> {
+    pub dev: &'a WgpuDevice,
+    pub cfg: &'a ModelConfig,
+    pub lay: &'a Layout,
+    pub params: &'a WgpuTensor,
+    /// Rotary tables (llama only).
+    pub rope: Option<&'a RopeTables>,
+}
+
+impl<'a> Net<'a> {
+    pub fn p(&self, r: &Range<usize>) -> View<'a> {
+        View::range(self.params, r)
+    }
+
+    /// A bias's view, `None` for the empty range of a family without it.
+    pub fn bias(&self, r: &Range<usize>) -> Option<View<'a>> {
+        (!r.is_empty()).then(|| View::range(self.params, r))
+    }
+
+    /// LayerNorm (GPT) or RMSNorm (llama) of `rows` rows of `inp` into `out`,
+    /// saving the statistics the backward needs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn norm(
+        &self,
+        out: &WgpuTensor,
+        mean: &WgpuTensor,
+        rstd: &WgpuTensor,
+        inp: &WgpuTensor,
+        w: &Range<usize>,
+        b: &Range<usize>,
+        rows: usize,
+    ) -> Result<()> {
+        let c = self.cfg.channels;
+        let (o, m, r, x) = (View::all(out), View::all(mean), View::all(rstd), View::all(inp));
+        match self.cfg.family {
+            Family::Gpt => layernorm_forward(o, m, r, x, self.p(w), self.p(b), rows, c),
+            Family::Llama => rmsnorm_forward(o, r, x, self.p(w), rows, c, self.cfg.norm_eps as f32),
+        }
+    }
+
+    /// Rotates q and k of `rows` q|k|v rows in place (llama; the GPT's
+    /// positions are in its embedding); `inverse` for the backward.
+    pub fn rotate(&self, qkv: &WgpuTensor, pos: RopePositions<'_>, rows: usize, inverse: bool) -> Result<()> {
+        let (cfg, width) = (self.cfg, self.cfg.qkv_channels());
+        match (cfg.family, self.rope) {
+            (Family::Llama, Some(t)) => rope(View::all(qkv), t, pos, rows, width, cfg.heads + cfg.kv_heads, inverse),
+            (Family::Llama, None) => Err(wapo_core::Error::Backend("a llama model without rotary tables".into())),
+            (Family::Gpt, _) => Ok(()),
+        }
+    }
+
+    /// The MLP activation of `rows` rows of `fch` into `act`.
+    pub fn activation(&self, act: &WgpuTensor, fch: &WgpuTensor, rows: usize) -> Result<()> {
+        let m = self.cfg.mlp;
+        match self.cfg.family {
+            Family::Gpt => gelu_forward(View::at(act, 0, (rows * m) as u64), View::at(fch, 0, (rows * m) as u64)),
+            Family::Llama => swiglu_forward(View::all(act), View::all(fch), rows, m),
+        }
+    }
 }
 
 /// Saved activations of the last forward.
 pub(crate) struct Acts {
     pub rows: Rows,
+    /// u32 (R) the position of each row.
+    pub pos: WgpuTensor,
     /// N·T, the scored rows.
     pub ns: usize,
     pub resid: Vec<WgpuTensor>, // L+1 × (R, C)
@@ -99,10 +172,6 @@ fn linear_backward(
     Ok(())
 }
 
-fn norm_forward(n: &Norm, inp: &WgpuTensor, w: View<'_>, b: View<'_>, rows: usize, c: usize) -> Result<()> {
-    layernorm_forward(View::all(&n.out), View::all(&n.mean), View::all(&n.rstd), View::all(inp), w, b, rows, c)
-}
-
 /// The host-side row layout of one forward: token and position of every
 /// row, and the row whose output scores completion token t of sample n.
 pub(crate) struct HostRows {
@@ -132,18 +201,12 @@ impl HostRows {
 /// Training forward (or, with `train = false`, the prompt pass of
 /// generation, which allows no backward). Returns the activations, logits
 /// (N·T, V) included.
-pub(crate) fn forward(
-    dev: &WgpuDevice,
-    cfg: &ModelConfig,
-    lay: &Layout,
-    params: &WgpuTensor,
-    host: HostRows,
-    rows: Rows,
-    train: bool,
-) -> Result<Acts> {
+pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool) -> Result<Acts> {
+    let (dev, cfg, lay) = (net.dev, net.cfg, net.lay);
     let (c, m, v, h) = (cfg.channels, cfg.mlp, cfg.vocab, cfg.heads);
+    let (qkvc, fcc) = (cfg.qkv_channels(), cfg.fc_channels());
     let r = rows.total();
-    let p = |rg: &std::ops::Range<usize>| View::range(params, rg);
+    let p = |rg: &Range<usize>| net.p(rg);
     let tokens = upload_u32(dev, &host.tokens)?;
     let pos = upload_u32(dev, &host.pos)?;
     let x0 = alloc(dev, r * c)?;
@@ -164,63 +227,63 @@ pub(crate) fn forward(
         let x = resid.last().expect("the embedding is resid[0]");
         let la = LayerActs {
             ln1: Norm::new(dev, r, c)?,
-            qkv: alloc(dev, r * 3 * c)?,
+            qkv: alloc(dev, r * qkvc)?,
             probs: alloc(dev, r * h * rows.keys())?,
             atty: alloc(dev, r * c)?,
             res2: alloc(dev, r * c)?,
             ln2: Norm::new(dev, r, c)?,
-            fch: alloc(dev, r * m)?,
-            fch_gelu: alloc(dev, r * m)?,
+            fch: alloc(dev, r * fcc)?,
+            act: alloc(dev, r * m)?,
         };
-        norm_forward(&la.ln1, x, p(&w.ln1_w), p(&w.ln1_b), r, c)?;
-        linear(&la.qkv, &la.ln1.out, p(&w.qkv_w), Some(p(&w.qkv_b)), r, c, 3 * c)?;
-        attention_forward(View::all(&la.atty), View::all(&la.probs), View::all(&la.qkv), rows, c, h)?;
-        linear(&tmp, &la.atty, p(&w.proj_w), Some(p(&w.proj_b)), r, c, c)?;
+        let (ln1, ln2) = (&la.ln1, &la.ln2);
+        net.norm(&ln1.out, &ln1.mean, &ln1.rstd, x, &w.ln1_w, &w.ln1_b, r)?;
+        linear(&la.qkv, &ln1.out, p(&w.qkv_w), net.bias(&w.qkv_b), r, c, qkvc)?;
+        net.rotate(&la.qkv, RopePositions::PerRow(View::all(&pos)), r, false)?;
+        attention_forward(View::all(&la.atty), View::all(&la.probs), View::all(&la.qkv), rows, Heads::of(cfg))?;
+        linear(&tmp, &la.atty, p(&w.proj_w), net.bias(&w.proj_b), r, c, c)?;
         add(View::all(&la.res2), View::all(x), View::all(&tmp))?;
-        norm_forward(&la.ln2, &la.res2, p(&w.ln2_w), p(&w.ln2_b), r, c)?;
-        linear(&la.fch, &la.ln2.out, p(&w.fc_w), Some(p(&w.fc_b)), r, c, m)?;
-        gelu_forward(View::all(&la.fch_gelu), View::all(&la.fch))?;
-        linear(&tmp, &la.fch_gelu, p(&w.fcproj_w), Some(p(&w.fcproj_b)), r, m, c)?;
+        net.norm(&ln2.out, &ln2.mean, &ln2.rstd, &la.res2, &w.ln2_w, &w.ln2_b, r)?;
+        linear(&la.fch, &ln2.out, p(&w.fc_w), net.bias(&w.fc_b), r, c, fcc)?;
+        net.activation(&la.act, &la.fch, r)?;
+        linear(&tmp, &la.act, p(&w.fcproj_w), net.bias(&w.fcproj_b), r, m, c)?;
         let out = alloc(dev, r * c)?;
         add(View::all(&out), View::all(&la.res2), View::all(&tmp))?;
         layers.push(la);
         resid.push(out);
     }
     let lnf = Norm::new(dev, r, c)?;
-    norm_forward(&lnf, &resid[cfg.layers], p(&lay.lnf_w), p(&lay.lnf_b), r, c)?;
+    net.norm(&lnf.out, &lnf.mean, &lnf.rstd, &resid[cfg.layers], &lay.lnf_w, &lay.lnf_b, r)?;
     let ns = host.sel.len();
     let sel = upload_u32(dev, &host.sel)?;
     let lnf_sel = alloc(dev, ns * c)?;
     gather_rows(View::all(&lnf_sel), View::all(&lnf.out), View::all(&sel), ns, c)?;
     let logits = alloc(dev, ns * v)?;
     linear(&logits, &lnf_sel, p(&lay.lm_head), None, ns, c, v)?;
-    Ok(Acts { rows, ns, resid, layers, lnf, lnf_sel, logits, host: train.then_some(host) })
+    Ok(Acts { rows, pos, ns, resid, layers, lnf, lnf_sel, logits, host: train.then_some(host) })
 }
 
 /// Accumulates into `grads` the gradient of the forward that produced
 /// `acts`, given ∂loss/∂logits (N·T, V).
-pub(crate) fn backward(
-    dev: &WgpuDevice,
-    cfg: &ModelConfig,
-    lay: &Layout,
-    params: &WgpuTensor,
-    grads: &WgpuTensor,
-    acts: &Acts,
-    dlogits: &WgpuTensor,
-) -> Result<()> {
+pub(crate) fn backward(net: Net<'_>, grads: &WgpuTensor, acts: &Acts, dlogits: &WgpuTensor) -> Result<()> {
+    let (dev, cfg, lay) = (net.dev, net.cfg, net.lay);
     let Some(host) = &acts.host else {
         return Err(wapo_core::Error::Backend("backward after a generation pass: run a training forward first".into()));
     };
-    let (c, m, v, h) = (cfg.channels, cfg.mlp, cfg.vocab, cfg.heads);
+    let (c, m, v) = (cfg.channels, cfg.mlp, cfg.vocab);
+    let (qkvc, fcc) = (cfg.qkv_channels(), cfg.fc_channels());
     let rows = acts.rows;
     let r = rows.total();
     let ns = acts.ns;
-    let p = |rg: &std::ops::Range<usize>| View::range(params, rg);
-    let g = |rg: &std::ops::Range<usize>| View::range(grads, rg);
+    let p = |rg: &Range<usize>| net.p(rg);
+    let g = |rg: &Range<usize>| View::range(grads, rg);
+    let gb = |rg: &Range<usize>| (!rg.is_empty()).then(|| View::range(grads, rg));
     // Which rows feed which embedding row and which rows are scored, as
     // lists for deterministic scatter-adds.
     let by_token = RowLists::build(dev, &host.tokens, v, "tokens")?;
-    let by_pos = RowLists::build(dev, &host.pos, cfg.context, "positions")?;
+    let by_pos = match lay.wpe.is_empty() {
+        true => None,
+        false => Some(RowLists::build(dev, &host.pos, cfg.context, "positions")?),
+    };
     let by_sel = RowLists::build(dev, &host.sel, r, "rows")?;
     let dsel = alloc(dev, ns * c)?;
     linear_backward(&dsel, g(&lay.lm_head), None, dlogits, &acts.lnf_sel, p(&lay.lm_head), ns, c, v)?;
@@ -229,38 +292,41 @@ pub(crate) fn backward(
     scatter_add_rows(View::all(&dlnf), View::all(&dsel), &by_sel, c)?;
     let dres = alloc(dev, r * c)?;
     fill(View::all(&dres), 0.0)?;
-    let lnf = &acts.lnf;
-    layernorm_backward(
-        View::all(&dres),
-        g(&lay.lnf_w),
-        g(&lay.lnf_b),
-        View::all(&dlnf),
-        View::all(&acts.resid[cfg.layers]),
-        p(&lay.lnf_w),
-        View::all(&lnf.mean),
-        View::all(&lnf.rstd),
-        r,
-        c,
-    )?;
-    let (dh, dfch) = (alloc(dev, r * m)?, alloc(dev, r * m)?);
-    let (dln, datty, dqkv) = (dlnf, alloc(dev, r * c)?, alloc(dev, r * 3 * c)?);
+    let nb = |dinp: &WgpuTensor, wr: &Range<usize>, br: &Range<usize>, dout: &WgpuTensor, x: &WgpuTensor, n: &Norm| {
+        norm_backward(cfg, dinp, g(wr), g(br), dout, x, p(wr), n, r)
+    };
+    nb(&dres, &lay.lnf_w, &lay.lnf_b, &dlnf, &acts.resid[cfg.layers], &acts.lnf)?;
+    let (dh, dfch) = (alloc(dev, r * m)?, alloc(dev, r * fcc)?);
+    let (dln, datty, dqkv) = (dlnf, alloc(dev, r * c)?, alloc(dev, r * qkvc)?);
     for l in (0..cfg.layers).rev() {
         let la = &acts.layers[l];
         let w: &LayerViews = &lay.layers[l];
-        linear_backward(&dh, g(&w.fcproj_w), Some(g(&w.fcproj_b)), &dres, &la.fch_gelu, p(&w.fcproj_w), r, m, c)?;
-        gelu_backward(View::all(&dfch), View::all(&la.fch), View::all(&dh))?;
-        linear_backward(&dln, g(&w.fc_w), Some(g(&w.fc_b)), &dfch, &la.ln2.out, p(&w.fc_w), r, c, m)?;
-        norm_backward(&dres, g(&w.ln2_w), g(&w.ln2_b), &dln, &la.res2, p(&w.ln2_w), &la.ln2, r, c)?;
-        linear_backward(&datty, g(&w.proj_w), Some(g(&w.proj_b)), &dres, &la.atty, p(&w.proj_w), r, c, c)?;
-        attention_backward(View::all(&dqkv), View::all(&datty), View::all(&la.probs), View::all(&la.qkv), rows, c, h)?;
-        linear_backward(&dln, g(&w.qkv_w), Some(g(&w.qkv_b)), &dqkv, &la.ln1.out, p(&w.qkv_w), r, c, 3 * c)?;
-        norm_backward(&dres, g(&w.ln1_w), g(&w.ln1_b), &dln, &acts.resid[l], p(&w.ln1_w), &la.ln1, r, c)?;
+        linear_backward(&dh, g(&w.fcproj_w), gb(&w.fcproj_b), &dres, &la.act, p(&w.fcproj_w), r, m, c)?;
+        match cfg.family {
+            Family::Gpt => gelu_backward(View::all(&dfch), View::all(&la.fch), View::all(&dh))?,
+            Family::Llama => swiglu_backward(View::all(&dfch), View::all(&la.fch), View::all(&dh), r, m)?,
+        }
+        linear_backward(&dln, g(&w.fc_w), gb(&w.fc_b), &dfch, &la.ln2.out, p(&w.fc_w), r, c, fcc)?;
+        nb(&dres, &w.ln2_w, &w.ln2_b, &dln, &la.res2, &la.ln2)?;
+        linear_backward(&datty, g(&w.proj_w), gb(&w.proj_b), &dres, &la.atty, p(&w.proj_w), r, c, c)?;
+        let (probs, qkv) = (View::all(&la.probs), View::all(&la.qkv));
+        attention_backward(View::all(&dqkv), View::all(&datty), probs, qkv, rows, Heads::of(cfg))?;
+        net.rotate(&dqkv, RopePositions::PerRow(View::all(&acts.pos)), r, true)?;
+        linear_backward(&dln, g(&w.qkv_w), gb(&w.qkv_b), &dqkv, &la.ln1.out, p(&w.qkv_w), r, c, qkvc)?;
+        nb(&dres, &w.ln1_w, &w.ln1_b, &dln, &acts.resid[l], &la.ln1)?;
     }
-    encoder_backward(g(&lay.wte), g(&lay.wpe), View::all(&dres), &by_token, &by_pos, c)
+    scatter_add_rows(g(&lay.wte), View::all(&dres), &by_token, c)?;
+    match &by_pos {
+        Some(by_pos) => scatter_add_rows(g(&lay.wpe), View::all(&dres), by_pos, c),
+        None => Ok(()),
+    }
 }
 
+/// The backward of the norm that made `n` from `inp`: dres += ∂/∂inp, the
+/// gain (and LayerNorm bias) gradients accumulated.
 #[allow(clippy::too_many_arguments)]
 fn norm_backward(
+    cfg: &ModelConfig,
     dres: &WgpuTensor,
     dw: View<'_>,
     db: View<'_>,
@@ -269,8 +335,12 @@ fn norm_backward(
     w: View<'_>,
     n: &Norm,
     r: usize,
-    c: usize,
 ) -> Result<()> {
+    let c = cfg.channels;
+    if cfg.family == Family::Llama {
+        let dout = View::at(dout, 0, (r * c) as u64);
+        return rmsnorm_backward(View::all(dres), dw, dout, View::all(inp), w, View::all(&n.rstd), r, c);
+    }
     layernorm_backward(
         View::all(dres),
         dw,

@@ -13,8 +13,11 @@ pub mod encoder;
 pub mod gelu;
 pub mod layernorm;
 pub mod matmul;
+pub mod rmsnorm;
+pub mod rope;
 pub mod rows;
 pub mod sample;
+pub mod swiglu;
 #[cfg(test)]
 pub(crate) mod test_util;
 pub mod xent;

@@ -2,7 +2,8 @@
 // sees the P prompt rows of its prompt i / G in `prefix`, then the first ns
 // rows of its own cache (rows i·steps ..). Nothing is saved.
 // params: 0 out shift, 1 step shift, 2 prefix shift, 3 cache shift,
-// 4 workgroups (n·H), 5 P, 6 G, 7 steps, 8 ns, 9 C, 10 H, 12 scale (f32 bits).
+// 4 workgroups (n·H), 5 P, 6 G, 7 steps, 8 ns, 9 C, 10 H, 12 scale (f32 bits),
+// 13 H_kv.
 
 @group(0) @binding(0) var<storage, read> step_qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> prefix: array<f32>;
@@ -49,13 +50,13 @@ fn ctx_nk(x: Ctx) -> u32 {
 }
 
 fn q_at(x: Ctx, d: u32) -> f32 {
-    return step_qkv[prm(1u) + x.row * 3u * n_c() + x.h * head_size() + d];
+    return step_qkv[prm(1u) + x.row * row_w() + x.h * head_size() + d];
 }
 
-// Element `off` of key j's row (its k at C.., its v at 2C..).
+// Element `off` of key j's q|k|v row.
 fn key_elem(x: Ctx, j: u32, off: u32) -> f32 {
     let p = prm(5u);
-    let c3 = 3u * n_c();
+    let c3 = row_w();
     if j < p {
         return prefix[prm(2u) + (x.row / prm(6u) * p + j) * c3 + off];
     }
@@ -65,16 +66,16 @@ fn key_elem(x: Ctx, j: u32, off: u32) -> f32 {
 fn score(x: Ctx, j: u32) -> f32 {
     let hs = head_size();
     let p = prm(5u);
-    let c3 = 3u * n_c();
+    let c3 = row_w();
     var base = 0u;
     var s = 0.0;
     if j < p {
-        base = prm(2u) + (x.row / prm(6u) * p + j) * c3 + n_c() + x.h * hs;
+        base = prm(2u) + (x.row / prm(6u) * p + j) * c3 + k_off(x.h);
         for (var d = 0u; d < hs; d++) {
             s += sh_q[d] * prefix[base + d];
         }
     } else {
-        base = prm(3u) + (x.row * prm(7u) + j - p) * c3 + n_c() + x.h * hs;
+        base = prm(3u) + (x.row * prm(7u) + j - p) * c3 + k_off(x.h);
         for (var d = 0u; d < hs; d++) {
             s += sh_q[d] * cache[base + d];
         }
@@ -83,7 +84,7 @@ fn score(x: Ctx, j: u32) -> f32 {
 }
 
 fn v_at(x: Ctx, j: u32, d: u32) -> f32 {
-    return key_elem(x, j, 2u * n_c() + x.h * head_size() + d);
+    return key_elem(x, j, v_off(x.h) + d);
 }
 
 fn save_raw(x: Ctx, j: u32, s: f32) {}

@@ -1,5 +1,5 @@
 // The training forward's side of `attend`: queries and keys are rows of one
-// qkv (R, 3C) in the shared-prompt layout; the probabilities are saved.
+// qkv (R, C + 2·H_kv·hs) in the shared-prompt layout; the probabilities are saved.
 // params: 0 out shift, 1 probs shift, 2 qkv shift, 4.. the geometry
 // (train_rows.wgsl).
 
@@ -25,12 +25,12 @@ fn ctx_nk(x: Ctx) -> u32 {
 }
 
 fn q_at(x: Ctx, d: u32) -> f32 {
-    return qkv[prm(2u) + x.row * 3u * n_c() + x.h * head_size() + d];
+    return qkv[prm(2u) + x.row * row_w() + x.h * head_size() + d];
 }
 
 fn score(x: Ctx, j: u32) -> f32 {
     let hs = head_size();
-    let base = prm(2u) + key_row(x.keys, j) * 3u * n_c() + n_c() + x.h * hs;
+    let base = prm(2u) + key_row(x.keys, j) * row_w() + k_off(x.h);
     var s = 0.0;
     for (var d = 0u; d < hs; d++) {
         s += sh_q[d] * qkv[base + d];
@@ -39,7 +39,7 @@ fn score(x: Ctx, j: u32) -> f32 {
 }
 
 fn v_at(x: Ctx, j: u32, d: u32) -> f32 {
-    return qkv[prm(2u) + key_row(x.keys, j) * 3u * n_c() + 2u * n_c() + x.h * head_size() + d];
+    return qkv[prm(2u) + key_row(x.keys, j) * row_w() + v_off(x.h) + d];
 }
 
 fn prob_at(x: Ctx, j: u32) -> u32 {

@@ -1,6 +1,9 @@
-//! Causal multi-head attention of the GPT over the shared-prompt row layout
-//! of [`Rows`]: the training forward (saving the probabilities), its
-//! backward, and the one-token generation step over a KV cache.
+//! Causal multi-head attention over the shared-prompt row layout of
+//! [`Rows`]: the training forward (saving the probabilities), its backward,
+//! and the one-token generation step over a KV cache. Grouped-query
+//! attention (the llama family's H_kv < H key/value heads) is the same
+//! kernels with a kv-head mapping: rows are q|k|v of width C + 2·H_kv·C/H
+//! and query head h reads key/value head h / (H/H_kv).
 //!
 //! One workgroup of 64 threads serves one (query row, head) (the forward,
 //! the step, the backward's dq) or one (key row, head) (the backward's dk,
@@ -45,14 +48,44 @@ fn kernel(name: &'static str, source: &'static str, entry: &'static str) -> Kern
     Kernel { name, source, entry, constants: vec![] }
 }
 
-/// Checks the head geometry; returns the head size.
-fn head_size(c: usize, h: usize, what: &str) -> Result<usize> {
-    if h == 0 || c == 0 || !c.is_multiple_of(h) || c / h > MAX_HEAD {
-        return Err(Error::Backend(format!(
-            "{what}: c = {c} must be a positive multiple of h = {h} with head size c / h at most {MAX_HEAD}"
-        )));
+/// The heads of one attention: C channels of queries in H heads, H_kv
+/// key/value heads (H_kv = H: plain multi-head attention).
+#[derive(Clone, Copy, Debug)]
+pub struct Heads {
+    pub c: usize,
+    pub h: usize,
+    pub kv: usize,
+}
+
+impl Heads {
+    /// Multi-head attention (the GPT): as many key/value heads as query heads.
+    pub fn mha(c: usize, h: usize) -> Self {
+        Heads { c, h, kv: h }
     }
-    Ok(c / h)
+
+    /// The heads of a model.
+    pub fn of(cfg: &wapo_core::rl::ModelConfig) -> Self {
+        Heads { c: cfg.channels, h: cfg.heads, kv: cfg.kv_heads }
+    }
+
+    /// Width of a q|k|v row: C + 2·H_kv·C/H.
+    pub fn width(&self) -> usize {
+        self.c + 2 * self.kv * (self.c / self.h.max(1))
+    }
+
+    /// Checks the geometry; returns the head size.
+    fn head_size(&self, what: &str) -> Result<usize> {
+        let Heads { c, h, kv } = *self;
+        if h == 0 || c == 0 || !c.is_multiple_of(h) || c / h > MAX_HEAD {
+            return Err(Error::Backend(format!(
+                "{what}: c = {c} must be a positive multiple of h = {h} with head size c / h at most {MAX_HEAD}"
+            )));
+        }
+        if kv == 0 || !h.is_multiple_of(kv) {
+            return Err(Error::Backend(format!("{what}: kv heads = {kv} must be ≥ 1 and divide h = {h}")));
+        }
+        Ok(c / h)
+    }
 }
 
 /// The softmax scale 1/√hs, as the CPU reference computes it.
@@ -62,13 +95,14 @@ fn scale(hs: usize) -> u32 {
 
 /// Parameters 4..=12 of the training kernels (train_rows.wgsl): the
 /// geometry of `rows`, checked against 32-bit indexing.
-fn train_geometry(rows: Rows, c: usize, h: usize, what: &str) -> Result<[u32; 9]> {
-    let hs = head_size(c, h, what)?;
+fn train_geometry(rows: Rows, hd: Heads, what: &str) -> Result<[u32; 9]> {
+    let hs = hd.head_size(what)?;
+    let (c, h, w) = (hd.c, hd.h, hd.width() as u64);
     if rows.p == 0 {
         return Err(Error::Backend(format!("{what}: rows.p = 0: a prompt of at least one row is required")));
     }
     let r = rows.total() as u64;
-    idx32(r * 3 * c as u64)?;
+    idx32(r * w)?;
     idx32(r * (h * rows.keys()) as u64)?;
     Ok([
         idx32(r * h as u64)?,
@@ -83,32 +117,34 @@ fn train_geometry(rows: Rows, c: usize, h: usize, what: &str) -> Result<[u32; 9]
     ])
 }
 
-/// Training forward: out (R, C) and probs (R, H, P + S) from qkv (R, 3C),
-/// R = rows.total(). probs row (i, h) holds the query's probabilities over
+/// Training forward: out (R, C) and probs (R, H, P + S) from qkv (R, W),
+/// W = [`Heads::width`], R = rows.total(). probs row (i, h) holds the query's probabilities over
 /// its keys in [`Rows`] order (a prompt row: its prompt's keys 0..=p; a
 /// completion row: the P prompt keys, then its own keys 0..=s), zeros after.
 /// `out` and `probs` may be views of one tensor, not of qkv's.
-pub fn attention_forward(out: View<'_>, probs: View<'_>, qkv: View<'_>, rows: Rows, c: usize, h: usize) -> Result<()> {
-    let geo = train_geometry(rows, c, h, "attention_forward")?;
+pub fn attention_forward(out: View<'_>, probs: View<'_>, qkv: View<'_>, rows: Rows, hd: Heads) -> Result<()> {
+    let geo = train_geometry(rows, hd, "attention_forward")?;
+    let (c, h, w) = (hd.c, hd.h, hd.width() as u64);
     let r = rows.total() as u64;
     need(&out, r * c as u64, "out")?;
     need(&probs, r * (h * rows.keys()) as u64, "probs")?;
-    need(&qkv, r * 3 * c as u64, "qkv")?;
+    need(&qkv, r * w, "qkv")?;
     distinct(&[(&out, "out"), (&probs, "probs")], &[(&qkv, "qkv")])?;
     if r == 0 {
         return Ok(());
     }
     let (wo, so) = out.sub(0, r * c as u64).bind(7, "out")?;
     let (wp, sp) = probs.sub(0, r * (h * rows.keys()) as u64).bind(6, "probs")?;
-    let (wq, sq) = qkv.sub(0, r * 3 * c as u64).bind(0, "qkv")?;
+    let (wq, sq) = qkv.sub(0, r * w).bind(0, "qkv")?;
     let mut prm = vec![so, sp, sq, 0];
     prm.extend_from_slice(&geo);
+    prm.push(hd.kv as u32);
     let k = kernel("gpt_attention_forward", FORWARD, "main");
     dispatch(out.t.ctx(), &k, &[wq, wp, wo], &prm, r * h as u64)
 }
 
-/// Training backward: dqkv (R, 3C) is overwritten with ∂/∂qkv given dout
-/// (R, C), from the forward's probs (R, H, P + S) and qkv (R, 3C).
+/// Training backward: dqkv (R, W) is overwritten with ∂/∂qkv given dout
+/// (R, C), from the forward's probs (R, H, P + S) and qkv (R, W).
 /// Deterministic (no atomics): a key's dk, dv sum the queries that see it
 /// in a fixed order (a prompt key: its prompt's later rows, then every
 /// completion row of its G samples; a completion key: the later rows of its
@@ -119,16 +155,16 @@ pub fn attention_backward(
     probs: View<'_>,
     qkv: View<'_>,
     rows: Rows,
-    c: usize,
-    h: usize,
+    hd: Heads,
 ) -> Result<()> {
-    let geo = train_geometry(rows, c, h, "attention_backward")?;
+    let geo = train_geometry(rows, hd, "attention_backward")?;
+    let (c, h, w) = (hd.c, hd.h, hd.width() as u64);
     let r = rows.total() as u64;
     let np = r * (h * rows.keys()) as u64;
-    need(&dqkv, r * 3 * c as u64, "dqkv")?;
+    need(&dqkv, r * w, "dqkv")?;
     need(&dout, r * c as u64, "dout")?;
     need(&probs, np, "probs")?;
-    need(&qkv, r * 3 * c as u64, "qkv")?;
+    need(&qkv, r * w, "qkv")?;
     distinct(&[(&dqkv, "dqkv")], &[(&dout, "dout"), (&probs, "probs"), (&qkv, "qkv")])?;
     if r == 0 {
         return Ok(());
@@ -136,29 +172,28 @@ pub fn attention_backward(
     let ctx = dqkv.t.ctx();
     let mut prm = Vec::with_capacity(13);
     let mut wins = Vec::with_capacity(4);
-    for (slot, v, len, field) in [
-        (7, dqkv, r * 3 * c as u64, "dqkv"),
-        (0, dout, r * c as u64, "dout"),
-        (1, probs, np, "probs"),
-        (2, qkv, r * 3 * c as u64, "qkv"),
-    ] {
+    for (slot, v, len, field) in
+        [(7, dqkv, r * w, "dqkv"), (0, dout, r * c as u64, "dout"), (1, probs, np, "probs"), (2, qkv, r * w, "qkv")]
+    {
         let (w, s) = v.sub(0, len).bind(slot, field)?;
         wins.push(w);
         prm.push(s);
     }
     prm.extend_from_slice(&geo);
-    let groups = r * h as u64;
-    for (name, entry) in [("gpt_attention_delta", "delta"), ("gpt_attention_dkdv", "dkdv"), ("gpt_attention_dq", "dq")]
+    prm.push(hd.kv as u32);
+    // dk, dv: one workgroup per (key row, key/value head).
+    for (name, entry, heads) in
+        [("gpt_attention_delta", "delta", h), ("gpt_attention_dkdv", "dkdv", hd.kv), ("gpt_attention_dq", "dq", h)]
     {
-        dispatch(ctx, &kernel(name, BACKWARD, entry), &wins, &prm, groups)?;
+        dispatch(ctx, &kernel(name, BACKWARD, entry), &wins, &prm, r * heads as u64)?;
     }
     Ok(())
 }
 
 /// One generation step: for each of the n = B·G rows i, the query of
-/// step_qkv row i (n, 3C) attends to the P prompt rows of its prompt i / g in
-/// `prefix` (B·P, 3C), then to rows i·steps .. i·steps + ns of `cache`
-/// (n, steps, 3C) (the current step's k, v already written there). Writes
+/// step_qkv row i (n, W) attends to the P prompt rows of its prompt i / g in
+/// `prefix` (B·P, W), then to rows i·steps .. i·steps + ns of `cache`
+/// (n, steps, W) (the current step's k, v already written there). Writes
 /// out (n, C). `out` must be a tensor of its own.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_decode(
@@ -171,10 +206,10 @@ pub fn attention_decode(
     p: usize,
     steps: usize,
     ns: usize,
-    c: usize,
-    h: usize,
+    hd: Heads,
 ) -> Result<()> {
-    let hs = head_size(c, h, "attention_decode")?;
+    let hs = hd.head_size("attention_decode")?;
+    let (c, h) = (hd.c, hd.h);
     if g == 0 || !n.is_multiple_of(g) {
         return Err(Error::Backend(format!("attention_decode: n = {n} rows is not a multiple of g = {g}")));
     }
@@ -184,7 +219,7 @@ pub fn attention_decode(
     if ns > steps {
         return Err(Error::Backend(format!("attention_decode: ns = {ns} exceeds the cache's {steps} steps")));
     }
-    let (n64, c3) = (n as u64, 3 * c as u64);
+    let (n64, c3) = (n as u64, hd.width() as u64);
     let pre = (n / g * p) as u64 * c3;
     let cached = n64 * steps as u64 * c3;
     need(&out, n64 * c as u64, "out")?;
@@ -214,6 +249,7 @@ pub fn attention_decode(
         h as u32,
         0,
         scale(hs),
+        hd.kv as u32,
     ];
     let k = kernel("gpt_attention_decode", DECODE, "main");
     dispatch(out.t.ctx(), &k, &[wq, wp, wc, wo], &prm, n64 * h as u64)

@@ -1,24 +1,29 @@
 //! The kernels against an f64 reference: the unshared causal attention of
-//! the N full sequences (prompt, then the sample's own completion).
+//! the N full sequences (prompt, then the sample's own completion), with
+//! grouped-query heads (query head h reads key/value head h / (H/H_kv)).
 
 use wapo_core::rl::Rows;
 
-use super::{attention_backward, attention_decode, attention_forward};
+use super::{Heads, attention_backward, attention_decode, attention_forward};
 use crate::gpt::kernels::{View, alloc, write};
 use crate::tensor::WgpuTensor;
 
-/// (B, G, P, S, C, H): odd layouts, more keys than one chunk of 64, head
-/// sizes 1..80 (not powers of two, more than 64).
-const CASES: [(usize, usize, usize, usize, usize, usize); 9] = [
-    (2, 3, 5, 4, 8, 2),
-    (1, 1, 1, 0, 8, 2),
-    (3, 2, 7, 1, 12, 4),
-    (2, 1, 6, 0, 12, 4),
-    (2, 2, 3, 2, 8, 8),
-    (1, 3, 2, 5, 6, 2),
-    (2, 2, 70, 3, 16, 2),
-    (1, 2, 3, 2, 160, 2),
-    (1, 2, 66, 2, 128, 2),
+/// (B, G, P, S, C, H, H_kv): odd layouts, more keys than one chunk of 64,
+/// head sizes 1..80 (not powers of two, more than 64), grouped queries (two
+/// and four query heads per key head, and one key head for all).
+const CASES: [(usize, usize, usize, usize, usize, usize, usize); 12] = [
+    (2, 3, 5, 4, 8, 2, 2),
+    (1, 1, 1, 0, 8, 2, 2),
+    (3, 2, 7, 1, 12, 4, 4),
+    (2, 1, 6, 0, 12, 4, 4),
+    (2, 2, 3, 2, 8, 8, 8),
+    (1, 3, 2, 5, 6, 2, 2),
+    (2, 2, 70, 3, 16, 2, 2),
+    (1, 2, 3, 2, 160, 2, 2),
+    (1, 2, 66, 2, 128, 2, 2),
+    (2, 3, 5, 4, 16, 4, 2),
+    (1, 2, 4, 3, 24, 4, 1),
+    (2, 2, 67, 2, 32, 8, 2),
 ];
 
 fn rng(seed: u64) -> impl FnMut() -> f32 {
@@ -54,12 +59,18 @@ fn dotf(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// Row width, head size and query head `hh`'s q, k, v offsets in a q|k|v row.
+fn offsets(hd: Heads, hh: usize) -> (usize, usize, usize, usize, usize) {
+    let hs = hd.c / hd.h;
+    let g = hh / (hd.h / hd.kv);
+    (hd.c + 2 * hd.kv * hs, hs, hh * hs, hd.c + g * hs, hd.c + (hd.kv + g) * hs)
+}
+
 /// Probabilities of query `seq[t]` (head h) over keys seq[0..=t].
-fn softmax_row(qkv: &[f64], seq: &[usize], t: usize, c: usize, h: usize, hh: usize) -> Vec<f64> {
-    let hs = c / h;
-    let q = &qkv[seq[t] * 3 * c + hh * hs..][..hs];
-    let sc: Vec<f64> =
-        seq[..=t].iter().map(|&k| dotf(q, &qkv[k * 3 * c + c + hh * hs..][..hs]) / (hs as f64).sqrt()).collect();
+fn softmax_row(qkv: &[f64], seq: &[usize], t: usize, hd: Heads, hh: usize) -> Vec<f64> {
+    let (w, hs, qo, ko, _) = offsets(hd, hh);
+    let q = &qkv[seq[t] * w + qo..][..hs];
+    let sc: Vec<f64> = seq[..=t].iter().map(|&k| dotf(q, &qkv[k * w + ko..][..hs]) / (hs as f64).sqrt()).collect();
     let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let e: Vec<f64> = sc.iter().map(|s| (s - m).exp()).collect();
     let sum: f64 = e.iter().sum();
@@ -67,20 +78,21 @@ fn softmax_row(qkv: &[f64], seq: &[usize], t: usize, c: usize, h: usize, hh: usi
 }
 
 /// out (R, C) and probs (R, H, P + S) in f64.
-fn ref_forward(qkv: &[f64], rows: Rows, c: usize, h: usize) -> (Vec<f64>, Vec<f64>) {
-    let (r, hs, ks) = (rows.total(), c / h, rows.keys());
+fn ref_forward(qkv: &[f64], rows: Rows, hd: Heads) -> (Vec<f64>, Vec<f64>) {
+    let (c, h) = (hd.c, hd.h);
+    let (r, ks) = (rows.total(), rows.keys());
     let mut out = vec![0.0; r * c];
     let mut probs = vec![0.0; r * h * ks];
     for n in 0..rows.n() {
         let seq = sequence(rows, n);
         for t in 0..seq.len() {
             for hh in 0..h {
-                let p = softmax_row(qkv, &seq, t, c, h, hh);
+                let (w, hs, qo, _, vo) = offsets(hd, hh);
+                let p = softmax_row(qkv, &seq, t, hd, hh);
                 let i = seq[t];
                 probs[(i * h + hh) * ks..][..p.len()].copy_from_slice(&p);
                 for d in 0..hs {
-                    out[i * c + hh * hs + d] =
-                        p.iter().zip(&seq).map(|(pj, &k)| pj * qkv[k * 3 * c + 2 * c + hh * hs + d]).sum();
+                    out[i * c + qo + d] = p.iter().zip(&seq).map(|(pj, &k)| pj * qkv[k * w + vo + d]).sum();
                 }
             }
         }
@@ -90,27 +102,27 @@ fn ref_forward(qkv: &[f64], rows: Rows, c: usize, h: usize) -> (Vec<f64>, Vec<f6
 
 /// ∂(Σ dout·out)/∂qkv in f64, each prompt query counted once (in its
 /// group's first sample), the gradients of a shared row's copies summed.
-fn ref_backward(qkv: &[f64], dout: &[f64], rows: Rows, c: usize, h: usize) -> Vec<f64> {
-    let hs = c / h;
-    let sc = 1.0 / (hs as f64).sqrt();
+fn ref_backward(qkv: &[f64], dout: &[f64], rows: Rows, hd: Heads) -> Vec<f64> {
+    let c = hd.c;
     let mut g = vec![0.0; qkv.len()];
     for n in 0..rows.n() {
         let seq = sequence(rows, n);
         let first = if n % rows.g == 0 { 0 } else { rows.p };
         for t in first..seq.len() {
             let i = seq[t];
-            for hh in 0..h {
-                let p = softmax_row(qkv, &seq, t, c, h, hh);
-                let d_o = &dout[i * c + hh * hs..][..hs];
-                let dp: Vec<f64> =
-                    seq[..=t].iter().map(|&k| dotf(d_o, &qkv[k * 3 * c + 2 * c + hh * hs..][..hs])).collect();
+            for hh in 0..hd.h {
+                let (w, hs, qo, ko, vo) = offsets(hd, hh);
+                let sc = 1.0 / (hs as f64).sqrt();
+                let p = softmax_row(qkv, &seq, t, hd, hh);
+                let d_o = &dout[i * c + qo..][..hs];
+                let dp: Vec<f64> = seq[..=t].iter().map(|&k| dotf(d_o, &qkv[k * w + vo..][..hs])).collect();
                 let dsum = dotf(&p, &dp);
                 for (j, &k) in seq[..=t].iter().enumerate() {
                     let ds = p[j] * (dp[j] - dsum) * sc;
                     for d in 0..hs {
-                        g[i * 3 * c + hh * hs + d] += ds * qkv[k * 3 * c + c + hh * hs + d];
-                        g[k * 3 * c + c + hh * hs + d] += ds * qkv[i * 3 * c + hh * hs + d];
-                        g[k * 3 * c + 2 * c + hh * hs + d] += p[j] * d_o[d];
+                        g[i * w + qo + d] += ds * qkv[k * w + ko + d];
+                        g[k * w + ko + d] += ds * qkv[i * w + qo + d];
+                        g[k * w + vo + d] += p[j] * d_o[d];
                     }
                 }
             }
@@ -135,11 +147,11 @@ fn widen(x: &[f32]) -> Vec<f64> {
 
 #[test]
 fn reference_gradient_matches_finite_differences() {
-    let (rows, c, h) = (Rows { b: 2, g: 2, p: 3, s: 2 }, 8, 2);
-    let qkv = widen(&random(rows.total() * 3 * c, 1));
-    let dout = widen(&random(rows.total() * c, 2));
-    let g = ref_backward(&qkv, &dout, rows, c, h);
-    let loss = |x: &[f64]| dotf(&ref_forward(x, rows, c, h).0, &dout);
+    let (rows, hd) = (Rows { b: 2, g: 2, p: 3, s: 2 }, Heads { c: 8, h: 4, kv: 2 });
+    let qkv = widen(&random(rows.total() * hd.width(), 1));
+    let dout = widen(&random(rows.total() * hd.c, 2));
+    let g = ref_backward(&qkv, &dout, rows, hd);
+    let loss = |x: &[f64]| dotf(&ref_forward(x, rows, hd).0, &dout);
     let mut worst = 0.0f64;
     for e in (0..qkv.len()).step_by(7) {
         let (mut a, mut b) = (qkv.clone(), qkv.clone());
@@ -154,23 +166,23 @@ fn reference_gradient_matches_finite_differences() {
 #[test]
 fn forward_matches_unshared_reference() {
     let Some(dev) = crate::test_context() else { return };
-    for (ci, &(b, g, p, s, c, h)) in CASES.iter().enumerate() {
-        let rows = Rows { b, g, p, s };
+    for (ci, &(b, g, p, s, c, h, kv)) in CASES.iter().enumerate() {
+        let (rows, hd) = (Rows { b, g, p, s }, Heads { c, h, kv });
         let (r, ks) = (rows.total(), rows.keys());
-        let qkv = random(r * 3 * c, 10 + ci as u64);
+        let qkv = random(r * hd.width(), 10 + ci as u64);
         let tq = placed(&dev, &qkv, 5);
         // probs and out: two read_write views of one tensor.
         let np = r * h * ks;
         let act = placed(&dev, &vec![0.0; np + 2 + r * c], 3);
         let probs = View::at(&act, 3, np as u64);
         let out = View::at(&act, (3 + np + 2) as u64, (r * c) as u64);
-        attention_forward(out, probs, View::at(&tq, 5, qkv.len() as u64), rows, c, h).unwrap();
+        attention_forward(out, probs, View::at(&tq, 5, qkv.len() as u64), rows, hd).unwrap();
         let got = act.to_vec().unwrap();
-        let (ro, rp) = ref_forward(&widen(&qkv), rows, c, h);
+        let (ro, rp) = ref_forward(&widen(&qkv), rows, hd);
         let (eo, mo) = diff(&got[3 + np + 2..][..r * c], &ro);
         let (ep, mp) = diff(&got[3..][..np], &rp);
-        println!("forward {rows:?} c={c} h={h}: out max abs {mo:.2e} rel {eo:.2e}; probs max abs {mp:.2e}");
-        assert!(eo < 2e-5 && ep < 2e-5, "{rows:?} c={c} h={h}: out {eo}, probs {ep}");
+        println!("forward {rows:?} {hd:?}: out max abs {mo:.2e} rel {eo:.2e}; probs max abs {mp:.2e}");
+        assert!(eo < 2e-5 && ep < 2e-5, "{rows:?} {hd:?}: out {eo}, probs {ep}");
         assert!(got[..3].iter().all(|v| v.is_nan()), "written before the probs view");
         assert!(got[3 + np + 2 + r * c..].iter().all(|v| v.is_nan()), "written after the out view");
     }
@@ -179,27 +191,27 @@ fn forward_matches_unshared_reference() {
 #[test]
 fn backward_matches_reference_gradient() {
     let Some(dev) = crate::test_context() else { return };
-    for (ci, &(b, g, p, s, c, h)) in CASES.iter().enumerate() {
-        let rows = Rows { b, g, p, s };
+    for (ci, &(b, g, p, s, c, h, kv)) in CASES.iter().enumerate() {
+        let (rows, hd) = (Rows { b, g, p, s }, Heads { c, h, kv });
         let (r, ks) = (rows.total(), rows.keys());
-        let qkv = random(r * 3 * c, 20 + ci as u64);
+        let qkv = random(r * hd.width(), 20 + ci as u64);
         let dout = random(r * c, 30 + ci as u64);
         let tq = placed(&dev, &qkv, 1);
         let td = placed(&dev, &dout, 2);
         let (tp, to) = (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap());
         let qv = View::at(&tq, 1, qkv.len() as u64);
-        attention_forward(View::all(&to), View::all(&tp), qv, rows, c, h).unwrap();
+        attention_forward(View::all(&to), View::all(&tp), qv, rows, hd).unwrap();
         // dqkv starts NaN: every element must be overwritten.
         let tg = placed(&dev, &vec![f32::NAN; qkv.len()], 7);
         let gv = View::at(&tg, 7, qkv.len() as u64);
-        attention_backward(gv, View::at(&td, 2, dout.len() as u64), View::all(&tp), qv, rows, c, h).unwrap();
+        attention_backward(gv, View::at(&td, 2, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
         let got = tg.to_vec().unwrap();
-        let want = ref_backward(&widen(&qkv), &widen(&dout), rows, c, h);
+        let want = ref_backward(&widen(&qkv), &widen(&dout), rows, hd);
         let (e, m) = diff(&got[7..][..qkv.len()], &want);
-        println!("backward {rows:?} c={c} h={h}: dqkv max abs {m:.2e} rel {e:.2e}");
-        assert!(e < 5e-5, "{rows:?} c={c} h={h}: {e}");
+        println!("backward {rows:?} {hd:?}: dqkv max abs {m:.2e} rel {e:.2e}");
+        assert!(e < 5e-5, "{rows:?} {hd:?}: {e}");
         // Deterministic: a second run gives the same bits.
-        attention_backward(gv, View::at(&td, 2, dout.len() as u64), View::all(&tp), qv, rows, c, h).unwrap();
+        attention_backward(gv, View::at(&td, 2, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
         let again = tg.to_vec().unwrap();
         assert!(got.iter().zip(&again).all(|(a, b)| a.to_bits() == b.to_bits()), "backward not deterministic");
     }
@@ -208,13 +220,21 @@ fn backward_matches_reference_gradient() {
 #[test]
 fn decode_matches_reference_at_each_step() {
     let Some(dev) = crate::test_context() else { return };
-    for (ci, &(b, g, p, steps, c, h)) in
-        [(2, 3, 5, 4, 12, 4), (1, 1, 1, 2, 8, 2), (1, 2, 70, 3, 16, 2), (2, 2, 3, 2, 160, 2)].iter().enumerate()
+    for (ci, &(b, g, p, steps, c, h, kv)) in [
+        (2, 3, 5, 4, 12, 4, 4),
+        (1, 1, 1, 2, 8, 2, 2),
+        (1, 2, 70, 3, 16, 2, 2),
+        (2, 2, 3, 2, 160, 2, 2),
+        (2, 3, 5, 4, 16, 4, 2),
+        (1, 2, 4, 3, 24, 4, 1),
+    ]
+    .iter()
+    .enumerate()
     {
-        let rows = Rows { b, g, p, s: steps };
-        let (n, c3) = (rows.n(), 3 * c);
+        let (rows, hd) = (Rows { b, g, p, s: steps }, Heads { c, h, kv });
+        let (n, c3) = (rows.n(), hd.width());
         let qkv = random(rows.total() * c3, 40 + ci as u64);
-        let (ro, _) = ref_forward(&widen(&qkv), rows, c, h);
+        let (ro, _) = ref_forward(&widen(&qkv), rows, hd);
         let pr = rows.prefix_rows();
         let prefix = placed(&dev, &qkv[..pr * c3], 3);
         // The cache starts NaN: rows past ns must not be read.
@@ -231,14 +251,14 @@ fn decode_matches_reference_at_each_step() {
             let ts = placed(&dev, &step, 1);
             let (sv, pv) = (View::at(&ts, 1, step.len() as u64), View::at(&prefix, 3, (pr * c3) as u64));
             let cv = View::at(&cache, 0, (n * steps * c3) as u64);
-            attention_decode(View::all(&out), sv, pv, cv, n, g, p, steps, ns, c, h).unwrap();
+            attention_decode(View::all(&out), sv, pv, cv, n, g, p, steps, ns, hd).unwrap();
             let got = out.to_vec().unwrap();
             let want: Vec<f64> = (0..n).flat_map(|i| ro[(pr + i * steps + ns - 1) * c..][..c].to_vec()).collect();
             let (e, m) = diff(&got, &want);
             worst = worst.max(e);
-            println!("decode {rows:?} c={c} h={h} ns={ns}: out max abs {m:.2e} rel {e:.2e}");
+            println!("decode {rows:?} {hd:?} ns={ns}: out max abs {m:.2e} rel {e:.2e}");
         }
-        assert!(worst < 2e-5, "{rows:?} c={c} h={h}: {worst}");
+        assert!(worst < 2e-5, "{rows:?} {hd:?}: {worst}");
     }
 }
 
@@ -249,13 +269,16 @@ fn bad_geometry_is_an_error() {
     let u = alloc(&dev, 4096).unwrap();
     let v = View::all(&t);
     let w = View::all(&u);
-    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 0, s: 2 }, 8, 2).is_err());
-    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, 9, 2).is_err());
-    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, 8, 0).is_err());
-    assert!(attention_forward(w, w, w, Rows { b: 1, g: 1, p: 2, s: 2 }, 8, 2).is_err());
-    assert!(attention_forward(w, w, v, Rows { b: 40, g: 4, p: 20, s: 2 }, 8, 2).is_err());
-    assert!(attention_decode(w, v, v, v, 3, 2, 2, 2, 1, 8, 2).is_err());
-    assert!(attention_decode(w, v, v, v, 2, 2, 2, 2, 3, 8, 2).is_err());
+    let mha = Heads::mha;
+    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 0, s: 2 }, mha(8, 2)).is_err());
+    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(9, 2)).is_err());
+    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(8, 0)).is_err());
+    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, Heads { c: 8, h: 4, kv: 3 }).is_err());
+    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, Heads { c: 8, h: 4, kv: 0 }).is_err());
+    assert!(attention_forward(w, w, w, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(8, 2)).is_err());
+    assert!(attention_forward(w, w, v, Rows { b: 40, g: 4, p: 20, s: 2 }, mha(8, 2)).is_err());
+    assert!(attention_decode(w, v, v, v, 3, 2, 2, 2, 1, mha(8, 2)).is_err());
+    assert!(attention_decode(w, v, v, v, 2, 2, 2, 2, 3, mha(8, 2)).is_err());
 }
 
 #[test]
@@ -263,17 +286,18 @@ fn large_grid_spills_into_y() {
     let Some(dev) = crate::test_context() else { return };
     // 832 rows × 80 heads = 66,560 workgroups: past one dimension's 65,535.
     let (rows, c, h) = (Rows { b: 8, g: 8, p: 40, s: 8 }, 160, 80);
+    let hd = Heads::mha(c, h);
     let (r, ks) = (rows.total(), rows.keys());
     let qkv = random(r * 3 * c, 50);
     let dout = random(r * c, 51);
     let (tq, td) = (placed(&dev, &qkv, 0), placed(&dev, &dout, 0));
     let (tp, to, tg) = (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap(), alloc(&dev, r * 3 * c).unwrap());
     let qv = View::at(&tq, 0, qkv.len() as u64);
-    attention_forward(View::all(&to), View::all(&tp), qv, rows, c, h).unwrap();
-    attention_backward(View::all(&tg), View::at(&td, 0, dout.len() as u64), View::all(&tp), qv, rows, c, h).unwrap();
-    let (ro, _) = ref_forward(&widen(&qkv), rows, c, h);
+    attention_forward(View::all(&to), View::all(&tp), qv, rows, hd).unwrap();
+    attention_backward(View::all(&tg), View::at(&td, 0, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
+    let (ro, _) = ref_forward(&widen(&qkv), rows, hd);
     let (eo, mo) = diff(&to.to_vec().unwrap(), &ro);
-    let want = ref_backward(&widen(&qkv), &widen(&dout), rows, c, h);
+    let want = ref_backward(&widen(&qkv), &widen(&dout), rows, hd);
     let (eg, mg) = diff(&tg.to_vec().unwrap(), &want);
     println!("{rows:?} c={c} h={h}: out max abs {mo:.2e} rel {eo:.2e}; dqkv max abs {mg:.2e} rel {eg:.2e}");
     assert!(eo < 2e-5 && eg < 5e-5, "out {eo}, dqkv {eg}");
@@ -310,9 +334,10 @@ fn timing_typical_sizes() {
             sync(&tg);
             t0.elapsed().as_secs_f64() / 20.0 * 1e3
         };
-        let fwd = time(&|| attention_forward(View::all(&to), View::all(&tp), qv, rows, c, h).unwrap());
-        let bwd = time(&|| attention_backward(View::all(&tg), dv, View::all(&tp), qv, rows, c, h).unwrap());
-        let dec = time(&|| attention_decode(View::all(&to), sv, pv, cv, n, g, p, s, s, c, h).unwrap());
+        let hd = Heads::mha(c, h);
+        let fwd = time(&|| attention_forward(View::all(&to), View::all(&tp), qv, rows, hd).unwrap());
+        let bwd = time(&|| attention_backward(View::all(&tg), dv, View::all(&tp), qv, rows, hd).unwrap());
+        let dec = time(&|| attention_decode(View::all(&to), sv, pv, cv, n, g, p, s, s, hd).unwrap());
         println!("{rows:?} c={c} h={h} (R = {r}): forward {fwd:.3} ms, backward {bwd:.3} ms, decode {dec:.3} ms");
     }
 }

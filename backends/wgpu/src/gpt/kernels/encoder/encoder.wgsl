@@ -3,7 +3,7 @@
 // 5 tokens shift, 6 token stride, 7 positions shift (forward_rows) or the
 // position itself (forward_same), 8 rows of wte, 9 rows of wpe.
 // A token or position outside its table gives NaN, so that the error shows
-// downstream.
+// downstream. Without a position table (9 = 0) positions are ignored.
 
 @group(0) @binding(0) var<storage, read> wte: array<f32>;
 @group(0) @binding(1) var<storage, read> wpe: array<f32>;
@@ -15,7 +15,12 @@ fn embed(i: u32, r: u32, j: u32, p: u32) {
     let c = prm(1u);
     let t = tokens[prm(5u) + r * prm(6u)];
     var v = nan();
-    if t < prm(8u) && p < prm(9u) {
+    if prm(9u) == 0u {
+        // No position table (rotary models): the token embedding alone.
+        if t < prm(8u) {
+            v = wte[prm(3u) + t * c + j];
+        }
+    } else if t < prm(8u) && p < prm(9u) {
         v = wte[prm(3u) + t * c + j] + wpe[prm(4u) + p * c + j];
     }
     out[prm(2u) + i] = v;

@@ -26,7 +26,8 @@ pub enum Positions<'a> {
 /// out (rows, c) row r = wte[tokens[r·tok_stride]] + wpe[pos(r)]; tokens
 /// and positions are u32. wte holds `wte.len / c` rows and wpe
 /// `wpe.len / c`; a per-row token or position beyond them gives a NaN row,
-/// a `Positions::Same` beyond them is an error.
+/// a `Positions::Same` beyond them is an error. An empty `wpe` (the rotary
+/// models) adds no position embedding and ignores the positions.
 #[allow(clippy::too_many_arguments)]
 pub fn encoder_forward(
     out: View<'_>,
@@ -53,7 +54,7 @@ pub fn encoder_forward(
             ("gpt_encoder_forward_rows", "forward_rows")
         }
         Positions::Same(p) => {
-            if *p >= npos {
+            if npos > 0 && *p >= npos {
                 return Err(Error::Invalid { field: "pos", pos: Pos::NONE, reason: "position beyond wpe" });
             }
             ("gpt_encoder_forward_same", "forward_same")

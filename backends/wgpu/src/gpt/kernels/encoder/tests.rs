@@ -55,6 +55,11 @@ fn forward_bad_indices() {
     let e = encoder_forward(ov, wte, wpe, tv, 1, Positions::Same(1), 2, 2).expect_err("position 1 ≥ 1 row of wpe");
     assert!(e.to_string().contains("pos"), "{e}");
     assert!(encoder_forward(ov, wte, wpe, tv, 2, Positions::Same(0), 2, 2).is_err(), "tokens too short for stride 2");
+    // Without a position table (rotary models) a row is its token's embedding,
+    // whatever the position.
+    let none = View::at(wpe.t, 0, 0);
+    encoder_forward(ov, wte, none, tv, 1, Positions::Same(5), 2, 2).unwrap();
+    check("encoder_forward without positions", &get(ov), &[3.0, 4.0, f64::NAN, f64::NAN], 0.0);
 }
 
 #[test]

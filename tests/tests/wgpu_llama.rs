@@ -1,0 +1,170 @@
+//! The GPU llama against the CPU llama from the same weights (the CPU's is
+//! checked against an independent f64 forward in `llama_forward.rs`):
+//! logits, every parameter gradient, the parameters after one AdamW step,
+//! and generated tokens (greedy, and sampled from the same uniforms), each
+//! within 1e-4 of the tensor's scale, the max difference per tensor
+//! printed. Tiny models with grouped-query attention, tied and untied
+//! embeddings, with and without q/k/v biases, llama3 rotary scaling.
+
+use wapo_core::Tensor;
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts, RopeScaling};
+use wapo_cpu::CpuTensor;
+use wapo_cpu::gpt::Gpt;
+use wapo_tests::random::Rng;
+use wapo_wgpu::WgpuDevice;
+use wapo_wgpu::gpt::WgpuGpt;
+
+const TOL: f64 = 1e-4;
+
+fn configs() -> Vec<(&'static str, ModelConfig)> {
+    let base = ModelConfig::llama(11, 12, 16, 2, 4, 2, 24, 10_000.0);
+    let llama3 =
+        RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_context: 8.0 };
+    vec![
+        ("gqa untied", base),
+        ("one kv head, tied, qkv bias", ModelConfig { kv_heads: 1, tied_embeddings: true, qkv_bias: true, ..base }),
+        (
+            "llama3 rope, tied",
+            ModelConfig { rope_scaling: llama3, rope_theta: 500_000.0, tied_embeddings: true, ..base },
+        ),
+    ]
+}
+
+/// Max |a − b| over the tensor, asserted ≤ TOL · max(max |a|, 1e-3).
+fn close(name: &str, a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len(), "{name}: lengths");
+    let diff = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).fold(0.0, f64::max);
+    let scale = a.iter().map(|x| (*x as f64).abs()).fold(0.0, f64::max).max(1e-3);
+    println!("{name:>48}: max |Δ| {diff:.3e} (scale {scale:.3e})");
+    assert!(diff <= TOL * scale, "{name}: max |Δ| {diff:e} exceeds {TOL} × {scale:e}");
+}
+
+/// A CPU and a GPU model holding the same parameters: the initialisation
+/// scaled up, so that attention is far from uniform and every path matters.
+fn pair(dev: &WgpuDevice, cfg: ModelConfig, seed: u64) -> (Gpt<CpuTensor>, WgpuGpt) {
+    let mut cpu = Gpt::<CpuTensor>::new(cfg, seed).unwrap();
+    for x in cpu.raw_parameters_mut() {
+        *x *= 4.0;
+    }
+    let gpu = WgpuGpt::from_named(dev, cfg, &cpu.parameters().unwrap()).unwrap();
+    (cpu, gpu)
+}
+
+fn tokens(rng: &mut Rng, n: usize, vocab: usize) -> Vec<u32> {
+    (0..n).map(|_| rng.below(vocab) as u32).collect()
+}
+
+fn to_f32(t: &CpuTensor) -> Vec<f32> {
+    let mut v = vec![0.0; t.shape().numel()];
+    t.download(&mut v).unwrap();
+    v.iter().map(|x| *x as f32).collect()
+}
+
+#[test]
+fn logits_gradients_and_adamw_step_match_the_cpu() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    for (seed, (what, cfg)) in configs().into_iter().enumerate() {
+        println!("{what}: {cfg:?}");
+        let (mut cpu, mut gpu) = pair(&dev, cfg, seed as u64 + 1);
+        let mut rng = Rng::new(seed as u64 + 100);
+        let (b, p, g, t) = (2, 3, 2, 3);
+        let prompts = tokens(&mut rng, b * p, cfg.vocab);
+        let comps = tokens(&mut rng, b * g * t, cfg.vocab);
+        let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
+        let lc = cpu.forward(view, g, &comps).unwrap();
+        let lg = gpu.forward(view, g, &comps).unwrap();
+        assert_eq!(lc.shape(), lg.shape());
+        close(&format!("{what} logits"), &to_f32(&lc), &lg.to_vec().unwrap());
+
+        let gold = tokens(&mut rng, b * t, cfg.vocab);
+        let (sc, sg) = (cpu.sft(view, &gold).unwrap(), gpu.sft(view, &gold).unwrap());
+        println!("{what} sft loss: cpu {sc:.8} wgpu {sg:.8}");
+        assert!((sc - sg).abs() <= TOL * sc.abs(), "sft loss {sc} vs {sg}");
+        let lay = cpu.raw_parameters().1.clone();
+        let grads = cpu.raw_gradients().to_vec();
+        let (gc, gg) = (lay.named(&grads, "grad "), lay.named(&gpu.raw_gradients().unwrap(), "grad "));
+        for (x, y) in gc.iter().zip(&gg) {
+            close(&format!("{what} {}", x.name), &x.data, &y.data);
+        }
+
+        let optim = OptimConfig { lr: 1e-2, weight_decay: 0.1, grad_clip: 0.5, ..OptimConfig::default() };
+        let (nc, ng) = (cpu.optimizer_step(&optim).unwrap(), gpu.optimizer_step(&optim).unwrap());
+        println!("{what} grad norm: cpu {nc:.8} wgpu {ng:.8}");
+        assert!((nc - ng).abs() <= TOL * nc, "norm {nc} vs {ng}");
+        // Adam's first step is lr·g/(|g| + ε): where the true gradient is
+        // zero (the key bias: softmax ignores a shift shared by all scores)
+        // each backend steps along its own roundoff, so those elements are
+        // only checked to stay within one step of their start.
+        let before = gpu_free_start(cfg, seed as u64 + 1);
+        let (pc, pg) = (cpu.parameters().unwrap(), gpu.parameters().unwrap());
+        let mut at = 0;
+        for ((c, gp), b0) in pc.iter().zip(&pg).zip(&before) {
+            let gr = &grads[at..at + c.data.len()];
+            at += c.data.len();
+            let gmax = gr.iter().fold(0f32, |a, x| a.max(x.abs()));
+            let live = |i: &usize| gr[*i].abs() > 1e-5 * gmax;
+            let pick =
+                |t: &Named| t.data.iter().enumerate().filter(|(i, _)| live(i)).map(|(_, x)| *x).collect::<Vec<_>>();
+            close(&format!("{what} after AdamW {}", c.name), &pick(c), &pick(gp));
+            for i in (0..c.data.len()).filter(|i| !live(i)) {
+                let moved = (gp.data[i] - b0.data[i]).abs().max((c.data[i] - b0.data[i]).abs());
+                assert!(moved <= 1.01 * optim.lr as f32 * (1.0 + b0.data[i].abs()), "{}[{i}] moved {moved}", c.name);
+            }
+        }
+    }
+}
+
+/// The parameters [`pair`] starts from.
+fn gpu_free_start(cfg: ModelConfig, seed: u64) -> Vec<Named> {
+    let mut m = Gpt::<CpuTensor>::new(cfg, seed).unwrap();
+    for x in m.raw_parameters_mut() {
+        *x *= 4.0;
+    }
+    m.parameters().unwrap()
+}
+
+#[test]
+fn generation_matches_the_cpu() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    for (seed, (what, cfg)) in configs().into_iter().enumerate() {
+        let (mut cpu, mut gpu) = pair(&dev, cfg, seed as u64 + 11);
+        let mut rng = Rng::new(seed as u64 + 200);
+        let (b, p, g, steps) = (2, 3, 3, 5);
+        let prompts = tokens(&mut rng, b * p, cfg.vocab);
+        let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
+        let uniforms: Vec<f32> = (0..b * g * steps).map(|_| rng.uniform() as f32).collect();
+        for tau in [0.0, 1.0, 0.7] {
+            let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
+            let rc = cpu.generate(view, g, steps, tau, u).unwrap();
+            let rg = gpu.generate(view, g, steps, tau, u).unwrap();
+            println!("{what} τ = {tau}: {:?}", rg.tokens);
+            assert_eq!(rc.tokens, rg.tokens, "{what}: tokens at τ = {tau}");
+            close(&format!("{what} logprobs τ={tau}"), &rc.logprobs, &rg.logprobs);
+        }
+    }
+}
+
+/// SmolLM2-135M-Instruct on the GPU: the greedy first token after "The
+/// capital of France is" is the CPU's (" Paris"), and the logits of the
+/// sentence match the CPU backend's.
+#[test]
+fn real_model_first_token_and_logits_match_the_cpu() {
+    let Some(path) = wapo_io::testing::real_model_path() else { return };
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let t0 = std::time::Instant::now();
+    let model = wapo_io::model::load(&path).unwrap();
+    let ids = model.tokenizer.encode("The capital of France is").unwrap();
+    let mut cpu: Gpt<CpuTensor> = Gpt::from_named(model.config, &model.tensors, Default::default()).unwrap();
+    let mut gpu = WgpuGpt::from_named(&dev, model.config, &model.tensors).unwrap();
+    let prompt = Prompts { tokens: &ids, batch: 1, len: ids.len(), pad: &[] };
+    let (fc, fg) = (cpu.greedy(prompt, 1).unwrap(), gpu.greedy(prompt, 1).unwrap());
+    let text = model.tokenizer.decode(&fg, true).unwrap();
+    println!("greedy first token: cpu {fc:?}, wgpu {fg:?} = {text:?}");
+    assert_eq!(fc, fg);
+    assert!(text.starts_with(" Paris"), "{text:?}");
+    let head = Prompts { tokens: &ids[..1], batch: 1, len: 1, pad: &[] };
+    let lc = cpu.forward(head, 1, &ids[1..]).unwrap();
+    let lg = gpu.forward(head, 1, &ids[1..]).unwrap();
+    close("SmolLM2 logits", &to_f32(&lc), &lg.to_vec().unwrap());
+    println!("load, two forwards and a greedy step on each backend: {:.1} s", t0.elapsed().as_secs_f64());
+}
