@@ -82,11 +82,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 pub fn eval_checkpoint(cfg: &TrainConfig, path: &Path) -> Result<Metrics> {
     if let Some(model) = &cfg.model.path {
         // A pretrained run: its model file gives the shape and the tokenizer.
-        let lm = crate::llm::load::<wapo_cpu::CpuTensor>(Path::new(model))?;
-        let task = crate::llm::task::LmTask::from_config(cfg, lm.tokenizer, wapo_core::rl::Policy::config(&lm.policy))?;
-        let mut policy = lm.policy;
-        checkpoint::load_parameters(path, &mut policy).map_err(|e| CliError::format(path, e.to_string()))?;
-        return Ok(evaluate(&mut policy, &task, &cfg.eval_config())?);
+        return with_pretrained!(cfg, Path::new(model), |policy, meta| {
+            let task = crate::llm::task::LmTask::from_config(cfg, meta.tokenizer, &meta.config)?;
+            let mut policy = policy;
+            checkpoint::load_parameters(path, &mut policy).map_err(|e| CliError::format(path, e.to_string()))?;
+            Ok(evaluate(&mut policy, &task, &cfg.eval_config())?)
+        });
     }
     let task = cfg.build_task()?;
     with_policy!(cfg, task.as_ref(), |policy| {

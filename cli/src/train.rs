@@ -100,19 +100,17 @@ pub fn train(cfg: &TrainConfig, start: Start, progress: &Progress) -> Result<Out
 /// A pretrained model on a text task; the fine-tuned model is written as a
 /// Hugging Face directory, `<run>/model/`, at the end.
 fn train_pretrained(path: &Path, cfg: &TrainConfig, start: Start, progress: &Progress) -> Result<Outcome> {
-    if cfg.backend != crate::config::Backend::Cpu {
-        return Err(CliError::config("backend", "pretrained models train on the cpu backend so far"));
-    }
-    let crate::llm::Lm { policy, tokenizer, architecture, model_type } = crate::llm::load::<wapo_cpu::CpuTensor>(path)?;
-    let model = *policy.config();
-    let task = crate::llm::task::LmTask::from_config(cfg, tokenizer.clone(), &model)?;
-    let dir = RunDir::new(run_root(cfg)).root.join("model");
-    let mut export = |params: Vec<wapo_core::rl::Named>| -> Result<()> {
-        wapo_io::model::save_hf_parts(&dir, &model, &architecture, &model_type, &params, &tokenizer)?;
-        progress.line(&format!("fine-tuned model: {}", dir.display()));
-        Ok(())
-    };
-    train_with(policy, &task, cfg, start, progress, &mut export)
+    with_pretrained!(cfg, path, |policy, meta| {
+        let task = crate::llm::task::LmTask::from_config(cfg, meta.tokenizer.clone(), &meta.config)?;
+        let dir = RunDir::new(run_root(cfg)).root.join("model");
+        let mut export = |params: Vec<wapo_core::rl::Named>| -> Result<()> {
+            let m = &meta;
+            wapo_io::model::save_hf_parts(&dir, &m.config, &m.architecture, &m.model_type, &params, &m.tokenizer)?;
+            progress.line(&format!("fine-tuned model: {}", dir.display()));
+            Ok(())
+        };
+        train_with(policy, &task, cfg, start, progress, &mut export)
+    })
 }
 
 /// Fresh AdamW moments: RL starts its own optimizer rather than inherit

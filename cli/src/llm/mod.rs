@@ -28,11 +28,18 @@ pub struct ModelArg {
     pub model: PathBuf,
 }
 
-/// A pretrained model on the CPU backend with its tokenizer and what it
-/// was (for writing it out again); `T` is the tensor its logits come in.
+/// A pretrained model on the CPU backend with its tokenizer; `T` is the
+/// tensor its logits come in.
 pub struct Lm<T: Tensor = HostTensor<f32>> {
     pub policy: Gpt<T>,
     pub tokenizer: Tokenizer,
+}
+
+/// What a model file holds besides its tensors.
+pub struct Meta {
+    pub config: wapo_core::rl::ModelConfig,
+    pub tokenizer: Tokenizer,
+    /// The Hugging Face class and `model_type`, for writing it out again.
     pub architecture: String,
     pub model_type: String,
 }
@@ -42,9 +49,9 @@ pub fn load<T: Tensor>(path: &Path) -> Result<Lm<T>>
 where
     T::Device: Default,
 {
-    let Loaded { config, tensors, tokenizer, architecture, model_type } = wapo_io::model::load(path)?;
+    let Loaded { config, tensors, tokenizer, .. } = wapo_io::model::load(path)?;
     let policy = Gpt::from_named(config, &tensors, Default::default())?;
-    Ok(Lm { policy, tokenizer, architecture, model_type })
+    Ok(Lm { policy, tokenizer })
 }
 
 impl<T: Tensor> Lm<T> {
