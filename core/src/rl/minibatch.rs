@@ -56,10 +56,14 @@ fn checked_loss(loss: f64) -> core::result::Result<f64, Stop> {
     if loss.is_finite() { Ok(loss) } else { Err(Stop::Skip(NonFinite::Loss)) }
 }
 
-/// One optimizer step on the accumulated gradient; its norm, which must be finite.
+/// One optimizer step on the accumulated gradient; its norm, which must be
+/// finite (backends report a non-finite one as an error or as the value).
 fn optimizer_step<P: Policy>(policy: &mut P, cfg: &RlConfig) -> core::result::Result<f64, Stop> {
-    let norm = policy.optimizer_step(&cfg.optim)?;
-    if norm.is_finite() { Ok(norm) } else { Err(Stop::Skip(NonFinite::Gradient)) }
+    match policy.optimizer_step(&cfg.optim) {
+        Ok(norm) if norm.is_finite() => Ok(norm),
+        Ok(_) | Err(Error::NonFinite { .. }) => Err(Stop::Skip(NonFinite::Gradient)),
+        Err(e) => Err(Stop::Fail(e)),
+    }
 }
 
 /// Every update of `batch`; what was non-finite when one was stopped (the
@@ -144,10 +148,8 @@ fn logits_update<P: Policy>(
         },
     ))?;
     record(totals, cfg, batch, m, &out, first_pass, || output_stats(&out))?;
-    let grad = out
-        .grad_logits
-        .as_ref()
-        .ok_or(Error::Backend("the logits objective returned no ∂loss/∂logits".into()))?;
+    let grad =
+        out.grad_logits.as_ref().ok_or(Error::Backend("the logits objective returned no ∂loss/∂logits".into()))?;
     policy.zero_grad();
     policy.backward(grad)?;
     totals.grad_norm += optimizer_step(policy, cfg)?;
@@ -208,7 +210,8 @@ fn token_update<P: Policy>(
             _ => policy.forward_stats(prompts, group, completions, tau)?,
         };
         let part = StatsTensors::of(&dev, &s, rows.len(), t)?;
-        let (mask, old) = if k == 1 { (m.mask.clone(), m.old.clone()) } else { batch.token_rows::<P::T>(&dev, rows)? };
+        let (mask, old) =
+            if k == 1 { (m.mask.clone(), m.old.clone()) } else { batch.token_rows::<P::T>(&dev, rows)? };
         let out = screened(rows_objective(
             &cfg.objective,
             &plan,
