@@ -103,6 +103,7 @@ pub fn toy(prompts: usize, measure_entropy: bool) -> (ShapeTask, ModelConfig, Rl
         group: 8,
         epochs: 1,
         minibatches: 1,
+        micro_batches: 1,
         objective: ObjectiveConfig::new(Objective::Wapo, 7),
         optim,
         measure_entropy,

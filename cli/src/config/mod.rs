@@ -221,6 +221,10 @@ section! {
         epochs: usize = 2, "epochs";
         /// Optimizer steps per pass
         minibatches: usize = 2, "minibatches";
+        /// Parts each minibatch is processed in, their gradients summed into
+        /// its one optimizer step (gradient accumulation, for memory; the
+        /// update does not depend on it)
+        micro_batches: usize = 1, "micro-batches", at_least(1);
         /// RL learning rate
         lr: f64 = 3e-4, "lr", finite_nonneg;
         /// Global gradient-norm clip (0: off; SFT uses it too)
@@ -555,6 +559,7 @@ impl TrainConfig {
             group: self.rl.group,
             epochs: self.rl.epochs,
             minibatches: self.rl.minibatches,
+            micro_batches: self.rl.micro_batches,
             objective: self.objective_for(max_seq_len),
             optim: self.optim(self.rl.lr),
             measure_entropy: self.rl.measure_entropy,

@@ -235,6 +235,13 @@ impl ObjectiveConfig {
         !self.include_bins.is_empty() || !self.exclude_bins.is_empty()
     }
 
+    /// Whether the weights w_i read ℓ: kept-token weights count the keep
+    /// mask, whose token bins depend on p = exp(ℓ). A minibatch split into
+    /// micro-batches then needs every row's ℓ before its [`super::Plan`].
+    pub fn weights_read_logprobs(&self) -> bool {
+        self.normalize_by_kept_tokens && self.bins_active()
+    }
+
     /// The bins the keep mask lets through.
     pub fn kept_bins(&self) -> BinSpec {
         let inc = if self.include_bins.is_empty() { BinSpec::ALL } else { self.include_bins };

@@ -2,27 +2,30 @@
 //! [`ObjectiveConfig`]. Each objective is one row of the table in [`spec`]
 //! ([`Objective::spec`]), which is all the engine reads of it. The WAPO loss
 //! is [`wapo`]; every objective runs through [`token_objective`] (log-probs
-//! in) or [`crate::logits::logits_objective`] (logits in).
+//! in) or [`crate::logits::logits_objective`] (logits in); a minibatch in
+//! micro-batches runs through [`Plan`] and [`rows_objective`].
 
 mod checks;
 pub(crate) use checks::Checks;
 mod config;
 mod output;
+mod plan;
 pub mod spec;
 mod surrogate;
 pub mod wapo;
 
 pub use config::{AdvantageMode, Aggregation, BinSpec, Objective, ObjectiveConfig};
 pub use output::{BinCounts, Output, Summary};
+pub use plan::{Plan, PlanBatch, RowsBatch, rows_objective};
 pub use spec::{Clip, Ratio, SeqFilter, Spec, Weighting};
 pub use surrogate::{Surrogate, clipped_surrogate};
 
-use crate::advantage::{Groups, advantages};
-use crate::aggregate::{WeightRule, Weights, weights};
+use crate::advantage::Groups;
+use crate::aggregate::Weights;
 use crate::error::{Error, Pos, Result};
 use crate::shape::Shape;
-use crate::taxonomy::{bin_codes, in_bins};
-use crate::tensor::{Binary, Tensor, Unary};
+use crate::taxonomy::bin_codes;
+use crate::tensor::{Binary, Tensor};
 
 /// A batch at token level: shapes (N), (N, T).
 pub struct TokenBatch<'a, T> {
@@ -40,32 +43,25 @@ pub struct TokenBatch<'a, T> {
 }
 
 /// Evaluates the configured objective on token-level inputs: loss, ∂loss/∂ℓ
-/// and what the diagnostics need.
+/// and what the diagnostics need. The same as [`rows_objective`] on all
+/// rows under the [`Plan`] of this batch.
 pub fn token_objective<T: Tensor>(cfg: &ObjectiveConfig, batch: &TokenBatch<'_, T>) -> Result<Output<T>> {
     cfg.validate()?;
     check_token_batch(batch)?;
     let TokenBatch { groups, rewards, mask, logprobs, old_logprobs, sum_p_sq } = *batch;
+    let plan = Plan::build(cfg, &PlanBatch { groups, rewards, mask, logprobs: Some(logprobs), sum_p_sq })?;
+    evaluate(cfg, &plan, &RowsBatch { mask, logprobs, old_logprobs, sum_p_sq })
+}
 
+/// The engine: the per-token loss and ∂loss/∂ℓ of `rows` under `plan` (its
+/// rows' slice), inputs already checked.
+fn evaluate<T: Tensor>(cfg: &ObjectiveConfig, plan: &Plan<T>, rows: &RowsBatch<'_, T>) -> Result<Output<T>> {
+    let RowsBatch { mask, logprobs, old_logprobs, sum_p_sq } = *rows;
     let spec = cfg.spec();
-    let adv = advantages(rewards, groups, spec.advantage)?; // (N)
-    let mut seq_kept = match spec.filter {
-        SeqFilter::Winners => adv.unary(Unary::Positive)?,
-        SeqFilter::All => T::full(&adv.device(), adv.shape(), 1.0)?,
-    };
-    if cfg.mask_positive_advantages {
-        seq_kept = seq_kept.mul(&adv.binary(&adv.scalar(0.0)?, Binary::Lt)?)?;
-    }
-    let codes = bin_codes(&adv, logprobs, sum_p_sq)?; // (N, T)
-    let mut keep = mask.mul(&seq_kept)?;
-    if cfg.bins_active() {
-        keep = keep.mul(&in_bins(&codes, cfg.kept_bins())?)?;
-    }
-    let rule = WeightRule {
-        weighting: spec.weights,
-        max_seq_len: cfg.max_seq_len,
-        by_kept_tokens: cfg.normalize_by_kept_tokens,
-    };
-    let agg = weights(rule, groups, mask, &seq_kept, &keep)?;
+    let adv = &plan.advantages; // (N)
+    let codes = bin_codes(adv, logprobs, sum_p_sq)?; // (N, T)
+    let keep = plan::keep_mask(cfg, mask, &plan.seq_kept, &codes)?;
+    let agg = Weights { w: plan.weights.clone(), d: plan.normalizer.clone() };
 
     // Per-token loss L and ∂L/∂ℓ (before weights), and the ratio x.
     let log_ratio = logprobs.sub(old_logprobs)?.binary(mask, Binary::MaskMul)?;
@@ -79,11 +75,11 @@ pub fn token_objective<T: Tensor>(cfg: &ObjectiveConfig, batch: &TokenBatch<'_, 
             let neg_adv = adv.mul_scalar(-1.0)?;
             (logprobs.mul(&neg_adv)?, zero.add(&neg_adv)?, log_ratio.exp()?, zero)
         }
-        Ratio::Sequence => sequence_ratio_terms(cfg, mask, &log_ratio, &adv, &keep, &agg)?,
+        Ratio::Sequence => sequence_ratio_terms(cfg, mask, &log_ratio, adv, &keep, &agg)?,
         Ratio::Token => {
             let ratio = log_ratio.exp()?;
             let (lo, hi) = cfg.clip_bounds();
-            let s = clipped_surrogate(&ratio, &adv, lo, hi)?;
+            let s = clipped_surrogate(&ratio, adv, lo, hi)?;
             (s.loss, ratio.binary(&s.dloss_dx, Binary::MaskMul)?, ratio, s.clipped)
         }
     };
@@ -99,7 +95,7 @@ pub fn token_objective<T: Tensor>(cfg: &ObjectiveConfig, batch: &TokenBatch<'_, 
     };
     let clipped = clipped.mul(&keep)?;
     Ok(Output {
-        advantages: adv,
+        advantages: adv.clone(),
         weights: agg.w,
         normalizer: agg.d,
         loss_sum,

@@ -25,7 +25,7 @@
 //! warm_start(&mut policy, task, &sft, &mut state, Some(wall_clock), &mut |m| log(m))?;
 //! let mut objective = ObjectiveConfig::new(Objective::Wapo, task.completion_len());
 //! objective.temperature = 1.0;
-//! let rl = RlConfig { prompts: 64, group: 8, epochs: 1, minibatches: 1, objective,
+//! let rl = RlConfig { prompts: 64, group: 8, epochs: 1, minibatches: 1, micro_batches: 1, objective,
 //!                     optim: OptimConfig { lr: 1e-4, ..optim }, measure_entropy: true,
 //!                     sampling: Default::default() };
 //! for _ in 0..100 {
@@ -42,6 +42,7 @@ mod checks;
 pub use checks::Generation;
 mod eval;
 pub mod layout;
+mod minibatch;
 mod policy;
 mod rows;
 mod sft;

@@ -1,16 +1,17 @@
 //! One RL step, written once for every backend: sample prompts, generate G
 //! completions per prompt, score them, then `epochs` × `minibatches`
-//! optimizer steps on the configured objective, with the token taxonomy of
-//! `OBJECTIVE.md` §7 in the metrics.
+//! optimizer steps on the configured objective ([`super::minibatch`]), with
+//! the token taxonomy of `OBJECTIVE.md` §7 in the metrics.
 
 use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::advantage::Groups;
+use core::ops::Range;
+
 use crate::error::{Error, Result};
-use crate::logits::{LogitsBatch, RowStats, logits_objective, row_stats};
-use crate::objective::{BinSpec, ObjectiveConfig, TokenBatch, token_objective};
+use crate::logits::{RowStats, row_stats};
+use crate::objective::{BinSpec, ObjectiveConfig};
 use crate::rl::policy::{Named, OptimConfig, OptimState, Policy, Prompts, Sampling, TokenStats};
 use crate::rl::state::{NonFinite, TrainState};
 use crate::rl::{Clock, Metrics, metric, push};
@@ -30,6 +31,10 @@ pub struct RlConfig {
     pub epochs: usize,
     /// Optimizer steps per pass; each takes `prompts / minibatches` whole groups.
     pub minibatches: usize,
+    /// Parts each minibatch's rows are processed in, their gradients summed
+    /// into its one optimizer step (gradient accumulation, for memory); the
+    /// update is the same for any number (up to float roundoff).
+    pub micro_batches: usize,
     /// The objective; its `temperature` is also the sampling temperature.
     pub objective: ObjectiveConfig,
     pub optim: OptimConfig,
@@ -51,6 +56,9 @@ impl RlConfig {
         if self.minibatches == 0 || self.minibatches > self.prompts {
             return bad("rl.minibatches", "must be in 1..=prompts");
         }
+        if self.micro_batches == 0 || self.micro_batches > self.prompts / self.minibatches * self.group {
+            return bad("rl.micro_batches", "must be in 1..=rows of a minibatch (prompts / minibatches · group)");
+        }
         self.sampling.validate()?;
         // The importance ratio needs the trainer's ℓ under the same
         // truncation as the sampler's; the trainer computes the full softmax,
@@ -67,14 +75,30 @@ impl RlConfig {
 }
 
 /// A sampled batch: examples, rollouts and rewards.
-struct Batch {
-    prompts: Padded,  // (B, P)
-    tokens: Vec<u32>, // (N, T)
-    old_logprobs: Vec<f32>,
+pub(super) struct Batch {
+    pub prompts: Padded,  // (B, P)
+    pub tokens: Vec<u32>, // (N, T)
+    pub old_logprobs: Vec<f32>,
     /// (N, T) 1 up to where each completion ended.
-    mask: Vec<f64>,
-    rewards: Vec<f64>, // (N)
-    t: usize,
+    pub mask: Vec<f64>,
+    pub rewards: Vec<f64>, // (N)
+    pub t: usize,
+}
+
+impl Batch {
+    /// (n, T) completion tokens of rows `rows`.
+    pub fn completions(&self, rows: Range<usize>) -> &[u32] {
+        &self.tokens[rows.start * self.t..rows.end * self.t]
+    }
+
+    /// The (n, T) mask and ℓ° of rows `rows` on the device.
+    pub fn token_rows<T: Tensor>(&self, dev: &T::Device, rows: Range<usize>) -> Result<(T, T)> {
+        let (t, n) = (self.t, rows.len());
+        let span = rows.start * t..rows.end * t;
+        let mask = T::upload(dev, &self.mask[span.clone()], Shape::d2(n, t))?;
+        let old: Vec<f64> = self.old_logprobs[span].iter().map(|&l| l as f64).collect();
+        Ok((mask, T::upload(dev, &old, Shape::d2(n, t))?))
+    }
 }
 
 /// Per-step taxonomy accumulators, in [`BinSpec::NAMES`] order.
@@ -85,6 +109,42 @@ struct Taxonomy {
     dh_pred: [f64; 4],
     entropy_sum: f64,
     tokens: u64,
+}
+
+/// What the updates of one step add up to, for its metrics.
+#[derive(Default)]
+pub(super) struct Totals {
+    /// Σ of the first pass's minibatch losses.
+    pub loss_sum: f64,
+    pub clipped: u64,
+    pub kept: u64,
+    pub grad_norm: f64,
+    tax: Taxonomy,
+    /// The §8 diagnostics of each minibatch of the first pass, averaged.
+    diag: Metrics,
+}
+
+impl Totals {
+    pub fn taxonomy<T: Tensor>(
+        &mut self,
+        cfg: &RlConfig,
+        stats: &TokenStats,
+        mask: &[f64],
+        out: &crate::objective::Output<T>,
+    ) -> Result<()> {
+        accumulate_taxonomy_stats(&mut self.tax, cfg, stats, mask, out)
+    }
+
+    pub fn diagnostics<T: Tensor>(
+        &mut self,
+        out: &crate::objective::Output<T>,
+        old: &T,
+        rewards: &[f64],
+        group_ids: &[i64],
+        parts: usize,
+    ) -> Result<()> {
+        add_diagnostics(&mut self.diag, out, old, rewards, group_ids, parts)
+    }
 }
 
 /// One RL step; advances `state` (RNG, `rl_steps`) and the policy's weights.
@@ -106,109 +166,10 @@ pub fn rl_step<P: Policy>(
     let batch = sample_batch(policy, task, cfg, state)?;
     let t1 = now();
 
-    let (b, g, t) = (cfg.prompts, cfg.group, batch.t);
-    let mut tax = Taxonomy::default();
-    // The §8 diagnostics of each minibatch of the first pass, averaged.
-    let mut diag: Metrics = Metrics::new();
-    let (mut loss_sum, mut clipped, mut kept, mut grad_norm) = (0.0, 0u64, 0u64, 0.0);
+    let (b, g) = (cfg.prompts, cfg.group);
+    let mut totals = Totals::default();
     let before_update = Snapshot::take(policy)?;
-    let mut skipped = None;
-    'updates: for epoch in 0..cfg.epochs {
-        for mb in 0..cfg.minibatches {
-            let (lo, hi) = (mb * b / cfg.minibatches, (mb + 1) * b / cfg.minibatches);
-            let prompts = batch.prompts.view(lo, hi);
-            let rows = lo * g..hi * g;
-            let tokens = &batch.tokens[rows.start * t..rows.end * t];
-            let dev = policy.device();
-            let ids: Vec<f64> = (0..(hi - lo) * g).map(|n| (n / g) as f64).collect();
-            let nm = ids.len();
-            let groups = Groups::from_dense(P::T::upload(&dev, &ids, Shape::d1(nm))?, hi - lo);
-            let up = |data: &[f64], shape| P::T::upload(&dev, data, shape);
-            let rewards = up(&batch.rewards[rows.clone()], Shape::d1(nm))?;
-            let mask = up(&batch.mask[rows.start * t..rows.end * t], Shape::d2(nm, t))?;
-            let old: Vec<f64> = batch.old_logprobs[rows.start * t..rows.end * t].iter().map(|&l| l as f64).collect();
-            let old_t = up(&old, Shape::d2(nm, t))?;
-            if policy.config().chunked_head() {
-                // The logits never exist: the objective at token level on the
-                // policy's statistics, its ∂loss/∂ℓ back to the policy.
-                let tau = cfg.objective.temperature;
-                let stats = policy.forward_stats(prompts, g, tokens, tau)?;
-                let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
-                let out = token_objective(
-                    &cfg.objective,
-                    &TokenBatch {
-                        groups: &groups,
-                        rewards: &rewards,
-                        mask: &mask,
-                        logprobs: &up(&wide(&stats.logprobs), Shape::d2(nm, t))?,
-                        old_logprobs: &old_t,
-                        sum_p_sq: Some(&up(&wide(&stats.sum_p_sq), Shape::d2(nm, t))?),
-                    },
-                )?;
-                let summary = out.summary()?;
-                clipped += summary.clipped_tokens;
-                kept += summary.bins.kept.iter().sum::<u64>();
-                if epoch == 0 {
-                    loss_sum += summary.loss;
-                    accumulate_taxonomy_stats(&mut tax, cfg, &stats, &batch.mask[rows.start * t..rows.end * t], &out)?;
-                    let gids: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
-                    add_diagnostics(&mut diag, &out, &old_t, &batch.rewards[rows.clone()], &gids, cfg.minibatches)?;
-                }
-                let grad: Vec<f32> = download(&out.grad_logprobs)?.iter().map(|&x| x as f32).collect();
-                policy.zero_grad();
-                policy.backward_logprobs(prompts, g, tokens, &grad, tau)?;
-                grad_norm += policy.optimizer_step(&cfg.optim)?;
-                continue;
-            }
-            let logits = policy.forward(prompts, g, tokens)?; // (Nm, T, V)
-            let tok_f: Vec<f64> = tokens.iter().map(|&y| y as f64).collect();
-            let tok_t = up(&tok_f, Shape::d2(nm, t))?;
-            let out = logits_objective(
-                &cfg.objective,
-                &LogitsBatch {
-                    groups: &groups,
-                    rewards: &rewards,
-                    mask: &mask,
-                    logits: &logits,
-                    tokens: &tok_t,
-                    old_logprobs: &old_t,
-                },
-            );
-            let out = match out {
-                Err(Error::NonFinite { .. } | Error::Invalid { field: "logits", .. }) => {
-                    skipped = Some(NonFinite::Logits);
-                    break 'updates;
-                }
-                other => other?,
-            };
-            let summary = out.summary()?;
-            if !summary.loss.is_finite() {
-                skipped = Some(NonFinite::Loss);
-                break 'updates;
-            }
-            clipped += summary.clipped_tokens;
-            kept += summary.bins.kept.iter().sum::<u64>();
-            if epoch == 0 {
-                loss_sum += summary.loss;
-                let stats = output_stats(&out)?;
-                accumulate_taxonomy_stats(&mut tax, cfg, &stats, &batch.mask[rows.start * t..rows.end * t], &out)?;
-                let gids: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
-                add_diagnostics(&mut diag, &out, &old_t, &batch.rewards[rows.clone()], &gids, cfg.minibatches)?;
-            }
-            let grad = out
-                .grad_logits
-                .as_ref()
-                .ok_or(Error::Backend("the logits objective returned no ∂loss/∂logits".into()))?;
-            policy.zero_grad();
-            policy.backward(grad)?;
-            let norm = policy.optimizer_step(&cfg.optim)?;
-            if !norm.is_finite() {
-                skipped = Some(NonFinite::Gradient);
-                break 'updates;
-            }
-            grad_norm += norm;
-        }
-    }
+    let mut skipped = super::minibatch::update_all(policy, cfg, &batch, &mut totals)?;
     if skipped.is_none() && !all_finite(&policy.parameters()?) {
         skipped = Some(NonFinite::Parameters);
     }
@@ -223,6 +184,7 @@ pub fn rl_step<P: Policy>(
     let mut m = Metrics::new();
     push(&mut m, "step/rl", state.rl_steps as f64);
     reward_metrics(&mut m, &batch.rewards, g);
+    let Totals { loss_sum, clipped, kept, grad_norm, tax, diag } = totals;
     push(&mut m, "objective/loss", loss_sum / cfg.minibatches as f64);
     push(&mut m, "objective/clipped_fraction", clipped as f64 / kept.max(1) as f64);
     push(&mut m, "objective/kept_tokens", kept as f64 / cfg.epochs as f64);
@@ -352,7 +314,7 @@ fn reward_metrics(m: &mut Metrics, rewards: &[f64], g: usize) {
 /// The token statistics a logits-level evaluation already computed (its
 /// fused kernel's ℓ, H, Σp², Σp²·log p): the taxonomy reads these rather
 /// than downloading the (N, T, V) logits.
-fn output_stats<T: Tensor>(out: &crate::objective::Output<T>) -> Result<TokenStats> {
+pub(super) fn output_stats<T: Tensor>(out: &crate::objective::Output<T>) -> Result<TokenStats> {
     let narrow = |x: Option<&T>, what: &'static str| -> Result<Vec<f32>> {
         let x = x.ok_or(Error::Backend(format!("the logits objective returned no {what}")))?;
         Ok(download(x)?.iter().map(|&v| v as f32).collect())

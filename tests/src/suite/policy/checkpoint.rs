@@ -83,6 +83,7 @@ pub fn rl_resume_body<M: Policies>(m: &M) {
         group: 4,
         epochs: 2,
         minibatches: 2,
+        micro_batches: 1,
         objective: ObjectiveConfig::new(Objective::Wapo, 3),
         optim: OptimConfig { lr: 1e-2, ..OptimConfig::default() },
         measure_entropy: true,

@@ -22,6 +22,7 @@ pub fn rl_config(objective: Objective) -> RlConfig {
         group: 4,
         epochs: 2,
         minibatches: 2,
+        micro_batches: 1,
         objective: ObjectiveConfig::new(objective, 3),
         optim: OptimConfig { lr: 1e-2, ..OptimConfig::default() },
         measure_entropy: true,
