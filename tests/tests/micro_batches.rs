@@ -499,3 +499,27 @@ fn micro_batches_must_fit_a_minibatch() {
         }
     }
 }
+
+#[test]
+fn a_non_finite_sft_gradient_is_skipped() {
+    // Weights ×1e38 overflow the gradient norm, which a backend may report
+    // as an error: SFT must skip the update as RL does, not end the run.
+    for (model, family) in [(gpt(), "gpt"), (llama(), "llama")] {
+        let mut p: Gpt<CpuTensor> = Gpt::new(model, 3).unwrap();
+        p.raw_parameters_mut().iter_mut().for_each(|x| *x *= 1e38);
+        let start = flat(&p);
+        let mut state = TrainState::new(5);
+        let cfg = SftConfig {
+            batch: 4,
+            max_steps: 1,
+            target_accuracy: 1.0,
+            eval_every: 0,
+            eval_examples: 1,
+            optim: OptimConfig::default(),
+        };
+        let m = sft_step(&mut p, &Ragged, &cfg, &mut state).unwrap_or_else(|e| panic!("{family}: {e}"));
+        assert_eq!(metric(&m, "sft/skipped_updates"), Some(1.0), "{family}");
+        assert_eq!(state.last_skip, Some(NonFinite::Gradient), "{family}");
+        assert!(flat(&p).iter().zip(&start).all(|(a, b)| a.to_bits() == b.to_bits()), "{family}");
+    }
+}

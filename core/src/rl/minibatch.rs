@@ -24,7 +24,7 @@ use crate::advantage::Groups;
 use crate::error::{Error, Result};
 use crate::logits::{LogitsBatch, logits_objective};
 use crate::objective::{Output, Plan, PlanBatch, RowsBatch, rows_objective};
-use crate::rl::policy::{Policy, Prompts, TokenStats};
+use crate::rl::policy::{OptimConfig, Policy, Prompts, TokenStats};
 use crate::rl::state::NonFinite;
 use crate::rl::step::{Batch, Padded, RlConfig, Totals, download, output_stats};
 use crate::shape::Shape;
@@ -59,10 +59,20 @@ fn checked_loss(loss: f64) -> core::result::Result<f64, Stop> {
 /// One optimizer step on the accumulated gradient; its norm, which must be
 /// finite (backends report a non-finite one as an error or as the value).
 fn optimizer_step<P: Policy>(policy: &mut P, cfg: &RlConfig) -> core::result::Result<f64, Stop> {
-    match policy.optimizer_step(&cfg.optim) {
-        Ok(norm) if norm.is_finite() => Ok(norm),
-        Ok(_) | Err(Error::NonFinite { .. }) => Err(Stop::Skip(NonFinite::Gradient)),
+    match finite_step(policy, &cfg.optim) {
+        Ok(Some(norm)) => Ok(norm),
+        Ok(None) => Err(Stop::Skip(NonFinite::Gradient)),
         Err(e) => Err(Stop::Fail(e)),
+    }
+}
+
+/// The optimizer step of RL and SFT alike: the gradient norm, or `None`
+/// when it is NaN or infinite, however the backend reports that.
+pub(crate) fn finite_step<P: Policy>(policy: &mut P, optim: &OptimConfig) -> Result<Option<f64>> {
+    match policy.optimizer_step(optim) {
+        Ok(norm) if norm.is_finite() => Ok(Some(norm)),
+        Ok(_) | Err(Error::NonFinite { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

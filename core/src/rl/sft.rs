@@ -67,10 +67,11 @@ pub fn sft_step<P: Policy>(
     if !loss.is_finite() {
         skipped = Some(NonFinite::Loss);
     } else {
-        norm = policy.optimizer_step(&cfg.optim)?;
-        if !norm.is_finite() {
-            skipped = Some(NonFinite::Gradient);
-        } else if !all_finite(&policy.parameters()?) {
+        match crate::rl::minibatch::finite_step(policy, &cfg.optim)? {
+            None => skipped = Some(NonFinite::Gradient),
+            Some(n) => norm = n,
+        }
+        if skipped.is_none() && !all_finite(&policy.parameters()?) {
             skipped = Some(NonFinite::Parameters);
         }
     }
