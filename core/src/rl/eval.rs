@@ -58,7 +58,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
         // Greedy sampling (τ = 0) reports the entropy of the untempered policy.
         let tau = if cfg.temperature > 0.0 { cfg.temperature } else { 1.0 };
         let mean = if policy.config().chunked_head() {
-            let h = policy.forward_stats(view, k, &r.tokens, tau)?.entropy;
+            let h = policy.forward_stats(view, k, &r.tokens, crate::rl::Processing::temperature(tau))?.entropy;
             h.iter().map(|&x| x as f64).sum::<f64>() / h.len().max(1) as f64
         } else {
             mean_entropy(&policy.forward(view, k, &r.tokens)?, &r.tokens, tau)?

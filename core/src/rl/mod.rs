@@ -47,6 +47,7 @@ mod rows;
 mod sft;
 mod state;
 mod step;
+pub mod truncate;
 
 use alloc::string::ToString;
 
@@ -61,6 +62,7 @@ pub use rows::Rows;
 pub use sft::{SftConfig, sft_step, warm_start, warm_start_until};
 pub use state::{NonFinite, TrainState, uniform};
 pub use step::{RlConfig, mean_entropy, rl_step};
+pub use truncate::Processing;
 
 /// Namespaced scalar metrics of one step, in a stable order (the
 /// diagnostics' type: one record shape for every metric).

@@ -13,6 +13,7 @@ use crate::logits::{LogitsBatch, RowStats, logits_objective, row_stats};
 use crate::objective::{BinSpec, ObjectiveConfig, TokenBatch, token_objective};
 use crate::rl::policy::{Named, OptimConfig, OptimState, Policy, Prompts, Sampling, TokenStats};
 use crate::rl::state::{NonFinite, TrainState};
+use crate::rl::truncate::Processing;
 use crate::rl::{Clock, Metrics, metric, push};
 use crate::shape::Shape;
 use crate::task::{Example, Split, Task};
@@ -52,16 +53,6 @@ impl RlConfig {
             return bad("rl.minibatches", "must be in 1..=prompts");
         }
         self.sampling.validate()?;
-        // The importance ratio needs the trainer's ℓ under the same
-        // truncation as the sampler's; the trainer computes the full softmax,
-        // so the ratio would be biased from the first update.
-        const TRUNCATED: &str = "training with top-k / top-p rollouts is not supported yet (the trainer's log-probs would not match the sampler's); use them with `wapo generate`";
-        if self.sampling.top_k > 0 {
-            return bad("rollout.top_k", TRUNCATED);
-        }
-        if self.sampling.top_p > 0.0 && self.sampling.top_p < 1.0 {
-            return bad("rollout.top_p", TRUNCATED);
-        }
         self.objective.validate()
     }
 }
@@ -128,11 +119,13 @@ pub fn rl_step<P: Policy>(
             let mask = up(&batch.mask[rows.start * t..rows.end * t], Shape::d2(nm, t))?;
             let old: Vec<f64> = batch.old_logprobs[rows.start * t..rows.end * t].iter().map(|&l| l as f64).collect();
             let old_t = up(&old, Shape::d2(nm, t))?;
-            if policy.config().chunked_head() {
+            // Truncated rollouts are scored under the sampler's truncation,
+            // which the logits objective does not know: at token level too.
+            let processing = Processing::of(cfg.objective.temperature, &cfg.sampling);
+            if policy.config().chunked_head() || processing.truncates(policy.config().vocab) {
                 // The logits never exist: the objective at token level on the
                 // policy's statistics, its ∂loss/∂ℓ back to the policy.
-                let tau = cfg.objective.temperature;
-                let stats = policy.forward_stats(prompts, g, tokens, tau)?;
+                let stats = policy.forward_stats(prompts, g, tokens, processing)?;
                 let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
                 let out = token_objective(
                     &cfg.objective,
@@ -156,7 +149,7 @@ pub fn rl_step<P: Policy>(
                 }
                 let grad: Vec<f32> = download(&out.grad_logprobs)?.iter().map(|&x| x as f32).collect();
                 policy.zero_grad();
-                policy.backward_logprobs(prompts, g, tokens, &grad, tau)?;
+                policy.backward_logprobs(prompts, g, tokens, &grad, processing)?;
                 grad_norm += policy.optimizer_step(&cfg.optim)?;
                 continue;
             }
@@ -247,7 +240,8 @@ pub fn rl_step<P: Policy>(
     }
     if cfg.measure_entropy {
         let prompts = batch.prompts.view(0, b);
-        let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.objective.temperature)?;
+        let processing = Processing::of(cfg.objective.temperature, &cfg.sampling);
+        let stats = policy.forward_stats(prompts, g, &batch.tokens, processing)?;
         let after = masked_mean(&stats.entropy, &batch.mask);
         push(&mut m, "entropy/after", after);
         push(&mut m, "entropy/delta_measured", after - before);
