@@ -98,6 +98,34 @@ fn by_weight(a: &Kept, b: &Kept) -> Ordering {
     b.e.total_cmp(&a.e).then(a.id.cmp(&b.id))
 }
 
+/// Length of the shortest heaviest prefix of `kept` whose weight reaches
+/// `target` (all of it if none does), leaving that prefix sorted by weight
+/// at the front. A language model's mass sits in a few tokens, so the
+/// prefix is searched among the m heaviest for growing m rather than by
+/// sorting a whole vocabulary: each round sorts exactly the sorted order's
+/// first m, and sums them in that order, so the answer is the full sort's.
+fn heaviest_prefix(kept: &mut [Kept], target: f64) -> usize {
+    let n = kept.len();
+    let mut m = n.min(64);
+    loop {
+        if m < n {
+            kept.select_nth_unstable_by(m - 1, by_weight);
+        }
+        kept[..m].sort_unstable_by(by_weight);
+        let mut acc = 0.0;
+        for (j, x) in kept[..m].iter().enumerate() {
+            acc += x.e;
+            if acc >= target {
+                return j + 1;
+            }
+        }
+        if m == n {
+            return n;
+        }
+        m = n.min(m * 8);
+    }
+}
+
 impl Truncated {
     /// The kept set of `row` under `p`: tokens with weight e = exp(z/τ −
     /// max) > 0, the `top_k` heaviest (0: all), then the shortest heaviest
@@ -125,23 +153,21 @@ impl Truncated {
                 (e > 0.0).then_some(Kept { id: k as u32, d, e })
             })
             .collect();
-        if p.top_k > 0 && p.top_k < kept.len() {
+        let top_k = p.top_k > 0 && p.top_k < kept.len();
+        if top_k {
             // The k heaviest without sorting the whole row; the order is
             // total (ids are distinct), so this is the sorted prefix.
             kept.select_nth_unstable_by(p.top_k - 1, by_weight);
             kept.truncate(p.top_k);
         }
         if p.top_p_active() {
-            kept.sort_unstable_by(by_weight);
-            let total: f64 = kept.iter().map(|x| x.e).sum();
-            let (mut acc, mut keep) = (0.0, kept.len());
-            for (j, x) in kept.iter().enumerate() {
-                acc += x.e;
-                if acc >= p.top_p * total {
-                    keep = j + 1;
-                    break;
-                }
+            // The mass in a fixed order: by weight within the top k (sorted
+            // anyway), else by id as built.
+            if top_k {
+                kept.sort_unstable_by(by_weight);
             }
+            let total: f64 = kept.iter().map(|x| x.e).sum();
+            let keep = heaviest_prefix(&mut kept, p.top_p * total);
             kept.truncate(keep);
         }
         kept.sort_unstable_by_key(|x| x.id);
@@ -283,6 +309,40 @@ mod tests {
     fn draws_walk_the_kept_set_in_id_order() {
         let t = Truncated::new(&[0.0f64, 0.0, 0.0, -50.0], cut(3, 1.0)).unwrap();
         assert_eq!([t.draw(0.0), t.draw(0.34), t.draw(0.67), t.draw(0.999_999)], [0, 1, 2, 2]);
+    }
+
+    /// The prefix found among the m heaviest for growing m is the one a
+    /// full sort finds, on a long row whose top-p set needs several rounds.
+    #[test]
+    fn top_p_on_a_long_row_is_the_full_sorts() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let row: Vec<f32> = (0..5000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 1000) as f32 / 250.0
+            })
+            .collect();
+        for (k, top_p) in [(0, 0.1), (0, 0.5), (0, 0.97), (700, 0.9), (30, 0.3)] {
+            let t = Truncated::new(&row, cut(k, top_p)).unwrap();
+            let mut all: Vec<(u32, f64)> =
+                row.iter().enumerate().map(|(i, &z)| (i as u32, libm::exp(z as f64 - 3.996))).collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            if k > 0 {
+                all.truncate(k);
+            }
+            let total: f64 = all.iter().map(|x| x.1).sum();
+            let mut acc = 0.0;
+            let n = all.iter().position(|x| {
+                acc += x.1;
+                acc >= top_p * total
+            });
+            let mut want: Vec<u32> = all[..n.unwrap() + 1].iter().map(|x| x.0).collect();
+            want.sort();
+            assert!(k == 30 || want.len() > 64, "k {k}, p {top_p}: only {} kept, one round", want.len());
+            assert_eq!(t.kept.iter().map(|x| x.id).collect::<Vec<_>>(), want, "k {k}, p {top_p}");
+        }
     }
 
     #[test]
