@@ -78,7 +78,7 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
         let t0 = Instant::now();
         let rollout = policy.generate(view, g, t, 1.0, &uniforms)?;
         let t1 = Instant::now();
-        let stats = policy.forward_stats(view, g, &rollout.tokens, 1.0)?;
+        let stats = policy.forward_stats(view, g, &rollout.tokens, wapo_core::rl::Processing::temperature(1.0))?;
         let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
         let up = |x: &[f64], s| HostTensor::<f64>::upload(&(), x, s);
         let rewards: Vec<f64> = (0..n).map(|i| (i % 2) as f64).collect();
@@ -97,7 +97,7 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
         out.grad_logprobs.download(&mut grad)?;
         let grad: Vec<f32> = grad.iter().map(|&x| x as f32).collect();
         policy.zero_grad();
-        policy.backward_logprobs(view, g, &rollout.tokens, &grad, 1.0)?;
+        policy.backward_logprobs(view, g, &rollout.tokens, &grad, wapo_core::rl::Processing::temperature(1.0))?;
         policy.optimizer_step(&optim)?;
         let t2 = Instant::now();
         if rep > 0 {

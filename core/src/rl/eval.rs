@@ -70,7 +70,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
         // Greedy sampling (τ = 0) reports the entropy of the untempered policy.
         let tau = if cfg.temperature > 0.0 { cfg.temperature } else { 1.0 };
         let mean = if policy.config().chunked_head() {
-            let h = policy.forward_stats(view, k, &r.tokens, tau)?.entropy;
+            let h = policy.forward_stats(view, k, &r.tokens, crate::rl::Processing::temperature(tau))?.entropy;
             // Positions after a row stopped repeat its stop token: not generated.
             let mask = r.mask();
             let real = mask.iter().sum::<f64>().max(1.0);

@@ -89,7 +89,10 @@ pub(super) fn update_all<P: Policy>(
         for mb in 0..cfg.minibatches {
             let (lo, hi) = (mb * b / cfg.minibatches, (mb + 1) * b / cfg.minibatches);
             let m = Minibatch::<P::T>::upload(&policy.device(), batch, lo, hi, g)?;
-            let done = if cfg.micro_batches == 1 && !policy.config().chunked_head() {
+            // The logits objective knows nothing of top-k / top-p: truncated
+            // rollouts are scored at token level under the sampler's rule.
+            let truncated = cfg.processing().truncates(policy.config().vocab);
+            let done = if cfg.micro_batches == 1 && !policy.config().chunked_head() && !truncated {
                 logits_update(policy, cfg, batch, &m, epoch == 0, totals)
             } else {
                 token_update(policy, cfg, batch, &m, epoch == 0, totals)
@@ -176,7 +179,7 @@ fn token_update<P: Policy>(
     totals: &mut Totals,
 ) -> core::result::Result<(), Stop> {
     let (k, n, t) = (cfg.micro_batches, m.rows.len(), batch.t);
-    let tau = cfg.objective.temperature;
+    let tau = cfg.processing();
     let dev = policy.device();
     // Local rows of each part: whole sequences, any cut between rows.
     let parts: Vec<Range<usize>> = (0..k).map(|j| j * n / k..(j + 1) * n / k).collect();

@@ -48,6 +48,7 @@ mod rows;
 mod sft;
 mod state;
 mod step;
+pub mod truncate;
 
 use alloc::string::ToString;
 
@@ -56,12 +57,14 @@ pub use arch::{Family, ModelConfig, RopeScaling};
 pub use eval::{EvalConfig, evaluate, greedy_accuracy};
 pub use layout::Layout;
 pub use policy::{
-    Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats, check_tokens, left_pad,
+    Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats, backward_via_logits, check_tokens,
+    left_pad, stats_via_logits,
 };
 pub use rows::Rows;
 pub use sft::{SftConfig, sft_step, warm_start, warm_start_until};
 pub use state::{NonFinite, TrainState, uniform};
 pub use step::{RlConfig, mean_entropy, rl_step};
+pub use truncate::Processing;
 
 /// Namespaced scalar metrics of one step, in a stable order (the
 /// diagnostics' type: one record shape for every metric).

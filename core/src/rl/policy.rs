@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 use super::ModelConfig;
+use super::truncate::{Processing, Truncated, truncated_stats};
 
 /// AdamW with global gradient-norm clipping.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -88,14 +89,11 @@ pub struct Sampling {
 impl Sampling {
     /// Whether top-k or top-p changes the distribution for a vocabulary of `v`.
     pub fn truncates(&self, v: usize) -> bool {
-        self.top_k > 0 && self.top_k < v || self.top_p > 0.0 && self.top_p < 1.0
+        Processing::of(1.0, self).truncates(v)
     }
 
     pub fn validate(&self) -> Result<()> {
-        if !(self.top_p.is_finite() && (0.0..=1.0).contains(&self.top_p)) {
-            return Err(Error::Config { field: "rollout.top_p", reason: "must be in [0, 1] (0 or 1: off)" });
-        }
-        Ok(())
+        Processing::of(1.0, self).validate()
     }
 }
 
@@ -175,12 +173,14 @@ pub fn check_tokens(field: &'static str, tokens: &[u32], vocab: usize) -> Result
     }
 }
 
-/// Per-token statistics of scored completion tokens under softmax(z/τ),
-/// each (N, T) row-major: what the objective and the taxonomy need of the
-/// logits, without the logits.
+/// Per-token statistics of scored completion tokens under the
+/// [`Processing`] of the logits (softmax(z/τ), renormalized over the kept
+/// set when it truncates), each (N, T) row-major: what the objective and
+/// the taxonomy need of the logits, without the logits.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TokenStats {
-    /// ℓ = log p(y).
+    /// ℓ = log p(y); [`super::truncate::OUTSIDE_LOGP`] for a token outside
+    /// the kept set of a truncating processing.
     pub logprobs: Vec<f32>,
     /// H = −Σ p log p.
     pub entropy: Vec<f32>,
@@ -192,11 +192,17 @@ pub struct TokenStats {
 
 impl TokenStats {
     /// The statistics of (N·T, V) logits rows `z` for tokens `y`, in f64.
-    pub fn of_logits(z: &[f64], tokens: &[u32], temperature: f64) -> Self {
+    pub fn of_logits(z: &[f64], tokens: &[u32], processing: Processing) -> Self {
         let v = z.len() / tokens.len().max(1);
+        let truncates = processing.truncates(v);
         let mut s = TokenStats::default();
         for (i, &y) in tokens.iter().enumerate() {
-            let r = crate::logits::row_stats(&z[i * v..(i + 1) * v], y as usize, temperature);
+            let row = &z[i * v..(i + 1) * v];
+            let r = if truncates {
+                truncated_stats(row, y as usize, processing)
+            } else {
+                crate::logits::row_stats(row, y as usize, processing.temperature)
+            };
             s.logprobs.push(r.logp as f32);
             s.entropy.push(r.entropy as f32);
             s.sum_p_sq.push(r.sum_p_sq as f32);
@@ -270,50 +276,37 @@ pub trait Policy {
     /// [`Policy::forward`].
     fn backward(&mut self, grad_logits: &Self::T) -> Result<()>; // (N, T, V)
 
-    /// [`Policy::forward`] reduced to the statistics of the scored tokens at
-    /// temperature τ, keeping what [`Policy::backward_logprobs`] needs. A
-    /// backend with a large vocabulary overrides the pair to compute the LM
-    /// head in row chunks, so that the (N, T, V) logits never exist at once.
+    /// [`Policy::forward`] reduced to the statistics of the scored tokens
+    /// under `processing` (the sampler's temperature and truncation, so that
+    /// ℓ is the behaviour policy's ℓ° before any update), keeping what
+    /// [`Policy::backward_logprobs`] needs. The kept set of a truncating
+    /// processing is recomputed from the current logits. A backend with a
+    /// large vocabulary overrides the pair to compute the LM head in row
+    /// chunks, so that the (N, T, V) logits never exist at once.
     fn forward_stats(
         &mut self,
         prompts: Prompts<'_>,
         group: usize,
         completions: &[u32], // (N, T)
-        temperature: f64,
+        processing: Processing,
     ) -> Result<TokenStats> {
-        let z = self.forward(prompts, group, completions)?;
-        let mut host = alloc::vec![0.0; z.shape().numel()];
-        z.download(&mut host)?;
-        Ok(TokenStats::of_logits(&host, completions, temperature))
+        stats_via_logits(self, prompts, group, completions, processing)
     }
 
     /// Accumulates parameter gradients from ∂loss/∂ℓ (N, T) of the batch of
-    /// the last [`Policy::forward_stats`] (passed again: the default runs
-    /// the forward once more and goes through the logits).
+    /// the last [`Policy::forward_stats`] (passed again with its
+    /// processing: the default runs the forward once more and goes through
+    /// the logits). Under truncation ∂ℓ_y/∂z_v = (1[v = y] − p̃_v)/τ for kept
+    /// v and 0 elsewhere, and 0 throughout for a token outside the kept set.
     fn backward_logprobs(
         &mut self,
         prompts: Prompts<'_>,
         group: usize,
         completions: &[u32],   // (N, T)
         grad_logprobs: &[f32], // (N, T)
-        temperature: f64,
+        processing: Processing,
     ) -> Result<()> {
-        let z = self.forward(prompts, group, completions)?;
-        let shape = z.shape();
-        let v = shape.last();
-        let mut host = alloc::vec![0.0; shape.numel()];
-        z.download(&mut host)?;
-        for (i, &y) in completions.iter().enumerate() {
-            let row = &mut host[i * v..(i + 1) * v];
-            let s = crate::logits::row_stats(row, y as usize, temperature);
-            let c = grad_logprobs.get(i).copied().unwrap_or(0.0) as f64 / temperature;
-            // ∂ℓ/∂z_v = (1[v = y] − p_v)/τ.
-            for (k, x) in row.iter_mut().enumerate() {
-                let p = libm::exp(*x / temperature - s.lse);
-                *x = c * (f64::from(u8::from(k == y as usize)) - p);
-            }
-        }
-        self.backward(&Self::T::upload(&self.device(), &host, shape)?)
+        backward_via_logits(self, prompts, group, completions, grad_logprobs, processing)
     }
 
     /// Mean cross-entropy of the gold completions (one per prompt) and its
@@ -337,4 +330,60 @@ pub trait Policy {
     fn greedy(&mut self, prompts: Prompts<'_>, steps: usize) -> Result<Vec<u32>> {
         Ok(self.generate(prompts, 1, steps, 0.0, &[])?.tokens)
     }
+}
+
+/// [`Policy::forward_stats`] through the (N, T, V) logits on the host: the
+/// trait's default, and the fallback of a backend's own version for what it
+/// does not compute itself.
+pub fn stats_via_logits<P: Policy + ?Sized>(
+    policy: &mut P,
+    prompts: Prompts<'_>,
+    group: usize,
+    completions: &[u32],
+    processing: Processing,
+) -> Result<TokenStats> {
+    processing.validate()?;
+    let z = policy.forward(prompts, group, completions)?;
+    let mut host = alloc::vec![0.0; z.shape().numel()];
+    z.download(&mut host)?;
+    Ok(TokenStats::of_logits(&host, completions, processing))
+}
+
+/// [`Policy::backward_logprobs`] through the logits (the forward once more):
+/// the trait's default and a backend's fallback.
+pub fn backward_via_logits<P: Policy + ?Sized>(
+    policy: &mut P,
+    prompts: Prompts<'_>,
+    group: usize,
+    completions: &[u32],
+    grad_logprobs: &[f32],
+    processing: Processing,
+) -> Result<()> {
+    processing.validate()?;
+    let temperature = processing.temperature;
+    let z = policy.forward(prompts, group, completions)?;
+    let shape = z.shape();
+    let v = shape.last();
+    let truncates = processing.truncates(v);
+    let mut host = alloc::vec![0.0; shape.numel()];
+    z.download(&mut host)?;
+    for (i, &y) in completions.iter().enumerate() {
+        let row = &mut host[i * v..(i + 1) * v];
+        let c = grad_logprobs.get(i).copied().unwrap_or(0.0) as f64 / temperature;
+        if truncates {
+            let t = Truncated::new(row, processing);
+            row.fill(0.0);
+            for (k, d) in t.iter().flat_map(|t| t.grad(y as usize, c)) {
+                row[k] = d;
+            }
+            continue;
+        }
+        let s = crate::logits::row_stats(row, y as usize, temperature);
+        // ∂ℓ/∂z_v = (1[v = y] − p_v)/τ.
+        for (k, x) in row.iter_mut().enumerate() {
+            let p = libm::exp(*x / temperature - s.lse);
+            *x = c * (f64::from(u8::from(k == y as usize)) - p);
+        }
+    }
+    policy.backward(&P::T::upload(&policy.device(), &host, shape)?)
 }

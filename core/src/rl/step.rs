@@ -14,6 +14,7 @@ use crate::logits::{RowStats, row_stats};
 use crate::objective::{BinSpec, ObjectiveConfig};
 use crate::rl::policy::{Named, OptimConfig, OptimState, Policy, Prompts, Sampling, TokenStats};
 use crate::rl::state::{NonFinite, TrainState};
+use crate::rl::truncate::Processing;
 use crate::rl::{Clock, Metrics, metric, push};
 use crate::shape::Shape;
 use crate::task::{Example, Split, Task};
@@ -45,6 +46,12 @@ pub struct RlConfig {
 }
 
 impl RlConfig {
+    /// How the rollouts are sampled, and so how the trainer scores them:
+    /// the objective's temperature under the rollouts' top-k / top-p.
+    pub fn processing(&self) -> Processing {
+        Processing::of(self.objective.temperature, &self.sampling)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |field, reason| Err(Error::Config { field, reason });
         if self.prompts == 0 || self.group == 0 {
@@ -60,16 +67,6 @@ impl RlConfig {
             return bad("rl.micro_batches", "must be in 1..=rows of a minibatch (prompts / minibatches · group)");
         }
         self.sampling.validate()?;
-        // The importance ratio needs the trainer's ℓ under the same
-        // truncation as the sampler's; the trainer computes the full softmax,
-        // so the ratio would be biased from the first update.
-        const TRUNCATED: &str = "training with top-k / top-p rollouts is not supported yet (the trainer's log-probs would not match the sampler's); use them with `wapo generate`";
-        if self.sampling.top_k > 0 {
-            return bad("rollout.top_k", TRUNCATED);
-        }
-        if self.sampling.top_p > 0.0 && self.sampling.top_p < 1.0 {
-            return bad("rollout.top_p", TRUNCATED);
-        }
         self.objective.validate()
     }
 }
@@ -209,7 +206,7 @@ pub fn rl_step<P: Policy>(
     }
     if cfg.measure_entropy {
         let prompts = batch.prompts.view(0, b);
-        let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.objective.temperature)?;
+        let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.processing())?;
         let after = masked_mean(&stats.entropy, &batch.mask);
         push(&mut m, "entropy/after", after);
         push(&mut m, "entropy/delta_measured", after - before);

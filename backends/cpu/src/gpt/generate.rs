@@ -3,7 +3,8 @@
 //! new keys and values go to a preallocated cache. No gradient bookkeeping.
 
 use rayon::prelude::*;
-use wapo_core::rl::{Generation, Rollout, Sampling};
+use wapo_core::rl::truncate::Truncated;
+use wapo_core::rl::{Generation, Processing, Rollout, Sampling};
 
 use super::attention::{Heads, Keys, Rows, attend};
 use super::block::{BlockScratch, LayerActs, Net, zeroed};
@@ -135,48 +136,15 @@ impl Draws {
     }
 }
 
-/// [`sample`] from the top-k / top-p truncation of softmax(z/τ), renormalized:
-/// the returned ℓ is that of the distribution actually sampled. Without
-/// truncation (or greedy) it is [`sample`] exactly.
+/// [`sample`] from the top-k / top-p truncation of softmax(z/τ), renormalized
+/// ([`Truncated`], the rule the trainer scores under): the returned ℓ is
+/// that of the distribution actually sampled. Without truncation (or
+/// greedy, or on a row with no distribution to truncate) it is [`sample`].
 pub fn sample_with(z: &[f32], temperature: f64, dec: &Sampling, u: Option<f32>) -> (u32, f32) {
     let Some(u) = u.filter(|_| temperature > 0.0 && dec.truncates(z.len())) else { return sample(z, temperature, u) };
-    let max = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64 / temperature));
-    let mut order: Vec<(u32, f64)> = z
-        .iter()
-        .enumerate()
-        .map(|(k, &x)| (k as u32, (x as f64 / temperature - max).exp()))
-        .filter(|&(_, e)| e > 0.0)
-        .collect();
-    // Most likely first; ties by id, so the kept set does not depend on the sort.
-    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if dec.top_k > 0 {
-        order.truncate(dec.top_k);
-    }
-    if dec.top_p > 0.0 && dec.top_p < 1.0 {
-        let total: f64 = order.iter().map(|x| x.1).sum();
-        let (mut acc, mut keep) = (0.0, order.len());
-        for (j, x) in order.iter().enumerate() {
-            acc += x.1;
-            if acc >= dec.top_p * total {
-                keep = j + 1;
-                break;
-            }
-        }
-        order.truncate(keep);
-    }
-    order.sort_by_key(|x| x.0);
-    let sum: f64 = order.iter().map(|x| x.1).sum();
-    let target = u as f64 * sum;
-    let mut acc = 0.0;
-    let mut pick = order[order.len() - 1];
-    for &x in &order {
-        acc += x.1;
-        if target < acc {
-            pick = x;
-            break;
-        }
-    }
-    (pick.0, (pick.1 / sum).ln() as f32)
+    let Some(t) = Truncated::new(z, Processing::of(temperature, dec)) else { return sample(z, temperature, Some(u)) };
+    let y = t.draw(u as f64);
+    (y as u32, t.logp(y) as f32)
 }
 
 /// Draws a token from softmax(z/τ) by inverse CDF with `u`, or the argmax

@@ -5,6 +5,12 @@
 //! chunk's logits, turns ∂loss/∂ℓ into ∂loss/∂z = g/τ·(1[v = y] − p) with
 //! the fused objective's row kernel, and takes the head's matmul backward
 //! chunk by chunk.
+//!
+//! Under a truncating [`Processing`] each row goes through the core's
+//! truncation rule instead (the sampler's own), in f64: the forward's
+//! statistics are those of the renormalized kept set, and the backward
+//! recomputes the kept set from the same chunk's logits rather than
+//! keeping it (it can hold most of the vocabulary under top-p).
 
 use rayon::prelude::*;
 
@@ -12,17 +18,21 @@ use super::block::{Net, zeroed};
 use super::kernels::{matmul_backward, matmul_forward};
 use super::model::Acts;
 use crate::fused::{grad_row, row_stats};
-use wapo_core::rl::TokenStats;
+use wapo_core::rl::truncate::{Truncated, truncated_stats};
+use wapo_core::rl::{Processing, TokenStats};
 
 /// Rows of logits computed at once: 256 × V floats (50 MB at V = 49,152).
 const CHUNK: usize = 256;
 
 /// The statistics of every scored row of the last body forward; keeps what
 /// [`head_backward`] needs in `acts`.
-pub fn head_stats(net: Net<'_>, acts: &mut Acts, temperature: f64, scratch: &mut Vec<f32>) -> TokenStats {
+pub fn head_stats(net: Net<'_>, acts: &mut Acts, processing: Processing, scratch: &mut Vec<f32>) -> TokenStats {
     let (c, v) = (net.cfg.channels, net.cfg.vocab);
+    if processing.truncates(v) {
+        return truncated_head_stats(net, acts, processing, scratch);
+    }
     let w = &net.params[net.lay.lm_head.clone()];
-    let inv_t = (1.0 / temperature) as f32;
+    let inv_t = (1.0 / processing.temperature) as f32;
     let ns = acts.sel.len();
     acts.head_stats.clear();
     for lo in (0..ns).step_by(CHUNK) {
@@ -42,6 +52,32 @@ pub fn head_stats(net: Net<'_>, acts: &mut Acts, temperature: f64, scratch: &mut
     }
 }
 
+/// [`head_stats`] under truncation: the rows' statistics of the kept set.
+/// Nothing is kept for the backward, which recomputes the kept sets.
+fn truncated_head_stats(net: Net<'_>, acts: &mut Acts, processing: Processing, scratch: &mut Vec<f32>) -> TokenStats {
+    let (c, v) = (net.cfg.channels, net.cfg.vocab);
+    let w = &net.params[net.lay.lm_head.clone()];
+    let ns = acts.sel.len();
+    acts.head_stats.clear();
+    let mut out = TokenStats::default();
+    for lo in (0..ns).step_by(CHUNK) {
+        let hi = (lo + CHUNK).min(ns);
+        let z = zeroed(scratch, (hi - lo) * v);
+        matmul_forward(z, &acts.lnf_sel[lo * c..hi * c], w, &[], c, v);
+        let targets = &acts.targets[lo..hi];
+        let chunk: Vec<_> = z
+            .par_chunks(v)
+            .zip(targets.par_iter())
+            .map(|(row, &y)| truncated_stats(row, y as usize, processing))
+            .collect();
+        out.logprobs.extend(chunk.iter().map(|s| s.logp as f32));
+        out.entropy.extend(chunk.iter().map(|s| s.entropy as f32));
+        out.sum_p_sq.extend(chunk.iter().map(|s| s.sum_p_sq as f32));
+        out.sum_p_sq_logp.extend(chunk.iter().map(|s| s.sum_p_sq_logp as f32));
+    }
+    out
+}
+
 /// Accumulates the head's weight gradient from ∂loss/∂ℓ (N·T) and returns
 /// ∂loss/∂(the head's input rows) (N·T, C).
 pub fn head_backward(
@@ -49,13 +85,14 @@ pub fn head_backward(
     acts: &Acts,
     grads: &mut [f32],
     grad_logprobs: &[f32],
-    temperature: f64,
+    processing: Processing,
     scratch: &mut [Vec<f32>; 2],
 ) -> Vec<f32> {
     let (c, v) = (net.cfg.channels, net.cfg.vocab);
+    let truncates = processing.truncates(v);
     let head = net.lay.lm_head.clone();
     let w = &net.params[head.clone()];
-    let inv_t = (1.0 / temperature) as f32;
+    let inv_t = (1.0 / processing.temperature) as f32;
     let ns = acts.sel.len();
     let mut dsel = vec![0.0f32; ns * c];
     let [zs, dzs] = scratch;
@@ -66,8 +103,20 @@ pub fn head_backward(
         let dz = zeroed(dzs, (hi - lo) * v);
         dz.par_chunks_mut(v).zip(z.par_chunks(v)).enumerate().for_each(|(j, (d, row))| {
             let i = lo + j;
+            let y = acts.targets[i] as usize;
+            if truncates {
+                // ∂ℓ/∂z_v = (1[v = y] − p̃_v)/τ on the kept set, 0 elsewhere
+                // (`d` comes zeroed).
+                let c = grad_logprobs[i] as f64 / processing.temperature;
+                if let Some(t) = Truncated::new(row, processing) {
+                    for (k, g) in t.grad(y, c) {
+                        d[k] = g as f32;
+                    }
+                }
+                return;
+            }
             // ∂ℓ/∂z_v = (1[v = y] − p_v)/τ.
-            grad_row(row, d, acts.targets[i] as usize, inv_t, acts.head_stats[i], grad_logprobs[i] * inv_t);
+            grad_row(row, d, y, inv_t, acts.head_stats[i], grad_logprobs[i] * inv_t);
         });
         matmul_backward(
             &mut dsel[lo * c..hi * c],

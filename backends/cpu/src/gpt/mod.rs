@@ -20,7 +20,8 @@ pub mod optim;
 
 use wapo_core::host::HostTensor;
 use wapo_core::rl::{
-    Family, Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats,
+    Family, Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Processing, Prompts, Rollout, Sampling,
+    TokenStats,
 };
 use wapo_core::{Error, Result, Shape, Tensor};
 
@@ -42,19 +43,11 @@ pub struct Gpt<T: Tensor = HostTensor<f32>> {
     opt: AdamW,
     acts: Acts,
     scratch: GenScratch,
-    /// The temperature of the last [`Policy::forward_stats`], whose row
+    /// The processing of the last [`Policy::forward_stats`], whose row
     /// statistics the chunked head's backward reuses.
-    head_temperature: Option<f64>,
+    head_processing: Option<Processing>,
     head_scratch: [Vec<f32>; 2],
     dev: T::Device,
-}
-
-fn check_temperature(t: f64) -> Result<()> {
-    if t.is_finite() && t > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::Config { field: "temperature", reason: "must be a finite number > 0" })
-    }
 }
 
 impl<T: Tensor> Gpt<T>
@@ -103,7 +96,7 @@ impl<T: Tensor> Gpt<T> {
             cfg,
             acts: Acts::default(),
             scratch: GenScratch::default(),
-            head_temperature: None,
+            head_processing: None,
             head_scratch: Default::default(),
             dev,
         })
@@ -127,7 +120,7 @@ impl<T: Tensor> Gpt<T> {
         let rows = self.cfg.check_batch(prompts, group, completions)?;
         let t = completions.len() / rows.n();
         let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
-        self.head_temperature = None;
+        self.head_processing = None;
         model::forward(net, &mut self.acts, prompts, completions, rows, t);
         Ok(&self.acts.logits)
     }
@@ -207,15 +200,15 @@ impl<T: Tensor> Policy for Gpt<T> {
         prompts: Prompts<'_>,
         group: usize,
         completions: &[u32],
-        temperature: f64,
+        processing: Processing,
     ) -> Result<TokenStats> {
         let rows = self.cfg.check_batch(prompts, group, completions)?;
-        check_temperature(temperature)?;
+        processing.validate()?;
         let t = completions.len() / rows.n();
         let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
         model::forward_body(net, &mut self.acts, prompts, completions, rows, t);
-        self.head_temperature = Some(temperature);
-        Ok(head::head_stats(net, &mut self.acts, temperature, &mut self.head_scratch[0]))
+        self.head_processing = Some(processing);
+        Ok(head::head_stats(net, &mut self.acts, processing, &mut self.head_scratch[0]))
     }
 
     fn backward_logprobs(
@@ -224,11 +217,11 @@ impl<T: Tensor> Policy for Gpt<T> {
         _group: usize,
         completions: &[u32],
         grad_logprobs: &[f32],
-        temperature: f64,
+        processing: Processing,
     ) -> Result<()> {
-        if self.acts.rows.is_none() || self.head_temperature != Some(temperature) {
+        if self.acts.rows.is_none() || self.head_processing != Some(processing) {
             return Err(Error::Backend(
-                "backward_logprobs without a preceding forward_stats at that temperature".into(),
+                "backward_logprobs without a preceding forward_stats with that processing".into(),
             ));
         }
         if grad_logprobs.len() != self.acts.sel.len() || completions != self.acts.targets.as_slice() {
@@ -241,7 +234,7 @@ impl<T: Tensor> Policy for Gpt<T> {
         self.grads.resize(self.layout.total, 0.0);
         let net = Net { cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: &self.rope };
         let dsel =
-            head::head_backward(net, &self.acts, &mut self.grads, grad_logprobs, temperature, &mut self.head_scratch);
+            head::head_backward(net, &self.acts, &mut self.grads, grad_logprobs, processing, &mut self.head_scratch);
         model::backward_body(net, &mut self.acts, &mut self.grads, &dsel);
         Ok(())
     }

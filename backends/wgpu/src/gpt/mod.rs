@@ -14,7 +14,10 @@ pub mod kernels;
 mod model;
 mod stats;
 
-use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, TokenStats};
+use wapo_core::rl::{
+    Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Processing, Prompts, Rollout, TokenStats,
+    backward_via_logits, stats_via_logits,
+};
 use wapo_core::{Error, Result, Shape, Tensor};
 
 use crate::context::WgpuDevice;
@@ -186,8 +189,14 @@ impl Policy for WgpuGpt {
         prompts: Prompts<'_>,
         group: usize,
         completions: &[u32],
-        temperature: f64,
+        processing: Processing,
     ) -> Result<TokenStats> {
+        if processing.truncates(self.cfg.vocab) {
+            // Top-k / top-p scoring is the host rule for now.
+            self.head = None;
+            return stats_via_logits(self, prompts, group, completions, processing);
+        }
+        let temperature = processing.temperature;
         stats::check_temperature(temperature)?;
         let logits = self.forward(prompts, group, completions)?;
         let (out, head) = stats::token_stats(&logits, completions, temperature)?;
@@ -197,12 +206,16 @@ impl Policy for WgpuGpt {
 
     fn backward_logprobs(
         &mut self,
-        _prompts: Prompts<'_>,
-        _group: usize,
+        prompts: Prompts<'_>,
+        group: usize,
         completions: &[u32],
         grad_logprobs: &[f32],
-        temperature: f64,
+        processing: Processing,
     ) -> Result<()> {
+        if processing.truncates(self.cfg.vocab) {
+            return backward_via_logits(self, prompts, group, completions, grad_logprobs, processing);
+        }
+        let temperature = processing.temperature;
         let (Some(head), Some(acts)) = (&self.head, &self.acts) else {
             return Err(Error::Backend("backward_logprobs without a preceding forward_stats".into()));
         };
