@@ -168,3 +168,75 @@ fn real_model_first_token_and_logits_match_the_cpu() {
     close("SmolLM2 logits", &to_f32(&lc), &lg.to_vec().unwrap());
     println!("load, two forwards and a greedy step on each backend: {:.1} s", t0.elapsed().as_secs_f64());
 }
+
+/// Prompts of lengths 3, 1 and 5 left-padded to 5 (the padding a random
+/// token, which must not matter), on both families: logits, every
+/// parameter gradient of a backward through shared prompts, and generation
+/// (greedy and sampled) against the CPU; and on the GPU each padded prompt
+/// computes what it computes alone.
+#[test]
+fn ragged_prompts_match_the_cpu_and_the_prompt_alone() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    // The GPT family too: its learned positions count from the first real token.
+    let gpt = ("gpt", ModelConfig::gpt(11, 12, 16, 2, 2, 24));
+    for (seed, (what, cfg)) in configs().into_iter().chain([gpt]).enumerate() {
+        let (mut cpu, mut gpu) = pair(&dev, cfg, seed as u64 + 31);
+        let mut rng = Rng::new(seed as u64 + 300);
+        ragged_against_cpu(&dev, what, &mut cpu, &mut gpu, &mut rng);
+    }
+}
+
+fn ragged_against_cpu(dev: &WgpuDevice, what: &str, cpu: &mut Gpt<CpuTensor>, gpu: &mut WgpuGpt, rng: &mut Rng) {
+    let v = cpu.config().vocab;
+    let (g, t, steps) = (2, 3, 4);
+    let alone: Vec<Vec<u32>> = [3, 1, 5].iter().map(|&len| tokens(rng, len, v)).collect();
+    let refs: Vec<&[u32]> = alone.iter().map(|x| x.as_slice()).collect();
+    let (mut padded, pad) = wapo_core::rl::left_pad(&refs, 0);
+    let (b, p) = (alone.len(), padded.len() / alone.len());
+    for (k, x) in padded.iter_mut().enumerate() {
+        if k % p < pad[k / p] {
+            *x = rng.below(v) as u32;
+        }
+    }
+    let view = Prompts { tokens: &padded, batch: b, len: p, pad: &pad };
+    let comps = tokens(rng, b * g * t, v);
+    let lc = cpu.forward(view, g, &comps).unwrap();
+    let lg = gpu.forward(view, g, &comps).unwrap();
+    assert_eq!(lc.shape(), lg.shape());
+    let lgv = lg.to_vec().unwrap();
+    close(&format!("{what} ragged logits"), &to_f32(&lc), &lgv);
+
+    let dl: Vec<f64> = (0..lc.shape().numel()).map(|_| rng.range(-1.0, 1.0)).collect();
+    cpu.zero_grad();
+    gpu.zero_grad();
+    cpu.backward(&CpuTensor::upload(&cpu.device(), &dl, lc.shape()).unwrap()).unwrap();
+    gpu.backward(&wapo_wgpu::WgpuTensor::upload(dev, &dl, lg.shape()).unwrap()).unwrap();
+    let lay = cpu.raw_parameters().1.clone();
+    let (gc, gg) = (lay.named(cpu.raw_gradients(), "grad "), lay.named(&gpu.raw_gradients().unwrap(), "grad "));
+    for (x, y) in gc.iter().zip(&gg) {
+        close(&format!("{what} ragged {}", x.name), &x.data, &y.data);
+    }
+
+    let uniforms: Vec<f32> = (0..b * g * steps).map(|_| rng.uniform() as f32).collect();
+    for tau in [0.0, 0.8] {
+        let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
+        let rc = cpu.generate(view, g, steps, tau, u).unwrap();
+        let rg = gpu.generate(view, g, steps, tau, u).unwrap();
+        println!("{what} ragged τ = {tau}: {:?}", rg.tokens);
+        assert_eq!(rc.tokens, rg.tokens, "{what}: ragged tokens at τ = {tau}");
+        close(&format!("{what} ragged logprobs τ={tau}"), &rc.logprobs, &rg.logprobs);
+    }
+
+    // Each prompt alone on the GPU: the same logits and the same rollout.
+    let vt = v * t;
+    let rp = gpu.generate(view, g, steps, 0.8, &uniforms).unwrap();
+    for (k, x) in alone.iter().enumerate() {
+        let one = Prompts { tokens: x, batch: 1, len: x.len(), pad: &[] };
+        let mine = &comps[k * g * t..(k + 1) * g * t];
+        let la = gpu.forward(one, g, mine).unwrap().to_vec().unwrap();
+        close(&format!("{what} prompt {k} alone vs padded"), &la, &lgv[k * g * vt..(k + 1) * g * vt]);
+        let u = &uniforms[k * g * steps..(k + 1) * g * steps];
+        let ra = gpu.generate(one, g, steps, 0.8, u).unwrap();
+        assert_eq!(ra.tokens, rp.tokens[k * g * steps..(k + 1) * g * steps], "{what}: prompt {k} alone vs padded");
+    }
+}

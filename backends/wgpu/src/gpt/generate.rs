@@ -12,7 +12,7 @@ use super::kernels::encoder::{Positions, encoder_forward};
 use super::kernels::rope::RopePositions;
 use super::kernels::rows::{add, copy_rows};
 use super::kernels::sample::sample;
-use super::kernels::{View, alloc, download_u32, write};
+use super::kernels::{View, alloc, download_u32, upload_u32, write};
 use super::model::{HostRows, Net, forward, linear};
 use crate::tensor::WgpuTensor;
 
@@ -23,8 +23,14 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>) -> Result<Rollout> {
     let (n, p) = (req.b * g, req.p);
     let pv = |rg: &std::ops::Range<usize>| net.p(rg);
     let rows = Rows { b: req.b, g: 1, p, s: 0 };
-    let host = HostRows::new(req.prompts, &vec![0; req.b], rows, 1);
+    let host = HostRows::new(req.prompts, req.pad, &vec![0; req.b], rows, 1);
     let prompt = forward(net, host, rows, false)?;
+    let pad = prompt.pad.as_ref().map(View::all);
+    // Row i's position at step s: p + s − pad[i / G], counted from its
+    // prompt's first real token.
+    let q = |i: usize| req.pad.get(i / g).copied().unwrap_or(0);
+    let pos: Vec<u32> = (0..steps).flat_map(|s| (0..n).map(move |i| (p + s - q(i)) as u32)).collect();
+    let pos = upload_u32(dev, &pos)?;
 
     let tokens = alloc(dev, n * steps)?;
     let logprobs = alloc(dev, n * steps)?;
@@ -42,26 +48,27 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>) -> Result<Rollout> {
     let (mean, rstd) = (alloc(dev, n)?, alloc(dev, n)?);
     let norm = |out: &WgpuTensor, inp: &WgpuTensor, w, b| net.norm(out, &mean, &rstd, inp, w, b, n);
     for s in 0..steps.saturating_sub(1) {
-        let at = (p + s) as u32;
+        let at = View::all(&pos).sub((s * n) as u64, n as u64);
         encoder_forward(
             View::all(&x),
             pv(&lay.wte),
             pv(&lay.wpe),
             tok.sub(s as u64, (n * steps - s) as u64),
             steps,
-            Positions::Same(at),
+            Positions::PerRow(at),
             n,
             c,
         )?;
         for (l, w) in lay.layers.iter().enumerate() {
             norm(&ln, &x, &w.ln1_w, &w.ln1_b)?;
             linear(&qkv, &ln, pv(&w.qkv_w), net.bias(&w.qkv_b), n, c, qkvc)?;
-            net.rotate(&qkv, RopePositions::Same(at), n, false)?;
+            net.rotate(&qkv, RopePositions::PerRow(at), n, false)?;
             let cache = View::all(&caches[l]);
             let slot = (s * qkvc) as u64;
             copy_rows(cache.sub(slot, cache.len - slot), steps * qkvc, View::all(&qkv), qkvc, n, qkvc)?;
             let prefix = View::all(&prompt.layers[l].qkv);
-            attention_decode(View::all(&atty), View::all(&qkv), prefix, cache, n, g, p, steps, s + 1, Heads::of(cfg))?;
+            let (out, step) = (View::all(&atty), View::all(&qkv));
+            attention_decode(out, step, prefix, cache, pad, n, g, p, steps, s + 1, Heads::of(cfg))?;
             linear(&tmp, &atty, pv(&w.proj_w), net.bias(&w.proj_b), n, c, c)?;
             add(View::all(&res2), View::all(&x), View::all(&tmp))?;
             norm(&ln, &res2, &w.ln2_w, &w.ln2_b)?;

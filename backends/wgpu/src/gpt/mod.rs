@@ -109,9 +109,8 @@ impl WgpuGpt {
     /// Training forward; keeps the activations for [`Policy::backward`].
     fn train_forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<&Acts> {
         let rows = self.cfg.check_batch(prompts, group, completions)?;
-        no_padding(prompts)?;
         let t = completions.len() / rows.n();
-        let host = HostRows::new(prompts.tokens, completions, rows, t);
+        let host = HostRows::new(prompts.tokens, prompts.pad, completions, rows, t);
         self.acts = None;
         self.head = None;
         let acts = model::forward(self.net(), host, rows, true)?;
@@ -163,7 +162,6 @@ impl Policy for WgpuGpt {
         uniforms: &[f32],
     ) -> Result<Rollout> {
         let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
-        no_padding(prompts)?;
         // The prompt pass replaces the saved activations: no backward from here.
         self.acts = None;
         self.head = None;
@@ -281,16 +279,4 @@ impl Policy for WgpuGpt {
         self.step = state.step;
         Ok(())
     }
-}
-
-/// The GPU kernels lay prompts out unpadded; padded prompts are refused
-/// rather than attended to.
-fn no_padding(prompts: Prompts<'_>) -> Result<()> {
-    if prompts.padded() {
-        return Err(Error::Config {
-            field: "prompts.pad",
-            reason: "prompts of different lengths in one batch are not supported by the wgpu backend yet",
-        });
-    }
-    Ok(())
 }
