@@ -7,7 +7,7 @@
 //! embeddings, with and without q/k/v biases, llama3 rotary scaling.
 
 use wapo_core::Tensor;
-use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts, RopeScaling};
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts, RopeScaling, Sampling};
 use wapo_cpu::CpuTensor;
 use wapo_cpu::gpt::Gpt;
 use wapo_tests::random::Rng;
@@ -238,5 +238,46 @@ fn ragged_against_cpu(dev: &WgpuDevice, what: &str, cpu: &mut Gpt<CpuTensor>, gp
         let u = &uniforms[k * g * steps..(k + 1) * g * steps];
         let ra = gpu.generate(one, g, steps, 0.8, u).unwrap();
         assert_eq!(ra.tokens, rp.tokens[k * g * steps..(k + 1) * g * steps], "{what}: prompt {k} alone vs padded");
+    }
+}
+
+/// `generate_with` against the CPU from the same uniforms, on ragged
+/// prompts: stop tokens (a row ends at its first, later positions repeat it
+/// with ℓ° = 0; with most of the vocabulary stopping, every row stops early
+/// and the generation ends), top-k and top-p (ℓ° of the truncated,
+/// renormalized distribution), greedy and sampled.
+#[test]
+fn stop_tokens_and_truncated_sampling_match_the_cpu() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    for (seed, (what, cfg)) in configs().into_iter().enumerate() {
+        let (mut cpu, mut gpu) = pair(&dev, cfg, seed as u64 + 51);
+        let mut rng = Rng::new(seed as u64 + 500);
+        let v = cfg.vocab;
+        let alone: Vec<Vec<u32>> = [2, 1].iter().map(|&len| tokens(&mut rng, len, v)).collect();
+        let refs: Vec<&[u32]> = alone.iter().map(|x| x.as_slice()).collect();
+        let (padded, pad) = wapo_core::rl::left_pad(&refs, 0);
+        let view = Prompts { tokens: &padded, batch: 2, len: 2, pad: &pad };
+        let (g, steps) = (3, 10);
+        let uniforms: Vec<f32> = (0..2 * g * steps).map(|_| rng.uniform() as f32).collect();
+        let most: Vec<u32> = (1..v as u32).collect();
+        let cases = [
+            Sampling { stop: vec![2, 5], ..Sampling::default() },
+            Sampling { stop: most, ..Sampling::default() },
+            Sampling { top_k: 3, stop: vec![4], ..Sampling::default() },
+            Sampling { top_p: 0.6, stop: vec![1], ..Sampling::default() },
+            Sampling { top_k: 2, top_p: 0.9, ..Sampling::default() },
+            Sampling { top_k: v + 1, top_p: 1.0, ..Sampling::default() },
+        ];
+        for dec in &cases {
+            for tau in [0.0, 0.9] {
+                let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
+                let rc = cpu.generate_with(view, g, steps, tau, u, dec).unwrap();
+                let rg = gpu.generate_with(view, g, steps, tau, u, dec).unwrap();
+                println!("{what} {dec:?} τ = {tau}: lengths {:?}", rg.lengths);
+                assert_eq!(rc.tokens, rg.tokens, "{what} {dec:?} τ = {tau}: tokens");
+                assert_eq!(rc.lengths, rg.lengths, "{what} {dec:?} τ = {tau}: lengths");
+                close(&format!("{what} logprobs k{} p{} τ={tau}", dec.top_k, dec.top_p), &rc.logprobs, &rg.logprobs);
+            }
+        }
     }
 }

@@ -14,7 +14,9 @@ pub mod kernels;
 mod model;
 mod stats;
 
-use wapo_core::rl::{Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, TokenStats};
+use wapo_core::rl::{
+    Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats,
+};
 use wapo_core::{Error, Result, Shape, Tensor};
 
 use crate::context::WgpuDevice;
@@ -161,11 +163,24 @@ impl Policy for WgpuGpt {
         temperature: f64,
         uniforms: &[f32],
     ) -> Result<Rollout> {
+        self.generate_with(prompts, group, steps, temperature, uniforms, &Sampling::default())
+    }
+
+    fn generate_with(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        steps: usize,
+        temperature: f64,
+        uniforms: &[f32],
+        sampling: &Sampling,
+    ) -> Result<Rollout> {
         let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
+        sampling.validate()?;
         // The prompt pass replaces the saved activations: no backward from here.
         self.acts = None;
         self.head = None;
-        generate::generate(self.net(), &req)
+        generate::generate(self.net(), &req, sampling)
     }
 
     fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<WgpuTensor> {
