@@ -300,6 +300,24 @@ fn check_truncated(dev: &crate::context::WgpuDevice, n: usize, v: usize, div: us
     eprintln!("truncated n {n} v {v} {cut:?} τ {tau}: tokens equal, max |Δℓ| {worst:.3e}");
 }
 
+/// A row with a NaN or an infinite maximum has no distribution to
+/// truncate (the CPU rule): the cuts are skipped, and the draw is over
+/// every token with mass, in id order.
+#[test]
+fn truncated_rows_without_a_distribution_are_not_cut() {
+    let Some(dev) = crate::test_context() else { return };
+    let cut = Truncation { top_k: 1, top_p: 0.5 };
+    // With the cuts only token 2 could be drawn; u = 0 draws token 0.
+    for row in [[0.0, 1.0, 3.0, f32::NAN], [0.0, 1.0, 3.0, 2.0]] {
+        let (zt, ut) = (upload(&dev, &row), upload(&dev, &[0.0]));
+        let (tt, lt) = (alloc(&dev, 1).unwrap(), alloc(&dev, 1).unwrap());
+        let (tv, lv) = (View::all(&tt), View::all(&lt));
+        sample_truncated(tv, lv, View::all(&zt), View::all(&ut), 1, 4, 1, 1, 0, 1.0, cut).unwrap();
+        let want = if row[3].is_nan() { 0 } else { 2 };
+        assert_eq!(download_u32(&tt, 1).unwrap()[0], want, "{row:?}");
+    }
+}
+
 #[test]
 fn truncated_matches_reference() {
     let Some(dev) = crate::test_context() else { return };

@@ -244,11 +244,19 @@ fn sample_truncated(
         }
         workgroupBarrier();
     }
-    mx = red_f[0];
+    mx = workgroupUniformLoad(&red_f[0]);
     workgroupBarrier();
 
+    // A row with a NaN or an infinite maximum has no distribution to
+    // truncate (the CPU rule's): it is drawn from untruncated.
+    var nans = 0u;
+    for (var k = k0; k < k1; k++) {
+        nans += u32(is_nan(logits[base + k]));
+    }
+    let cuts = total_u(lid, nans) == 0u && (bitcast<u32>(mx) & 0x7f800000u) != 0x7f800000u;
+
     // top-k: the k-th token of the order, when more than k have mass.
-    if P.top_k > 0u && P.top_k < v {
+    if cuts && P.top_k > 0u && P.top_k < v {
         let key = bisect_count(lid, P.top_k);
         let with_mass = count_ge(lid, 0u);
         if with_mass > P.top_k {
@@ -261,7 +269,7 @@ fn sample_truncated(
     // top-p: the first token of the order at which the kept mass reaches
     // p of the total; among tokens tied at its key, as many (in id order)
     // as the mass needs.
-    if P.top_p > 0.0 && P.top_p < 1.0 {
+    if cuts && P.top_p > 0.0 && P.top_p < 1.0 {
         let want = P.top_p * mass_ge(lid, 0u);
         let key = bisect_mass(lid, want);
         let ahead = mass_ge(lid, key + 1u);
