@@ -7,7 +7,7 @@
 //! embeddings, with and without q/k/v biases, llama3 rotary scaling.
 
 use wapo_core::Tensor;
-use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts, RopeScaling};
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts, RopeScaling, Sampling};
 use wapo_cpu::CpuTensor;
 use wapo_cpu::gpt::Gpt;
 use wapo_tests::random::Rng;
@@ -167,4 +167,117 @@ fn real_model_first_token_and_logits_match_the_cpu() {
     let lg = gpu.forward(head, 1, &ids[1..]).unwrap();
     close("SmolLM2 logits", &to_f32(&lc), &lg.to_vec().unwrap());
     println!("load, two forwards and a greedy step on each backend: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// Prompts of lengths 3, 1 and 5 left-padded to 5 (the padding a random
+/// token, which must not matter), on both families: logits, every
+/// parameter gradient of a backward through shared prompts, and generation
+/// (greedy and sampled) against the CPU; and on the GPU each padded prompt
+/// computes what it computes alone.
+#[test]
+fn ragged_prompts_match_the_cpu_and_the_prompt_alone() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    // The GPT family too: its learned positions count from the first real token.
+    let gpt = ("gpt", ModelConfig::gpt(11, 12, 16, 2, 2, 24));
+    for (seed, (what, cfg)) in configs().into_iter().chain([gpt]).enumerate() {
+        let (mut cpu, mut gpu) = pair(&dev, cfg, seed as u64 + 31);
+        let mut rng = Rng::new(seed as u64 + 300);
+        ragged_against_cpu(&dev, what, &mut cpu, &mut gpu, &mut rng);
+    }
+}
+
+fn ragged_against_cpu(dev: &WgpuDevice, what: &str, cpu: &mut Gpt<CpuTensor>, gpu: &mut WgpuGpt, rng: &mut Rng) {
+    let v = cpu.config().vocab;
+    let (g, t, steps) = (2, 3, 4);
+    let alone: Vec<Vec<u32>> = [3, 1, 5].iter().map(|&len| tokens(rng, len, v)).collect();
+    let refs: Vec<&[u32]> = alone.iter().map(|x| x.as_slice()).collect();
+    let (mut padded, pad) = wapo_core::rl::left_pad(&refs, 0);
+    let (b, p) = (alone.len(), padded.len() / alone.len());
+    for (k, x) in padded.iter_mut().enumerate() {
+        if k % p < pad[k / p] {
+            *x = rng.below(v) as u32;
+        }
+    }
+    let view = Prompts { tokens: &padded, batch: b, len: p, pad: &pad };
+    let comps = tokens(rng, b * g * t, v);
+    let lc = cpu.forward(view, g, &comps).unwrap();
+    let lg = gpu.forward(view, g, &comps).unwrap();
+    assert_eq!(lc.shape(), lg.shape());
+    let lgv = lg.to_vec().unwrap();
+    close(&format!("{what} ragged logits"), &to_f32(&lc), &lgv);
+
+    let dl: Vec<f64> = (0..lc.shape().numel()).map(|_| rng.range(-1.0, 1.0)).collect();
+    cpu.zero_grad();
+    gpu.zero_grad();
+    cpu.backward(&CpuTensor::upload(&cpu.device(), &dl, lc.shape()).unwrap()).unwrap();
+    gpu.backward(&wapo_wgpu::WgpuTensor::upload(dev, &dl, lg.shape()).unwrap()).unwrap();
+    let lay = cpu.raw_parameters().1.clone();
+    let (gc, gg) = (lay.named(cpu.raw_gradients(), "grad "), lay.named(&gpu.raw_gradients().unwrap(), "grad "));
+    for (x, y) in gc.iter().zip(&gg) {
+        close(&format!("{what} ragged {}", x.name), &x.data, &y.data);
+    }
+
+    let uniforms: Vec<f32> = (0..b * g * steps).map(|_| rng.uniform() as f32).collect();
+    for tau in [0.0, 0.8] {
+        let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
+        let rc = cpu.generate(view, g, steps, tau, u).unwrap();
+        let rg = gpu.generate(view, g, steps, tau, u).unwrap();
+        println!("{what} ragged τ = {tau}: {:?}", rg.tokens);
+        assert_eq!(rc.tokens, rg.tokens, "{what}: ragged tokens at τ = {tau}");
+        close(&format!("{what} ragged logprobs τ={tau}"), &rc.logprobs, &rg.logprobs);
+    }
+
+    // Each prompt alone on the GPU: the same logits and the same rollout.
+    let vt = v * t;
+    let rp = gpu.generate(view, g, steps, 0.8, &uniforms).unwrap();
+    for (k, x) in alone.iter().enumerate() {
+        let one = Prompts { tokens: x, batch: 1, len: x.len(), pad: &[] };
+        let mine = &comps[k * g * t..(k + 1) * g * t];
+        let la = gpu.forward(one, g, mine).unwrap().to_vec().unwrap();
+        close(&format!("{what} prompt {k} alone vs padded"), &la, &lgv[k * g * vt..(k + 1) * g * vt]);
+        let u = &uniforms[k * g * steps..(k + 1) * g * steps];
+        let ra = gpu.generate(one, g, steps, 0.8, u).unwrap();
+        assert_eq!(ra.tokens, rp.tokens[k * g * steps..(k + 1) * g * steps], "{what}: prompt {k} alone vs padded");
+    }
+}
+
+/// `generate_with` against the CPU from the same uniforms, on ragged
+/// prompts: stop tokens (a row ends at its first, later positions repeat it
+/// with ℓ° = 0; with most of the vocabulary stopping, every row stops early
+/// and the generation ends), top-k and top-p (ℓ° of the truncated,
+/// renormalized distribution), greedy and sampled.
+#[test]
+fn stop_tokens_and_truncated_sampling_match_the_cpu() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    for (seed, (what, cfg)) in configs().into_iter().enumerate() {
+        let (mut cpu, mut gpu) = pair(&dev, cfg, seed as u64 + 51);
+        let mut rng = Rng::new(seed as u64 + 500);
+        let v = cfg.vocab;
+        let alone: Vec<Vec<u32>> = [2, 1].iter().map(|&len| tokens(&mut rng, len, v)).collect();
+        let refs: Vec<&[u32]> = alone.iter().map(|x| x.as_slice()).collect();
+        let (padded, pad) = wapo_core::rl::left_pad(&refs, 0);
+        let view = Prompts { tokens: &padded, batch: 2, len: 2, pad: &pad };
+        let (g, steps) = (3, 10);
+        let uniforms: Vec<f32> = (0..2 * g * steps).map(|_| rng.uniform() as f32).collect();
+        let most: Vec<u32> = (1..v as u32).collect();
+        let cases = [
+            Sampling { stop: vec![2, 5], ..Sampling::default() },
+            Sampling { stop: most, ..Sampling::default() },
+            Sampling { top_k: 3, stop: vec![4], ..Sampling::default() },
+            Sampling { top_p: 0.6, stop: vec![1], ..Sampling::default() },
+            Sampling { top_k: 2, top_p: 0.9, ..Sampling::default() },
+            Sampling { top_k: v + 1, top_p: 1.0, ..Sampling::default() },
+        ];
+        for dec in &cases {
+            for tau in [0.0, 0.9] {
+                let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
+                let rc = cpu.generate_with(view, g, steps, tau, u, dec).unwrap();
+                let rg = gpu.generate_with(view, g, steps, tau, u, dec).unwrap();
+                println!("{what} {dec:?} τ = {tau}: lengths {:?}", rg.lengths);
+                assert_eq!(rc.tokens, rg.tokens, "{what} {dec:?} τ = {tau}: tokens");
+                assert_eq!(rc.lengths, rg.lengths, "{what} {dec:?} τ = {tau}: lengths");
+                close(&format!("{what} logprobs k{} p{} τ={tau}", dec.top_k, dec.top_p), &rc.logprobs, &rg.logprobs);
+            }
+        }
+    }
 }

@@ -1,30 +1,46 @@
 //! Generation on the GPU with a KV cache: the prompt pass once per unique
 //! prompt (its keys and values serve all G samples), then one-token steps
 //! over the N rows, each step's keys and values appended to a cache. Tokens
-//! are drawn on the device from the given uniforms and feed the next step
-//! there; the host reads the rollout once at the end.
+//! are drawn on the device from the given uniforms (top-k / top-p there
+//! too) and feed the next step there; the host reads the rollout at the end.
+//!
+//! Stop tokens need nothing on the device: a row's tokens after its stop
+//! token change only that row's own later tokens, which the host then
+//! overwrites with the stop token (ℓ° = 0), as the CPU's rows repeat it.
+//! Every [`STOP_CHECK`] steps the host reads the tokens and ends the
+//! generation once every row has stopped.
 
 use wapo_core::Result;
-use wapo_core::rl::{Generation, Rollout, Rows};
+use wapo_core::rl::{Generation, Rollout, Rows, Sampling};
 
 use super::kernels::attention::{Heads, attention_decode};
 use super::kernels::encoder::{Positions, encoder_forward};
 use super::kernels::rope::RopePositions;
 use super::kernels::rows::{add, copy_rows};
-use super::kernels::sample::sample;
-use super::kernels::{View, alloc, download_u32, write};
+use super::kernels::sample::{Truncation, sample, sample_truncated};
+use super::kernels::{View, alloc, download_u32, upload_u32, write};
 use super::model::{HostRows, Net, forward, linear};
 use crate::tensor::WgpuTensor;
 
-pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>) -> Result<Rollout> {
+/// Steps between the host's checks whether every row has stopped (each
+/// check waits for the device).
+const STOP_CHECK: usize = 8;
+
+pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>, dec: &Sampling) -> Result<Rollout> {
     let (dev, cfg, lay) = (net.dev, net.cfg, net.lay);
     let (c, m, v, g, steps) = (cfg.channels, cfg.mlp, cfg.vocab, req.g, req.steps);
     let (qkvc, fcc) = (cfg.qkv_channels(), cfg.fc_channels());
     let (n, p) = (req.b * g, req.p);
     let pv = |rg: &std::ops::Range<usize>| net.p(rg);
     let rows = Rows { b: req.b, g: 1, p, s: 0 };
-    let host = HostRows::new(req.prompts, &vec![0; req.b], rows, 1);
+    let host = HostRows::new(req.prompts, req.pad, &vec![0; req.b], rows, 1);
     let prompt = forward(net, host, rows, false)?;
+    let pad = prompt.pad.as_ref().map(View::all);
+    // Row i's position at step s: p + s − pad[i / G], counted from its
+    // prompt's first real token.
+    let q = |i: usize| req.pad.get(i / g).copied().unwrap_or(0);
+    let pos: Vec<u32> = (0..steps).flat_map(|s| (0..n).map(move |i| (p + s - q(i)) as u32)).collect();
+    let pos = upload_u32(dev, &pos)?;
 
     let tokens = alloc(dev, n * steps)?;
     let logprobs = alloc(dev, n * steps)?;
@@ -34,7 +50,13 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>) -> Result<Rollout> {
         write(&uniforms, 0, req.uniforms)?;
     }
     let (tok, lp, uni) = (View::all(&tokens), View::all(&logprobs), View::all(&uniforms));
-    sample(tok, lp, View::all(&prompt.logits), uni, n, v, g, steps, 0, tau)?;
+    // The CPU's rule: truncation applies to sampling only, not to greedy decoding.
+    let cut = (tau > 0.0 && dec.truncates(v)).then_some(Truncation { top_k: dec.top_k, top_p: dec.top_p as f32 });
+    let draw = |logits: &WgpuTensor, div: usize, s: usize| match cut {
+        Some(cut) => sample_truncated(tok, lp, View::all(logits), uni, n, v, div, steps, s, tau, cut),
+        None => sample(tok, lp, View::all(logits), uni, n, v, div, steps, s, tau),
+    };
+    draw(&prompt.logits, g, 0)?;
 
     let caches = (0..cfg.layers).map(|_| alloc(dev, n * steps * qkvc)).collect::<Result<Vec<_>>>()?;
     let [x, ln, qkv, atty, tmp, res2, fch, act, logits] = [c, c, qkvc, c, c, c, fcc, m, v].map(|w| alloc(dev, n * w));
@@ -42,26 +64,33 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>) -> Result<Rollout> {
     let (mean, rstd) = (alloc(dev, n)?, alloc(dev, n)?);
     let norm = |out: &WgpuTensor, inp: &WgpuTensor, w, b| net.norm(out, &mean, &rstd, inp, w, b, n);
     for s in 0..steps.saturating_sub(1) {
-        let at = (p + s) as u32;
+        if !dec.stop.is_empty() && s > 0 && s % STOP_CHECK == 0 {
+            let so_far = download_u32(&tokens, n * steps)?;
+            if (0..n).all(|i| so_far[i * steps..i * steps + s].iter().any(|y| dec.stop.contains(y))) {
+                break;
+            }
+        }
+        let at = View::all(&pos).sub((s * n) as u64, n as u64);
         encoder_forward(
             View::all(&x),
             pv(&lay.wte),
             pv(&lay.wpe),
             tok.sub(s as u64, (n * steps - s) as u64),
             steps,
-            Positions::Same(at),
+            Positions::PerRow(at),
             n,
             c,
         )?;
         for (l, w) in lay.layers.iter().enumerate() {
             norm(&ln, &x, &w.ln1_w, &w.ln1_b)?;
             linear(&qkv, &ln, pv(&w.qkv_w), net.bias(&w.qkv_b), n, c, qkvc)?;
-            net.rotate(&qkv, RopePositions::Same(at), n, false)?;
+            net.rotate(&qkv, RopePositions::PerRow(at), n, false)?;
             let cache = View::all(&caches[l]);
             let slot = (s * qkvc) as u64;
             copy_rows(cache.sub(slot, cache.len - slot), steps * qkvc, View::all(&qkv), qkvc, n, qkvc)?;
             let prefix = View::all(&prompt.layers[l].qkv);
-            attention_decode(View::all(&atty), View::all(&qkv), prefix, cache, n, g, p, steps, s + 1, Heads::of(cfg))?;
+            let (out, step) = (View::all(&atty), View::all(&qkv));
+            attention_decode(out, step, prefix, cache, pad, n, g, p, steps, s + 1, Heads::of(cfg))?;
             linear(&tmp, &atty, pv(&w.proj_w), net.bias(&w.proj_b), n, c, c)?;
             add(View::all(&res2), View::all(&x), View::all(&tmp))?;
             norm(&ln, &res2, &w.ln2_w, &w.ln2_b)?;
@@ -72,9 +101,27 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>) -> Result<Rollout> {
         }
         norm(&ln, &x, &lay.lnf_w, &lay.lnf_b)?;
         linear(&logits, &ln, pv(&lay.lm_head), None, n, c, v)?;
-        sample(tok, lp, View::all(&logits), uni, n, v, 1, steps, s + 1, tau)?;
+        draw(&logits, 1, s + 1)?;
     }
-    let tokens = download_u32(&tokens, n * steps)?;
-    let logprobs = logprobs.to_vec()?;
-    Ok(Rollout { n, len: steps, tokens, logprobs, lengths: vec![steps; n] })
+    let mut tokens = download_u32(&tokens, n * steps)?;
+    let mut logprobs = logprobs.to_vec()?;
+    let lengths = stop_rows(&mut tokens, &mut logprobs, steps, &dec.stop);
+    Ok(Rollout { n, len: steps, tokens, logprobs, lengths })
+}
+
+/// Ends each row of (N, steps) `tokens` at its first stop token: the
+/// positions after it repeat it with ℓ° = 0. Returns the rows' lengths,
+/// the stop token included (`steps` when a row never stopped).
+fn stop_rows(tokens: &mut [u32], logprobs: &mut [f32], steps: usize, stop: &[u32]) -> Vec<usize> {
+    let rows = tokens.chunks_mut(steps).zip(logprobs.chunks_mut(steps));
+    rows.map(|(t, l)| match t.iter().position(|y| stop.contains(y)) {
+        Some(at) => {
+            let y = t[at];
+            t[at + 1..].fill(y);
+            l[at + 1..].fill(0.0);
+            at + 1
+        }
+        None => steps,
+    })
+    .collect()
 }

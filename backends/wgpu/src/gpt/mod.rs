@@ -15,8 +15,8 @@ mod model;
 mod stats;
 
 use wapo_core::rl::{
-    Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Processing, Prompts, Rollout, TokenStats,
-    backward_via_logits, stats_via_logits,
+    Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Processing, Prompts, Rollout, Sampling,
+    TokenStats, backward_via_logits, stats_via_logits,
 };
 use wapo_core::{Error, Result, Shape, Tensor};
 
@@ -112,9 +112,8 @@ impl WgpuGpt {
     /// Training forward; keeps the activations for [`Policy::backward`].
     fn train_forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<&Acts> {
         let rows = self.cfg.check_batch(prompts, group, completions)?;
-        no_padding(prompts)?;
         let t = completions.len() / rows.n();
-        let host = HostRows::new(prompts.tokens, completions, rows, t);
+        let host = HostRows::new(prompts.tokens, prompts.pad, completions, rows, t);
         self.acts = None;
         self.head = None;
         let acts = model::forward(self.net(), host, rows, true)?;
@@ -165,12 +164,24 @@ impl Policy for WgpuGpt {
         temperature: f64,
         uniforms: &[f32],
     ) -> Result<Rollout> {
+        self.generate_with(prompts, group, steps, temperature, uniforms, &Sampling::default())
+    }
+
+    fn generate_with(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        steps: usize,
+        temperature: f64,
+        uniforms: &[f32],
+        sampling: &Sampling,
+    ) -> Result<Rollout> {
         let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;
-        no_padding(prompts)?;
+        sampling.validate()?;
         // The prompt pass replaces the saved activations: no backward from here.
         self.acts = None;
         self.head = None;
-        generate::generate(self.net(), &req)
+        generate::generate(self.net(), &req, sampling)
     }
 
     fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<WgpuTensor> {
@@ -294,16 +305,4 @@ impl Policy for WgpuGpt {
         self.step = state.step;
         Ok(())
     }
-}
-
-/// The GPU kernels lay prompts out unpadded; padded prompts are refused
-/// rather than attended to.
-fn no_padding(prompts: Prompts<'_>) -> Result<()> {
-    if prompts.padded() {
-        return Err(Error::Config {
-            field: "prompts.pad",
-            reason: "prompts of different lengths in one batch are not supported by the wgpu backend yet",
-        });
-    }
-    Ok(())
 }

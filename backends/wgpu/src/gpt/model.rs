@@ -124,6 +124,8 @@ pub(crate) struct Acts {
     pub lnf: Norm,
     pub lnf_sel: WgpuTensor, // (N·T, C)
     pub logits: WgpuTensor,  // (N·T, V)
+    /// u32 (B) the prompts' left padding; `None` when no prompt is padded.
+    pub pad: Option<WgpuTensor>,
     /// The row layout on the host, kept by a training forward: the backward
     /// builds its row lists from it, so a forward that is never
     /// differentiated (the entropy measurement) does not pay for them.
@@ -173,28 +175,40 @@ fn linear_backward(
 }
 
 /// The host-side row layout of one forward: token and position of every
-/// row, and the row whose output scores completion token t of sample n.
+/// row, the row whose output scores completion token t of sample n, and
+/// each prompt's left padding.
 pub(crate) struct HostRows {
     pub tokens: Vec<u32>,
     pub pos: Vec<u32>,
     pub sel: Vec<u32>,
+    /// (B), or empty when no prompt is padded.
+    pub pad: Vec<u32>,
 }
 
 impl HostRows {
-    pub fn new(prompts: &[u32], completions: &[u32], rows: Rows, t: usize) -> Self {
+    /// `pad` as [`wapo_core::rl::Prompts::pad`] (empty: none). Positions
+    /// count from each prompt's first real token (padding rows sit at 0).
+    pub fn new(prompts: &[u32], pad: &[usize], completions: &[u32], rows: Rows, t: usize) -> Self {
+        let q = |b: usize| pad.get(b).copied().unwrap_or(0);
         let mut tokens = prompts.to_vec();
-        let mut pos: Vec<u32> = (0..rows.b).flat_map(|_| 0..rows.p as u32).collect();
+        let mut pos: Vec<u32> =
+            (0..rows.b).flat_map(|b| (0..rows.p).map(move |j| j.saturating_sub(q(b)) as u32)).collect();
         for n in 0..rows.n() {
+            let start = rows.p - q(n / rows.g);
             tokens.extend_from_slice(&completions[n * t..n * t + rows.s]);
-            pos.extend(rows.p as u32..(rows.p + rows.s) as u32);
+            pos.extend(start as u32..(start + rows.s) as u32);
         }
+        let pad = match pad.iter().any(|&x| x > 0) {
+            true => (0..rows.b).map(|b| q(b) as u32).collect(),
+            false => Vec::new(),
+        };
         let mut sel = Vec::with_capacity(rows.n() * t);
         for n in 0..rows.n() {
             let b = n / rows.g;
             sel.push((b * rows.p + rows.p - 1) as u32);
             sel.extend((0..t - 1).map(|s| (rows.prefix_rows() + n * rows.s + s) as u32));
         }
-        HostRows { tokens, pos, sel }
+        HostRows { tokens, pos, sel, pad }
     }
 }
 
@@ -209,6 +223,7 @@ pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool) -> 
     let p = |rg: &Range<usize>| net.p(rg);
     let tokens = upload_u32(dev, &host.tokens)?;
     let pos = upload_u32(dev, &host.pos)?;
+    let pad = (!host.pad.is_empty()).then(|| upload_u32(dev, &host.pad)).transpose()?;
     let x0 = alloc(dev, r * c)?;
     encoder_forward(
         View::all(&x0),
@@ -239,7 +254,8 @@ pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool) -> 
         net.norm(&ln1.out, &ln1.mean, &ln1.rstd, x, &w.ln1_w, &w.ln1_b, r)?;
         linear(&la.qkv, &ln1.out, p(&w.qkv_w), net.bias(&w.qkv_b), r, c, qkvc)?;
         net.rotate(&la.qkv, RopePositions::PerRow(View::all(&pos)), r, false)?;
-        attention_forward(View::all(&la.atty), View::all(&la.probs), View::all(&la.qkv), rows, Heads::of(cfg))?;
+        let (atty, probs, qkv, pad) = (View::all(&la.atty), View::all(&la.probs), View::all(&la.qkv), pad.as_ref());
+        attention_forward(atty, probs, qkv, pad.map(View::all), rows, Heads::of(cfg))?;
         linear(&tmp, &la.atty, p(&w.proj_w), net.bias(&w.proj_b), r, c, c)?;
         add(View::all(&la.res2), View::all(x), View::all(&tmp))?;
         net.norm(&ln2.out, &ln2.mean, &ln2.rstd, &la.res2, &w.ln2_w, &w.ln2_b, r)?;
@@ -259,7 +275,7 @@ pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool) -> 
     gather_rows(View::all(&lnf_sel), View::all(&lnf.out), View::all(&sel), ns, c)?;
     let logits = alloc(dev, ns * v)?;
     linear(&logits, &lnf_sel, p(&lay.lm_head), None, ns, c, v)?;
-    Ok(Acts { rows, pos, ns, resid, layers, lnf, lnf_sel, logits, host: train.then_some(host) })
+    Ok(Acts { rows, pos, ns, resid, layers, lnf, lnf_sel, logits, pad, host: train.then_some(host) })
 }
 
 /// Accumulates into `grads` the gradient of the forward that produced

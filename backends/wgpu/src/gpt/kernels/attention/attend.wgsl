@@ -1,8 +1,9 @@
 // One workgroup per (query row, head): scores of T keys at a time, an
 // online softmax (running max, rescaled sums), the probability-weighted sum
 // of the values; then, when the layout saves them, the final probabilities
-// (keys past the query's own: 0). The layout file (forward.wgsl,
-// decode.wgsl) says where queries, keys and values live.
+// (keys past the query's own, and padding keys before `ctx_lo`: 0). The
+// layout file (forward.wgsl, decode.wgsl) says where queries, keys and
+// values live and which leading keys are padding.
 
 @compute @workgroup_size(64)
 fn main(
@@ -16,6 +17,8 @@ fn main(
     }
     let x = ctx_of(g);
     let nk = ctx_nk(x);
+    // The first key attended (keys before it are a prompt's left padding).
+    let lo = ctx_lo(x);
     let hs = head_size();
     for (var d = t; d < hs; d += T) {
         sh_q[d] = q_at(x, d);
@@ -25,7 +28,7 @@ fn main(
     var acc: array<f32, MAXM>;
     var m = neg_inf();
     var l = 0.0;
-    for (var c0 = 0u; c0 < nk; c0 += T) {
+    for (var c0 = lo; c0 < nk; c0 += T) {
         let j = c0 + t;
         var s = neg_inf();
         if j < nk {
@@ -34,7 +37,7 @@ fn main(
                 save_raw(x, j, s);
             }
         }
-        // Every chunk holds a key, so mn is finite and alpha is 0 on the first.
+        // Every chunk holds a key (lo < nk), so mn is finite and alpha is 0 on the first.
         let mn = max(m, reduce_max(t, s));
         let alpha = exp_safe(m - mn);
         let e = exp_safe(s - mn);
@@ -69,13 +72,16 @@ fn main(
         }
     }
     if SAVE {
-        // Each thread rereads only the raw scores it wrote itself.
-        for (var j = t; j < key_stride(); j += T) {
-            var p = 0.0;
-            if j < nk {
-                p = exp(load_raw(x, j) - m) * inv;
-            }
-            save_prob(x, j, p);
+        // Each thread rereads only the raw scores it wrote itself (keys
+        // lo + t, lo + t + T, ...); the keys outside lo..nk get zeros.
+        for (var j = lo + t; j < nk; j += T) {
+            save_prob(x, j, exp(load_raw(x, j) - m) * inv);
+        }
+        for (var j = t; j < lo; j += T) {
+            save_prob(x, j, 0.0);
+        }
+        for (var j = nk + t; j < key_stride(); j += T) {
+            save_prob(x, j, 0.0);
         }
     }
 }

@@ -2,12 +2,14 @@
 // sees the P prompt rows of its prompt i / G in `prefix`, then the first ns
 // rows of its own cache (rows i·steps ..). Nothing is saved.
 // params: 0 out shift, 1 step shift, 2 prefix shift, 3 cache shift,
-// 4 workgroups (n·H), 5 P, 6 G, 7 steps, 8 ns, 9 C, 10 H, 12 scale (f32 bits),
-// 13 H_kv.
+// 4 workgroups (n·H), 5 P, 6 G, 7 steps, 8 ns, 9 C, 10 H, 11 pad shift
+// (NONE: no padding), 12 scale (f32 bits), 13 H_kv.
 
 @group(0) @binding(0) var<storage, read> step_qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> prefix: array<f32>;
 @group(0) @binding(2) var<storage, read> cache: array<f32>;
+// u32 (B): the left padding of each prompt, whose keys no query sees.
+@group(0) @binding(3) var<storage, read> pads: array<u32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 
 const SAVE: bool = false;
@@ -47,6 +49,13 @@ fn ctx_of(g: u32) -> Ctx {
 
 fn ctx_nk(x: Ctx) -> u32 {
     return prm(5u) + prm(8u);
+}
+
+fn ctx_lo(x: Ctx) -> u32 {
+    if prm(11u) == 0xffffffffu {
+        return 0u;
+    }
+    return pads[prm(11u) + x.row / prm(6u)];
 }
 
 fn q_at(x: Ctx, d: u32) -> f32 {

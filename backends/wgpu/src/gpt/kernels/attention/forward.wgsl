@@ -1,9 +1,11 @@
 // The training forward's side of `attend`: queries and keys are rows of one
 // qkv (R, C + 2·H_kv·hs) in the shared-prompt layout; the probabilities are saved.
-// params: 0 out shift, 1 probs shift, 2 qkv shift, 4.. the geometry
-// (train_rows.wgsl).
+// params: 0 out shift, 1 probs shift, 2 qkv shift, 3 pad shift (NONE: no
+// padding), 4.. the geometry (train_rows.wgsl).
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
+// u32 (B): the left padding of each prompt.
+@group(0) @binding(3) var<storage, read> pads: array<u32>;
 @group(0) @binding(6) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 
@@ -22,6 +24,21 @@ fn ctx_of(g: u32) -> Ctx {
 
 fn ctx_nk(x: Ctx) -> u32 {
     return x.keys.nk;
+}
+
+// A prompt's padding keys are seen by no query but a padding query itself,
+// which attends to its own key only (so that its row stays finite).
+fn ctx_lo(x: Ctx) -> u32 {
+    if prm(3u) == 0xffffffffu {
+        return 0u;
+    }
+    let p = prm(5u);
+    let bp = prm(8u);
+    if x.row < bp {
+        return min(pads[prm(3u) + x.row / p], x.row % p);
+    }
+    let n = (x.row - bp) / prm(6u);
+    return pads[prm(3u) + n / prm(7u)];
 }
 
 fn q_at(x: Ctx, d: u32) -> f32 {

@@ -19,7 +19,7 @@ use wapo_core::{Error, Result};
 
 use super::View;
 use super::rows::{distinct, need};
-use crate::launch::{Kernel, dispatch, idx32};
+use crate::launch::{Kernel, Window, dispatch, idx32};
 
 const FORWARD: &str = concat!(
     include_str!("../../../kernels/common.wgsl"),
@@ -122,7 +122,19 @@ fn train_geometry(rows: Rows, hd: Heads, what: &str) -> Result<[u32; 9]> {
 /// its keys in [`Rows`] order (a prompt row: its prompt's keys 0..=p; a
 /// completion row: the P prompt keys, then its own keys 0..=s), zeros after.
 /// `out` and `probs` may be views of one tensor, not of qkv's.
-pub fn attention_forward(out: View<'_>, probs: View<'_>, qkv: View<'_>, rows: Rows, hd: Heads) -> Result<()> {
+///
+/// `pad` (u32 (B), or `None`: no padding): the first `pad[b]` rows of prompt
+/// b are left padding, which no query attends to (a padding query attends
+/// to itself only, so that its row stays finite); their probabilities are
+/// 0, so the backward needs no mask.
+pub fn attention_forward(
+    out: View<'_>,
+    probs: View<'_>,
+    qkv: View<'_>,
+    pad: Option<View<'_>>,
+    rows: Rows,
+    hd: Heads,
+) -> Result<()> {
     let geo = train_geometry(rows, hd, "attention_forward")?;
     let (c, h, w) = (hd.c, hd.h, hd.width() as u64);
     let r = rows.total() as u64;
@@ -136,11 +148,12 @@ pub fn attention_forward(out: View<'_>, probs: View<'_>, qkv: View<'_>, rows: Ro
     let (wo, so) = out.sub(0, r * c as u64).bind(7, "out")?;
     let (wp, sp) = probs.sub(0, r * (h * rows.keys()) as u64).bind(6, "probs")?;
     let (wq, sq) = qkv.sub(0, r * w).bind(0, "qkv")?;
-    let mut prm = vec![so, sp, sq, 0];
+    let (wd, sd) = bind_pad(pad, qkv, rows.b)?;
+    let mut prm = vec![so, sp, sq, sd];
     prm.extend_from_slice(&geo);
     prm.push(hd.kv as u32);
     let k = kernel("gpt_attention_forward", FORWARD, "main");
-    dispatch(out.t.ctx(), &k, &[wq, wp, wo], &prm, r * h as u64)
+    dispatch(out.t.ctx(), &k, &[wq, wd, wp, wo], &prm, r * h as u64)
 }
 
 /// Training backward: dqkv (R, W) is overwritten with ∂/∂qkv given dout
@@ -194,13 +207,16 @@ pub fn attention_backward(
 /// step_qkv row i (n, W) attends to the P prompt rows of its prompt i / g in
 /// `prefix` (B·P, W), then to rows i·steps .. i·steps + ns of `cache`
 /// (n, steps, W) (the current step's k, v already written there). Writes
-/// out (n, C). `out` must be a tensor of its own.
+/// out (n, C). `out` must be a tensor of its own. `pad` (u32 (B), or
+/// `None`): the first `pad[b]` prompt rows of prompt b are padding, which
+/// no query sees.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_decode(
     out: View<'_>,
     step_qkv: View<'_>,
     prefix: View<'_>,
     cache: View<'_>,
+    pad: Option<View<'_>>,
     n: usize,
     g: usize,
     p: usize,
@@ -235,6 +251,7 @@ pub fn attention_decode(
     let (wq, sq) = step_qkv.sub(0, n64 * c3).bind(0, "step_qkv")?;
     let (wp, sp) = prefix.sub(0, pre).bind(1, "prefix")?;
     let (wc, sc) = cache.sub(0, cached).bind(2, "cache")?;
+    let (wd, sd) = bind_pad(pad, step_qkv, n / g)?;
     let prm = [
         so,
         sq,
@@ -247,10 +264,26 @@ pub fn attention_decode(
         ns as u32,
         c as u32,
         h as u32,
-        0,
+        sd,
         scale(hs),
         hd.kv as u32,
     ];
     let k = kernel("gpt_attention_decode", DECODE, "main");
-    dispatch(out.t.ctx(), &k, &[wq, wp, wc, wo], &prm, n64 * h as u64)
+    dispatch(out.t.ctx(), &k, &[wq, wp, wc, wd, wo], &prm, n64 * h as u64)
+}
+
+/// Marks "no padding" in a pad shift parameter.
+const NO_PAD: u32 = u32::MAX;
+
+/// Binds the (B) pads to slot 3 and returns their shift; without pads,
+/// `stand_in` (any input of the kernel) fills the slot and the shift says
+/// there are none.
+fn bind_pad<'a>(pad: Option<View<'a>>, stand_in: View<'a>, b: usize) -> Result<(Window<'a>, u32)> {
+    match pad {
+        Some(p) => {
+            need(&p, b as u64, "pad")?;
+            p.sub(0, b as u64).bind(3, "pad")
+        }
+        None => Ok((stand_in.sub(0, 1).bind(3, "pad")?.0, NO_PAD)),
+    }
 }

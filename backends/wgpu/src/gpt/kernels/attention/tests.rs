@@ -176,7 +176,7 @@ fn forward_matches_unshared_reference() {
         let act = placed(&dev, &vec![0.0; np + 2 + r * c], 3);
         let probs = View::at(&act, 3, np as u64);
         let out = View::at(&act, (3 + np + 2) as u64, (r * c) as u64);
-        attention_forward(out, probs, View::at(&tq, 5, qkv.len() as u64), rows, hd).unwrap();
+        attention_forward(out, probs, View::at(&tq, 5, qkv.len() as u64), None, rows, hd).unwrap();
         let got = act.to_vec().unwrap();
         let (ro, rp) = ref_forward(&widen(&qkv), rows, hd);
         let (eo, mo) = diff(&got[3 + np + 2..][..r * c], &ro);
@@ -200,7 +200,7 @@ fn backward_matches_reference_gradient() {
         let td = placed(&dev, &dout, 2);
         let (tp, to) = (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap());
         let qv = View::at(&tq, 1, qkv.len() as u64);
-        attention_forward(View::all(&to), View::all(&tp), qv, rows, hd).unwrap();
+        attention_forward(View::all(&to), View::all(&tp), qv, None, rows, hd).unwrap();
         // dqkv starts NaN: every element must be overwritten.
         let tg = placed(&dev, &vec![f32::NAN; qkv.len()], 7);
         let gv = View::at(&tg, 7, qkv.len() as u64);
@@ -251,7 +251,7 @@ fn decode_matches_reference_at_each_step() {
             let ts = placed(&dev, &step, 1);
             let (sv, pv) = (View::at(&ts, 1, step.len() as u64), View::at(&prefix, 3, (pr * c3) as u64));
             let cv = View::at(&cache, 0, (n * steps * c3) as u64);
-            attention_decode(View::all(&out), sv, pv, cv, n, g, p, steps, ns, hd).unwrap();
+            attention_decode(View::all(&out), sv, pv, cv, None, n, g, p, steps, ns, hd).unwrap();
             let got = out.to_vec().unwrap();
             let want: Vec<f64> = (0..n).flat_map(|i| ro[(pr + i * steps + ns - 1) * c..][..c].to_vec()).collect();
             let (e, m) = diff(&got, &want);
@@ -270,15 +270,15 @@ fn bad_geometry_is_an_error() {
     let v = View::all(&t);
     let w = View::all(&u);
     let mha = Heads::mha;
-    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 0, s: 2 }, mha(8, 2)).is_err());
-    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(9, 2)).is_err());
-    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(8, 0)).is_err());
-    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, Heads { c: 8, h: 4, kv: 3 }).is_err());
-    assert!(attention_forward(w, w, v, Rows { b: 1, g: 1, p: 2, s: 2 }, Heads { c: 8, h: 4, kv: 0 }).is_err());
-    assert!(attention_forward(w, w, w, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(8, 2)).is_err());
-    assert!(attention_forward(w, w, v, Rows { b: 40, g: 4, p: 20, s: 2 }, mha(8, 2)).is_err());
-    assert!(attention_decode(w, v, v, v, 3, 2, 2, 2, 1, mha(8, 2)).is_err());
-    assert!(attention_decode(w, v, v, v, 2, 2, 2, 2, 3, mha(8, 2)).is_err());
+    assert!(attention_forward(w, w, v, None, Rows { b: 1, g: 1, p: 0, s: 2 }, mha(8, 2)).is_err());
+    assert!(attention_forward(w, w, v, None, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(9, 2)).is_err());
+    assert!(attention_forward(w, w, v, None, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(8, 0)).is_err());
+    assert!(attention_forward(w, w, v, None, Rows { b: 1, g: 1, p: 2, s: 2 }, Heads { c: 8, h: 4, kv: 3 }).is_err());
+    assert!(attention_forward(w, w, v, None, Rows { b: 1, g: 1, p: 2, s: 2 }, Heads { c: 8, h: 4, kv: 0 }).is_err());
+    assert!(attention_forward(w, w, w, None, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(8, 2)).is_err());
+    assert!(attention_forward(w, w, v, None, Rows { b: 40, g: 4, p: 20, s: 2 }, mha(8, 2)).is_err());
+    assert!(attention_decode(w, v, v, v, None, 3, 2, 2, 2, 1, mha(8, 2)).is_err());
+    assert!(attention_decode(w, v, v, v, None, 2, 2, 2, 2, 3, mha(8, 2)).is_err());
 }
 
 #[test]
@@ -293,7 +293,7 @@ fn large_grid_spills_into_y() {
     let (tq, td) = (placed(&dev, &qkv, 0), placed(&dev, &dout, 0));
     let (tp, to, tg) = (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap(), alloc(&dev, r * 3 * c).unwrap());
     let qv = View::at(&tq, 0, qkv.len() as u64);
-    attention_forward(View::all(&to), View::all(&tp), qv, rows, hd).unwrap();
+    attention_forward(View::all(&to), View::all(&tp), qv, None, rows, hd).unwrap();
     attention_backward(View::all(&tg), View::at(&td, 0, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
     let (ro, _) = ref_forward(&widen(&qkv), rows, hd);
     let (eo, mo) = diff(&to.to_vec().unwrap(), &ro);
@@ -335,9 +335,119 @@ fn timing_typical_sizes() {
             t0.elapsed().as_secs_f64() / 20.0 * 1e3
         };
         let hd = Heads::mha(c, h);
-        let fwd = time(&|| attention_forward(View::all(&to), View::all(&tp), qv, rows, hd).unwrap());
+        let fwd = time(&|| attention_forward(View::all(&to), View::all(&tp), qv, None, rows, hd).unwrap());
         let bwd = time(&|| attention_backward(View::all(&tg), dv, View::all(&tp), qv, rows, hd).unwrap());
-        let dec = time(&|| attention_decode(View::all(&to), sv, pv, cv, n, g, p, s, s, hd).unwrap());
+        let dec = time(&|| attention_decode(View::all(&to), sv, pv, cv, None, n, g, p, s, s, hd).unwrap());
         println!("{rows:?} c={c} h={h} (R = {r}): forward {fwd:.3} ms, backward {bwd:.3} ms, decode {dec:.3} ms");
+    }
+}
+
+/// Each row's query and the keys it sees under left padding `pad` (B):
+/// a padding query sees itself only, every other query its prompt's keys
+/// from `pad[b]` on. Each row once (a shared prompt row in its group's
+/// first sample).
+fn padded_queries(rows: Rows, pad: &[usize]) -> Vec<(usize, Vec<usize>)> {
+    let mut out = Vec::new();
+    for n in 0..rows.n() {
+        let (seq, q0) = (sequence(rows, n), pad[n / rows.g]);
+        let first = if n % rows.g == 0 { 0 } else { rows.p };
+        for t in first..seq.len() {
+            let keys = if t < q0 { vec![seq[t]] } else { seq[q0..=t].to_vec() };
+            out.push((seq[t], keys));
+        }
+    }
+    out
+}
+
+/// out, probs (over the key positions of `Rows`) and ∂(Σ dout·out)/∂qkv in
+/// f64 under left padding.
+fn ref_padded(qkv: &[f64], dout: &[f64], rows: Rows, hd: Heads, pad: &[usize]) -> [Vec<f64>; 3] {
+    let (c, h, ks) = (hd.c, hd.h, rows.keys());
+    let r = rows.total();
+    let (mut out, mut probs, mut g) = (vec![0.0; r * c], vec![0.0; r * h * ks], vec![0.0; qkv.len()]);
+    // Key row → its position in the query's probability row.
+    let slot = |k: usize| match k < rows.prefix_rows() {
+        true => k % rows.p,
+        false => rows.p + (k - rows.prefix_rows()) % rows.s,
+    };
+    for (i, keys) in padded_queries(rows, pad) {
+        for hh in 0..h {
+            let (w, hs, qo, ko, vo) = offsets(hd, hh);
+            let sc = 1.0 / (hs as f64).sqrt();
+            let q = &qkv[i * w + qo..][..hs];
+            let s: Vec<f64> = keys.iter().map(|&k| dotf(q, &qkv[k * w + ko..][..hs]) * sc).collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            let p: Vec<f64> = e.iter().map(|x| x / sum).collect();
+            for (j, &k) in keys.iter().enumerate() {
+                probs[(i * h + hh) * ks + slot(k)] = p[j];
+                for d in 0..hs {
+                    out[i * c + qo + d] += p[j] * qkv[k * w + vo + d];
+                }
+            }
+            let d_o = &dout[i * c + qo..][..hs];
+            let dp: Vec<f64> = keys.iter().map(|&k| dotf(d_o, &qkv[k * w + vo..][..hs])).collect();
+            let dsum = dotf(&p, &dp);
+            for (j, &k) in keys.iter().enumerate() {
+                let ds = p[j] * (dp[j] - dsum) * sc;
+                for d in 0..hs {
+                    g[i * w + qo + d] += ds * qkv[k * w + ko + d];
+                    g[k * w + ko + d] += ds * qkv[i * w + qo + d];
+                    g[k * w + vo + d] += p[j] * d_o[d];
+                }
+            }
+        }
+    }
+    [out, probs, g]
+}
+
+/// Left padding: the forward's out and probs, the backward, and the decode
+/// step against the f64 reference; a pad of 67 > 64 starts the key loop
+/// past a whole chunk of threads.
+#[test]
+fn padded_keys_are_skipped() {
+    let Some(dev) = crate::test_context() else { return };
+    for (ci, (rows, hd, pad)) in [
+        (Rows { b: 2, g: 2, p: 70, s: 3 }, Heads { c: 16, h: 4, kv: 2 }, vec![0usize, 67]),
+        (Rows { b: 3, g: 1, p: 4, s: 2 }, Heads::mha(8, 2), vec![3, 1, 2]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (r, ks, c, h, w) = (rows.total(), rows.keys(), hd.c, hd.h, hd.width());
+        let qkv = random(r * w, 50 + ci as u64);
+        let dout = random(r * c, 60 + ci as u64);
+        let [ro, rp, rg] = ref_padded(&widen(&qkv), &widen(&dout), rows, hd, &pad);
+        let tq = placed(&dev, &qkv, 0);
+        let qv = View::at(&tq, 0, qkv.len() as u64);
+        let pads: Vec<u32> = pad.iter().map(|&x| x as u32).collect();
+        let tpad = crate::gpt::kernels::upload_u32(&dev, &pads).unwrap();
+        let (tp, to) = (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap());
+        attention_forward(View::all(&to), View::all(&tp), qv, Some(View::all(&tpad)), rows, hd).unwrap();
+        let (eo, _) = diff(&to.to_vec().unwrap(), &ro);
+        let (ep, _) = diff(&tp.to_vec().unwrap(), &rp);
+        let td = placed(&dev, &dout, 0);
+        let tg = placed(&dev, &vec![f32::NAN; qkv.len()], 0);
+        let gv = View::at(&tg, 0, qkv.len() as u64);
+        attention_backward(gv, View::at(&td, 0, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
+        let (eg, _) = diff(&tg.to_vec().unwrap()[..qkv.len()], &rg);
+        println!("padded {rows:?} {hd:?} pad {pad:?}: out {eo:.2e} probs {ep:.2e} dqkv {eg:.2e}");
+        assert!(eo < 2e-5 && ep < 2e-5 && eg < 5e-5, "{rows:?}: out {eo} probs {ep} dqkv {eg}");
+
+        // The decode step of the last completion position, its cache the
+        // completion rows of each sample.
+        let (n, pr, s) = (rows.n(), rows.prefix_rows(), rows.s);
+        let cache = placed(&dev, &qkv[pr * w..], 0);
+        let step: Vec<f32> = (0..n).flat_map(|i| qkv[(pr + i * s + s - 1) * w..][..w].to_vec()).collect();
+        let ts = placed(&dev, &step, 0);
+        let out = alloc(&dev, n * c).unwrap();
+        let (sv, pv) = (View::at(&ts, 0, step.len() as u64), View::at(&tq, 0, (pr * w) as u64));
+        let cv = View::at(&cache, 0, (n * s * w) as u64);
+        attention_decode(View::all(&out), sv, pv, cv, Some(View::all(&tpad)), n, rows.g, rows.p, s, s, hd).unwrap();
+        let want: Vec<f64> = (0..n).flat_map(|i| ro[(pr + i * s + s - 1) * c..][..c].to_vec()).collect();
+        let (ed, _) = diff(&out.to_vec().unwrap(), &want);
+        println!("padded decode: out {ed:.2e}");
+        assert!(ed < 2e-5, "decode {ed}");
     }
 }

@@ -3,6 +3,9 @@
 
 #[cfg(test)]
 mod tests;
+mod truncated;
+
+pub use truncated::{Truncation, sample_truncated};
 
 use wapo_core::{Error, Result};
 
@@ -10,7 +13,8 @@ use super::View;
 use super::rows::{batches, distinct, need};
 use crate::launch::{Kernel, dispatch, idx32};
 
-const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("sample.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../../../kernels/common.wgsl"), include_str!("math.wgsl"), include_str!("sample.wgsl"));
 
 /// One sampling step for n rows: the logits of row i are row (i / div) of
 /// logits (·, v) (div = G right after the prompt pass, 1 afterwards);

@@ -217,3 +217,120 @@ fn rejects_bad_arguments() {
     assert!(sample(a, b, View::all(&z), View::at(&z, 0, 2), 4, 2, 1, 1, 0, 1.0).is_err());
     assert!(sample(a, b, View::all(&z), View::at(&o, 0, 4), 4, 2, 1, 1, 0, 1.0).is_err());
 }
+
+/// generate.rs's `sample_with` (the truncated draw), transcribed.
+fn reference_truncated(z: &[f32], temperature: f64, top_k: usize, top_p: f64, u: f32) -> (u32, f32) {
+    let max = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64 / temperature));
+    let mut order: Vec<(u32, f64)> = z
+        .iter()
+        .enumerate()
+        .map(|(k, &x)| (k as u32, (x as f64 / temperature - max).exp()))
+        .filter(|&(_, e)| e > 0.0)
+        .collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if top_k > 0 {
+        order.truncate(top_k);
+    }
+    if top_p > 0.0 && top_p < 1.0 {
+        let total: f64 = order.iter().map(|x| x.1).sum();
+        let (mut acc, mut keep) = (0.0, order.len());
+        for (j, x) in order.iter().enumerate() {
+            acc += x.1;
+            if acc >= top_p * total {
+                keep = j + 1;
+                break;
+            }
+        }
+        order.truncate(keep);
+    }
+    order.sort_by_key(|x| x.0);
+    let sum: f64 = order.iter().map(|x| x.1).sum();
+    let target = u as f64 * sum;
+    let mut acc = 0.0;
+    let mut pick = order[order.len() - 1];
+    for &x in &order {
+        acc += x.1;
+        if target < acc {
+            pick = x;
+            break;
+        }
+    }
+    (pick.0, (pick.1 / sum).ln() as f32)
+}
+
+/// Rows for the cuts: [`logit_rows`], and rows of few distinct values
+/// (many ties at every cut), half of them −inf.
+fn truncation_rows(rows: usize, v: usize, seed: u64) -> Vec<f32> {
+    let mut z = logit_rows(rows, v, seed);
+    let mut r = rng(seed + 7);
+    for row in (0..rows).filter(|row| row % 3 == 2) {
+        for k in 0..v {
+            let level = (r() * 3.0).floor();
+            z[row * v + k] = if row % 2 == 0 && k % 2 == 1 { f32::NEG_INFINITY } else { level };
+        }
+    }
+    z
+}
+
+fn check_truncated(dev: &crate::context::WgpuDevice, n: usize, v: usize, div: usize, tau: f32, cut: Truncation) {
+    let (steps, s) = (2, 1);
+    let rows = n.div_ceil(div);
+    let z = truncation_rows(rows, v, v as u64 + cut.top_k as u64);
+    let mut r = rng(v as u64 + 3);
+    let mut u: Vec<f32> = (0..n * steps).map(|_| r()).collect();
+    for (i, &x) in [0.0, 0.99999994, 1e-7, 0.5].iter().enumerate().take(n) {
+        u[i * steps + s] = x;
+    }
+    let (zt, ut) = (upload(dev, &z), upload(dev, &u));
+    let (tt, lt) = (alloc(dev, n * steps).unwrap(), alloc(dev, n * steps).unwrap());
+    let (tv, lv) = (View::all(&tt), View::all(&lt));
+    sample_truncated(tv, lv, View::all(&zt), View::all(&ut), n, v, div, steps, s, tau, cut).unwrap();
+    let (toks, lps) = (download_u32(&tt, n * steps).unwrap(), lt.to_vec().unwrap());
+    let mut worst = 0f64;
+    for i in 0..n {
+        let row = &z[(i / div) * v..(i / div + 1) * v];
+        let uu = u[i * steps + s];
+        let (y, l) = reference_truncated(row, tau as f64, cut.top_k, cut.top_p as f64, uu);
+        let (gy, gl) = (toks[i * steps + s], lps[i * steps + s]);
+        assert_eq!(gy, y, "v {v} {cut:?} τ {tau} row {i} u {uu}: token");
+        let diff = (gl as f64 - l as f64).abs();
+        worst = worst.max(diff);
+        assert!(diff <= 1e-5 * l.abs().max(1.0) as f64, "v {v} {cut:?} row {i}: log-prob {gl} vs {l}");
+    }
+    eprintln!("truncated n {n} v {v} {cut:?} τ {tau}: tokens equal, max |Δℓ| {worst:.3e}");
+}
+
+/// A row with a NaN or an infinite maximum has no distribution to
+/// truncate (the CPU rule): the cuts are skipped, and the draw is over
+/// every token with mass, in id order.
+#[test]
+fn truncated_rows_without_a_distribution_are_not_cut() {
+    let Some(dev) = crate::test_context() else { return };
+    let cut = Truncation { top_k: 1, top_p: 0.5 };
+    // With the cuts only token 2 could be drawn; u = 0 draws token 0.
+    for row in [[0.0, 1.0, 3.0, f32::NAN], [0.0, 1.0, 3.0, 2.0]] {
+        let (zt, ut) = (upload(&dev, &row), upload(&dev, &[0.0]));
+        let (tt, lt) = (alloc(&dev, 1).unwrap(), alloc(&dev, 1).unwrap());
+        let (tv, lv) = (View::all(&tt), View::all(&lt));
+        sample_truncated(tv, lv, View::all(&zt), View::all(&ut), 1, 4, 1, 1, 0, 1.0, cut).unwrap();
+        let want = if row[3].is_nan() { 0 } else { 2 };
+        assert_eq!(download_u32(&tt, 1).unwrap()[0], want, "{row:?}");
+    }
+}
+
+#[test]
+fn truncated_matches_reference() {
+    let Some(dev) = crate::test_context() else { return };
+    let cuts = [(1, 0.0), (3, 0.0), (0, 0.37), (5, 0.83), (2, 1.0), (0, 0.999), (40, 0.61)];
+    for v in [1, 2, 7, 30] {
+        for (k, p) in cuts {
+            check_truncated(&dev, 24, v, 2, 1.0, Truncation { top_k: k, top_p: p });
+            // k ≥ V: only top-p cuts.
+            check_truncated(&dev, 9, v, 1, 0.7, Truncation { top_k: v + k, top_p: p });
+        }
+    }
+    for (k, p) in cuts {
+        check_truncated(&dev, 12, 1000, 3, 1.3, Truncation { top_k: k, top_p: p });
+        check_truncated(&dev, 6, 5003, 1, 0.8, Truncation { top_k: k * 37, top_p: p });
+    }
+}

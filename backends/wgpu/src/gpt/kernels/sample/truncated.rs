@@ -1,0 +1,112 @@
+//! Sampling from the top-k / top-p truncation of softmax(z/τ) on the
+//! device (truncated.wgsl), with ℓ of the distribution actually sampled.
+
+use bytemuck::{Pod, Zeroable};
+use wapo_core::{Error, Result};
+
+use super::super::View;
+use super::super::rows::{batches, distinct, need};
+use crate::launch::{Kernel, dispatch_with, idx32};
+
+const SOURCE: &str = concat!(include_str!("../grid.wgsl"), include_str!("math.wgsl"), include_str!("truncated.wgsl"));
+
+/// `TruncParams` of truncated.wgsl (its last two words, −inf and NaN, are
+/// written by `dispatch`).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
+struct TruncParams {
+    rows: u32,
+    v: u32,
+    div: u32,
+    steps: u32,
+    s: u32,
+    tokens: u32,
+    logprobs: u32,
+    logits: u32,
+    uniforms: u32,
+    tau: f32,
+    top_k: u32,
+    top_p: f32,
+    reserved0: u32,
+    reserved1: u32,
+}
+
+/// How a row's distribution is truncated before the draw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Truncation {
+    /// Keep the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the shortest most-likely-first prefix whose mass reaches p of
+    /// the kept mass (0 or ≥ 1: all).
+    pub top_p: f32,
+}
+
+/// [`super::sample`] (rows, layout, views and uniforms the same; τ > 0) from
+/// the truncation of softmax(z/τ), renormalized, by the CPU's rule: tokens
+/// with mass sorted most likely first, ties by id; the first k kept, then
+/// the shortest prefix whose mass reaches p·(kept mass); the token drawn
+/// by inverse CDF over the kept tokens in id order, ℓ = log of its
+/// renormalized probability. A token differs from the f64 reference only
+/// when a cut's mass or u·Σ lies within a few ulp of a boundary.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_truncated(
+    tokens: View<'_>,
+    logprobs: View<'_>,
+    logits: View<'_>,
+    uniforms: View<'_>,
+    n: usize,
+    v: usize,
+    div: usize,
+    steps: usize,
+    s: usize,
+    temperature: f32,
+    cut: Truncation,
+) -> Result<()> {
+    let (n, v, div, steps, s) = (n as u64, v as u64, div as u64, steps as u64, s as u64);
+    if n == 0 {
+        return Ok(());
+    }
+    if v == 0 || div == 0 || s >= steps || !(temperature.is_finite() && temperature > 0.0) {
+        return Err(Error::Backend(format!(
+            "sample_truncated: v {v}, div {div}, step {s} of {steps}, τ {temperature}: need v, div ≥ 1, s < steps, τ > 0"
+        )));
+    }
+    if !(cut.top_p.is_finite() && cut.top_p >= 0.0) {
+        return Err(Error::Backend(format!("sample_truncated: top_p {} must be ≥ 0", cut.top_p)));
+    }
+    let out_len = (n - 1) * steps + s + 1;
+    let rows = n.div_ceil(div);
+    need(&tokens, out_len, "tokens")?;
+    need(&logprobs, out_len, "logprobs")?;
+    need(&logits, rows * v, "logits")?;
+    need(&uniforms, out_len, "uniforms")?;
+    distinct(&[(&tokens, "tokens"), (&logprobs, "logprobs")], &[(&logits, "logits"), (&uniforms, "uniforms")])?;
+    let ctx = logits.t.ctx();
+    let k = Kernel { name: "gpt_sample_truncated", source: SOURCE, entry: "sample_truncated", constants: vec![] };
+    for (r0, nr) in batches(ctx, rows, v, 1)? {
+        let i0 = r0 * div;
+        let ni = (nr * div).min(n - i0);
+        let len = (ni - 1) * steps + s + 1;
+        let (wz, sz) = logits.sub(r0 * v, nr * v).bind(0, "logits")?;
+        let (wu, su) = uniforms.sub(i0 * steps, len).bind(1, "uniforms")?;
+        let (wl, sl) = logprobs.sub(i0 * steps, len).bind(6, "logprobs")?;
+        let (wt, st) = tokens.sub(i0 * steps, len).bind(7, "tokens")?;
+        let prm = TruncParams {
+            rows: idx32(ni)?,
+            v: idx32(v)?,
+            div: idx32(div)?,
+            steps: idx32(steps)?,
+            s: idx32(s)?,
+            tokens: st,
+            logprobs: sl,
+            logits: sz,
+            uniforms: su,
+            tau: temperature,
+            top_k: idx32((cut.top_k as u64).min(v))?,
+            top_p: cut.top_p,
+            ..TruncParams::default()
+        };
+        dispatch_with(ctx, &k, &[wz, wu, wl, wt], &prm, ni)?;
+    }
+    Ok(())
+}
