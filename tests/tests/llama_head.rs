@@ -552,6 +552,7 @@ fn rl_steps_with_truncated_rollouts_stay_finite() {
                     optim: OptimConfig { lr: 3e-2, ..OptimConfig::default() },
                     measure_entropy: true,
                     sampling,
+                    micro_batches: 1,
                 };
                 let mut state = TrainState::new(7);
                 let mut run = |p: &mut dyn FnMut(&mut TrainState) -> Metrics| {

@@ -416,7 +416,7 @@ fn a_per_part_normalizer_fails_the_parameter_comparison() {
             let mut p: Gpt<CpuTensor> = Gpt::new(llama(), 5).unwrap();
             let start = flat(&p);
             let r = p.generate(view, g, t, 1.0, &uniforms).unwrap();
-            let s = p.forward_stats(view, g, &r.tokens, 1.0).unwrap();
+            let s = p.forward_stats(view, g, &r.tokens, Processing::temperature(1.0)).unwrap();
             let parts: Vec<Range<usize>> =
                 if per_group { vec![0..g, g..2 * g] } else { std::iter::once(0..2 * g).collect() };
             let mut grad = Vec::new();
@@ -434,7 +434,7 @@ fn a_per_part_normalizer_fails_the_parameter_comparison() {
                 grad.extend(unsplit(&cfg, &c).1.iter().map(|&x| x as f32));
             }
             p.zero_grad();
-            p.backward_logprobs(view, g, &r.tokens, &grad, 1.0).unwrap();
+            p.backward_logprobs(view, g, &r.tokens, &grad, Processing::temperature(1.0)).unwrap();
             p.optimizer_step(&OPTIM).unwrap();
             (start, flat(&p))
         };

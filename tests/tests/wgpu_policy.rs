@@ -10,7 +10,7 @@
 use wapo_core::advantage::Groups;
 use wapo_core::logits::{LogitsBatch, logits_objective};
 use wapo_core::objective::{Objective, ObjectiveConfig};
-use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts};
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Processing, Prompts};
 use wapo_core::{Shape, Tensor};
 use wapo_cpu::CpuTensor;
 use wapo_cpu::gpt::Gpt;
@@ -249,11 +249,11 @@ fn forward_stats_match_the_host_path() {
     let batch = Batch::new(53, b, p, g, t, 7);
     let mut a = WgpuGpt::new(&dev, model(), 47).unwrap();
     let mut h = WgpuGpt::new(&dev, model(), 47).unwrap();
-    let stats = a.forward_stats(batch.prompts(), g, &batch.completions, tau).unwrap();
+    let stats = a.forward_stats(batch.prompts(), g, &batch.completions, Processing::temperature(tau)).unwrap();
     let z = h.forward(batch.prompts(), g, &batch.completions).unwrap();
     let mut host = vec![0.0; z.shape().numel()];
     z.download(&mut host).unwrap();
-    let want = wapo_core::rl::TokenStats::of_logits(&host, &batch.completions, tau);
+    let want = wapo_core::rl::TokenStats::of_logits(&host, &batch.completions, Processing::temperature(tau));
     close("ℓ", &want.logprobs, &stats.logprobs);
     close("H", &want.entropy, &stats.entropy);
     close("Σp²", &want.sum_p_sq, &stats.sum_p_sq);
@@ -261,7 +261,7 @@ fn forward_stats_match_the_host_path() {
 
     let mut rng = Rng::new(59);
     let gl: Vec<f32> = (0..b * g * t).map(|_| rng.range(-1.0, 1.0) as f32).collect();
-    a.backward_logprobs(batch.prompts(), g, &batch.completions, &gl, tau).unwrap();
+    a.backward_logprobs(batch.prompts(), g, &batch.completions, &gl, Processing::temperature(tau)).unwrap();
     let v = model().vocab;
     for (i, &y) in batch.completions.iter().enumerate() {
         let row = &mut host[i * v..(i + 1) * v];
@@ -280,6 +280,6 @@ fn forward_stats_match_the_host_path() {
     );
     // Another batch than the statistics' is refused.
     let other = Batch::new(61, b, p, g, t, 7);
-    assert!(a.backward_logprobs(other.prompts(), g, &other.completions, &gl, tau).is_err());
-    assert!(a.backward_logprobs(batch.prompts(), g, &batch.completions, &gl, 1.0).is_err());
+    assert!(a.backward_logprobs(other.prompts(), g, &other.completions, &gl, Processing::temperature(tau)).is_err());
+    assert!(a.backward_logprobs(batch.prompts(), g, &batch.completions, &gl, Processing::temperature(1.0)).is_err());
 }

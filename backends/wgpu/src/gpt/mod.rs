@@ -15,8 +15,8 @@ mod model;
 mod stats;
 
 use wapo_core::rl::{
-    Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Processing, Prompts, Rollout, Sampling,
-    TokenStats, backward_via_logits, stats_via_logits,
+    Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Processing, Prompts, Rollout, Sampling, TokenStats,
+    backward_via_logits, stats_via_logits,
 };
 use wapo_core::{Error, Result, Shape, Tensor};
 

@@ -31,7 +31,7 @@ fn device_statistics_match_the_host_path() {
         }
         z[5 * v + tokens[5] as usize] = f64::NEG_INFINITY;
         z[9 * v..10 * v].fill(f64::NEG_INFINITY);
-        let want = TokenStats::of_logits(&z, &tokens, tau);
+        let want = TokenStats::of_logits(&z, &tokens, wapo_core::rl::Processing::temperature(tau));
         assert!(want.logprobs[5] == f32::NEG_INFINITY && want.logprobs[9] == f32::NEG_INFINITY);
 
         let logits = crate::WgpuTensor::upload(&dev, &z, Shape::d3(n, t, v)).unwrap();
