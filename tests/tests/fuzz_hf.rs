@@ -39,7 +39,7 @@ fn model(qkv_bias: bool) -> (ModelConfig, Vec<Named>) {
 fn configs() -> Vec<Value> {
     let (llama, _) = model(false);
     let (qwen, _) = model(true);
-    let mut scaled = llama.clone();
+    let mut scaled = llama;
     scaled.rope_scaling =
         RopeScaling::Llama3 { factor: 8.0, low_freq_factor: 1.0, high_freq_factor: 4.0, original_context: 4.0 };
     vec![

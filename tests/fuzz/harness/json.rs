@@ -43,7 +43,7 @@ enum Op {
 fn replacement(kind: u8, x: u64) -> Value {
     match kind % 20 {
         0 => Value::Null,
-        1 => json!(x % 2 == 0),
+        1 => json!(x.is_multiple_of(2)),
         2 => json!(0),
         3 => json!(-1),
         4 => json!(-(x as i64 % 1000) - 2),
@@ -63,7 +63,7 @@ fn replacement(kind: u8, x: u64) -> Value {
         18 => json!({}),
         // Nesting: below and above serde_json's recursion limit of 128.
         _ => {
-            let depth = if x % 2 == 0 { 100 } else { 300 };
+            let depth = if x.is_multiple_of(2) { 100 } else { 300 };
             (0..depth).fold(json!(1), |v, _| json!([v]))
         }
     }

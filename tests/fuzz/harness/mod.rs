@@ -10,8 +10,8 @@
 //! allocation above [`alloc::LIMIT`]; the target's own check then decides
 //! whether a refusal is a clear error (it names the file and the field).
 //!
-//! Environment: `WAPO_FUZZ_CASES` (inputs per target, default 200),
-//! `WAPO_FUZZ_SECS` (wall-time cap per target, default 8), `WAPO_FUZZ_SEED`
+//! Environment: `WAPO_FUZZ_CASES` (inputs per target, default 1000),
+//! `WAPO_FUZZ_SECS` (wall-time cap per target, default 6 s), `WAPO_FUZZ_SEED`
 //! (another stream than the fixed one, for longer runs by hand).
 
 #![allow(dead_code)]
@@ -200,8 +200,8 @@ pub fn fuzz<S: Strategy<Value = Vec<u8>>>(target: &str, strategy: S, check: Chec
     }
     let mut w = Worker::spawn(check, in_flight.clone());
     let replayed = replay(target, &mut w);
-    let cases = env_number("WAPO_FUZZ_CASES", 200);
-    let cap = Duration::from_secs(env_number("WAPO_FUZZ_SECS", 8));
+    let cases = env_number("WAPO_FUZZ_CASES", 1000);
+    let cap = Duration::from_secs(env_number("WAPO_FUZZ_SECS", 6));
     let mut runner =
         TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed(target)));
     let (mut tried, mut accepted) = (0u64, 0u64);
