@@ -42,12 +42,12 @@ fn bin() -> Option<&'static PathBuf> {
 }
 
 /// Runs `wapo train --print-config ARGS` in a scratch directory.
-fn run(args: &[&std::ffi::OsStr]) -> Result<Outcome, String> {
+fn run(target: &str, args: &[&std::ffi::OsStr]) -> Result<Outcome, String> {
     let Some(bin) = bin() else { return Ok(Outcome::Refused) };
     let out = Command::new(bin)
         .args(["train", "--print-config"])
         .args(args)
-        .current_dir(scratch("config"))
+        .current_dir(scratch(target))
         .output()
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -60,9 +60,9 @@ fn run(args: &[&std::ffi::OsStr]) -> Result<Outcome, String> {
 }
 
 fn check_file(bytes: &[u8]) -> Result<Outcome, String> {
-    let file = scratch("config").join("fuzz.toml");
+    let file = scratch("config_file").join("fuzz.toml");
     std::fs::write(&file, bytes).map_err(|e| e.to_string())?;
-    run(&["--config".as_ref(), file.as_os_str()])
+    run("config_file", &["--config".as_ref(), file.as_os_str()])
 }
 
 /// `FLAG\0VALUE`.
@@ -74,7 +74,7 @@ fn check_flag(bytes: &[u8]) -> Result<Outcome, String> {
         return Ok(Outcome::Refused);
     }
     // A value starting with `-` would be read as another flag; `=` keeps it a value.
-    run(&[format!("--{flag}={value}").as_ref()])
+    run("config_flags", &[format!("--{flag}={value}").as_ref()])
 }
 
 fn seed_config() -> Vec<u8> {
@@ -152,6 +152,7 @@ fn the_seed_is_valid() {
     if bin().is_some() {
         assert_eq!(check_file(&seed_config()), Ok(Outcome::Accepted));
         assert!(keys(&String::from_utf8_lossy(&seed_config())).len() > 20);
+        harness::drop_scratch("config_file");
     }
 }
 

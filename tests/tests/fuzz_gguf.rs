@@ -192,6 +192,7 @@ fn the_seeds_are_valid() {
     }
     let llama = &seeds()[1];
     assert_eq!(check(&llama.bytes), Ok(Outcome::Accepted));
+    harness::drop_scratch("gguf");
 }
 
 #[test]

@@ -75,7 +75,7 @@ fn check_config(bytes: &[u8]) -> Result<Outcome, String> {
 
 /// A directory with the small llama model, its weights replaced by `bytes`.
 fn check_weights(bytes: &[u8]) -> Result<Outcome, String> {
-    let dir = scratch("hf_weights");
+    let dir = scratch("hf_safetensors");
     let config = dir.join("config.json");
     if !config.is_file() {
         let (cfg, _) = model(false);
@@ -178,6 +178,9 @@ fn the_seeds_are_valid() {
     }
     assert_eq!(check_weights(&weights_seed()), Ok(Outcome::Accepted));
     assert_eq!(check_index(index_seed().to_string().as_bytes()), Ok(Outcome::Accepted));
+    for target in ["hf_config", "hf_safetensors", "hf_index"] {
+        harness::drop_scratch(target);
+    }
 }
 
 #[test]

@@ -98,6 +98,7 @@ fn the_seed_is_valid() {
         input.extend(file(&texts));
         assert_eq!(check(&input), Ok(Outcome::Accepted), "verifier {v}");
     }
+    harness::drop_scratch("jsonl");
 }
 
 #[test]

@@ -82,6 +82,7 @@ fn the_seeds_are_valid() {
         input.extend(bytes);
         assert_eq!(check(&input), Ok(Outcome::Accepted), "{name}");
     }
+    harness::drop_scratch("tokenizer");
 }
 
 #[test]

@@ -229,7 +229,9 @@ pub fn fuzz<S: Strategy<Value = Vec<u8>>>(target: &str, strategy: S, check: Chec
     drop(w);
     if let Some(p) = in_flight {
         let _ = std::fs::remove_file(p);
-        let _ = std::fs::remove_dir(dir);
+        let _ = std::fs::remove_dir(&dir);
+        // Left in place when another target's, or a failure, is in it.
+        let _ = dir.parent().map(std::fs::remove_dir);
     }
     remove_scratch(target);
 }
@@ -270,6 +272,12 @@ pub fn scratch(target: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wapo-fuzz-{target}-{}-{thread}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir
+}
+
+/// Removes this thread's scratch directory of `target` (the fuzz runner
+/// removes its workers' own).
+pub fn drop_scratch(target: &str) {
+    let _ = std::fs::remove_dir_all(scratch(target));
 }
 
 /// A clear error names the file it is about.
