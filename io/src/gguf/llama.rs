@@ -238,12 +238,46 @@ pub fn read_vocab(g: &Gguf) -> Result<GgufVocab> {
     })
 }
 
+/// Refuses a config whose sizes the file's tensors cannot hold, before the
+/// layout they imply is built: the sizes come from metadata, and a claimed
+/// 2^32 blocks or a 2^40-row embedding would otherwise size the layout
+/// (and overflow its offsets) rather than be an error.
+fn check_held(g: &Gguf, cfg: &ModelConfig, arch: &str) -> Result<()> {
+    let path = g.path();
+    // Every block has several tensors; the exact ones missing are named later.
+    if cfg.layers > g.tensors().len() {
+        return Err(Error::at(
+            path,
+            format!("{arch}.block_count"),
+            format!("{} blocks, but the file has only {} tensors", cfg.layers, g.tensors().len()),
+        ));
+    }
+    for (name, shape) in [
+        ("token_embd.weight", [cfg.vocab, cfg.channels]),
+        ("blk.0.ffn_up.weight", [cfg.mlp, cfg.channels]),
+        ("blk.0.attn_k.weight", [cfg.kv_channels(), cfg.channels]),
+    ] {
+        let info = g.tensor_info(name).ok_or_else(|| {
+            Error::at(path, name, format!("missing tensor (the model's {})", gguf_to_hf(name).unwrap_or_default()))
+        })?;
+        if info.shape() != shape {
+            return Err(Error::at(
+                path,
+                name,
+                format!("shape {:?} in the file, {shape:?} expected by the config", info.shape()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads a llama or qwen2 GGUF file: config, f32 tensors in the Hugging
 /// Face names and layout, each checked against the config, and the vocabulary.
 pub fn load_llama(path: &Path) -> Result<GgufModel> {
     let g = Gguf::read(path)?;
     let (config, architecture) = read_llama_config(&g)?;
     let vocab = read_vocab(&g)?;
+    check_held(&g, &config, &architecture)?;
     let layout = Layout::new(&config);
     let mut used = HashSet::with_capacity(layout.entries.len());
     let mut tensors = Vec::with_capacity(layout.entries.len());

@@ -329,9 +329,24 @@ impl Gguf {
         let info = self.tensor_info(name).ok_or_else(|| Error::at(&self.path, name, "no such tensor in the file"))?;
         let n = info.n_elements();
         let len = quant::byte_len(info.ggml_type, n).ok_or_else(|| self.unreadable(info))?;
-        // The extent was checked when the file was parsed.
-        let start = self.data_start + info.offset as usize;
-        Ok((info, &self.bytes[start..start + len]))
+        // The extent was checked against the data section when the file was
+        // parsed, but a file cut inside the padding before that section has
+        // none: an empty tensor then starts past the end.
+        let start = self.data_start.checked_add(info.offset as usize);
+        let bytes = start.and_then(|s| self.bytes.get(s..s.checked_add(len)?));
+        let bytes = bytes.ok_or_else(|| {
+            Error::at(
+                &self.path,
+                name,
+                format!(
+                    "data at offset {} of the data section (which starts at {}) runs past the end of the file ({} bytes)",
+                    info.offset,
+                    self.data_start,
+                    self.bytes.len()
+                ),
+            )
+        })?;
+        Ok((info, bytes))
     }
 
     /// A tensor dequantized to f32, with its row-major shape (outermost first).

@@ -13,7 +13,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path};
 
 use serde_json::Value;
-use wapo_core::rl::{Layout, ModelConfig, Named};
+use wapo_core::rl::{Family, Layout, ModelConfig, Named};
 
 use crate::error::{Error, Result};
 
@@ -112,6 +112,7 @@ pub fn check_against(cfg: &ModelConfig, tensors: Vec<Named>, file: &Path) -> Res
         }
         by_name.insert(t.name.clone(), t);
     }
+    check_held(cfg, &by_name, file)?;
     let layout = Layout::new(cfg);
     let mut out = Vec::with_capacity(layout.entries.len());
     for e in &layout.entries {
@@ -148,6 +149,40 @@ pub fn check_against(cfg: &ModelConfig, tensors: Vec<Named>, file: &Path) -> Res
         ));
     }
     Ok(out)
+}
+
+/// Refuses a config whose sizes the weights cannot hold, before the layout
+/// they imply is built: `config.json` may claim 2^64 − 1 layers or a
+/// 2^40-row embedding, which would size the layout (and overflow its
+/// offsets) rather than be an error.
+fn check_held(cfg: &ModelConfig, by_name: &HashMap<String, Named>, file: &Path) -> Result<()> {
+    if cfg.family != Family::Llama {
+        // The names below are the llama family's; only it is read from config.json.
+        return Ok(());
+    }
+    // Every layer has several tensors; the exact ones missing are named later.
+    if cfg.layers > by_name.len() {
+        return Err(Error::at(
+            file,
+            "num_hidden_layers",
+            format!("{} layers in config.json, but the weights have only {} tensors", cfg.layers, by_name.len()),
+        ));
+    }
+    for (name, shape) in [
+        ("model.embed_tokens.weight", [cfg.vocab, cfg.channels]),
+        ("model.layers.0.mlp.up_proj.weight", [cfg.mlp, cfg.channels]),
+        ("model.layers.0.self_attn.k_proj.weight", [cfg.kv_channels(), cfg.channels]),
+    ] {
+        let t = by_name.get(name).ok_or_else(|| Error::at(file, name, "missing"))?;
+        if t.shape != shape {
+            return Err(Error::at(
+                file,
+                name,
+                format!("shape {:?} in the file, {shape:?} for the model of config.json", t.shape),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -118,7 +118,82 @@ impl Tokenizer {
 
 fn read_tokenizer_json(path: &Path) -> Result<tokenizers::Tokenizer> {
     let bytes = fs::read(path).map_err(Error::io(path))?;
+    // `tokenizers` panics ("Helper") on a syntax error inside the decoder
+    // object, or nesting there past serde_json's recursion limit, rather
+    // than failing; a whole-file check first, which builds nothing, keeps
+    // those errors. (Skipping a string does not check its UTF-8, hence its own check.)
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Error::file(path, format!("not UTF-8: {e}")));
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| Error::file(path, format!("not JSON: {e}")))?;
+    if let Some(at) = too_deep(&bytes) {
+        return Err(Error::file(path, format!("nested deeper than {MAX_DEPTH} levels at byte {at}")));
+    }
+    if let Some((key, reason)) = subword_prefix_failure(&bytes) {
+        return Err(Error::at(path, key, reason));
+    }
     tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| diagnose(path, &bytes, &e.to_string()))
+}
+
+/// Far deeper than any real `tokenizer.json` (a few levels), and far
+/// enough below serde_json's limit of 128 for the buffering of untagged
+/// enums in `tokenizers` to stay under it.
+const MAX_DEPTH: usize = 32;
+
+/// The offset where JSON text (already known valid) nests past [`MAX_DEPTH`].
+fn too_deep(bytes: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The first merge whose second token `tokenizers` would cut inside: it
+/// drops the BPE model's `continuing_subword_prefix` from that token by the
+/// prefix's byte length, and panics when the token is shorter or the cut
+/// falls inside a character.
+fn subword_prefix_failure(bytes: &[u8]) -> Option<(String, String)> {
+    const KEY: &[u8] = b"continuing_subword_prefix";
+    if !bytes.windows(KEY.len()).any(|w| w == KEY) {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let model = value.get("model")?;
+    let prefix = model.get("continuing_subword_prefix")?.as_str()?;
+    let merges = model.get("merges")?.as_array()?;
+    merges.iter().enumerate().find_map(|(rank, merge)| {
+        let second = match merge {
+            Value::String(s) => s.split_once(' ')?.1,
+            Value::Array(pair) => pair.get(1)?.as_str()?,
+            _ => return None,
+        };
+        (!second.is_char_boundary(prefix.len())).then(|| {
+            (
+                format!("model.merges[{rank}]"),
+                format!("its second token `{second}` does not begin with model.continuing_subword_prefix `{prefix}`"),
+            )
+        })
+    })
 }
 
 /// Names the part of a `tokenizer.json` that `tokenizers` refused, by
