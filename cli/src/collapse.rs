@@ -11,8 +11,9 @@
 //!   loss, gradient or parameter turned non-finite;
 //! - `entropy_low` / `entropy_high`: the rollout entropy `entropy/mean` of an
 //!   RL step is below `entropy_low_ratio × H₀` or above
-//!   `entropy_high_ratio × H₀`, H₀ being that of the first RL step (measured
-//!   on rollouts of the starting policy, before its first update); strict
+//!   `entropy_high_ratio × H₀`, H₀ being that of the first RL step (its
+//!   rollouts come from the starting policy; with several minibatches the
+//!   later ones are scored after the first optimizer steps); strict
 //!   inequalities, so a value on the band's edge is inside;
 //! - `reward_drop`: a held-out greedy exact match is more than `reward_drop`
 //!   below the best one of the run so far (the evaluation before RL counts).

@@ -231,10 +231,10 @@ section! {
 
 section! {
     pub struct CompareSection {
-        /// compare: objectives (comma-separated)
+        /// compare, sweep: objectives (comma-separated)
         objectives: Vec<Objective> = vec![Objective::Wapo, Objective::Grpo, Objective::DrGrpo, Objective::Dapo, Objective::Gspo],
             "objectives", not_empty;
-        /// compare: seeds (comma-separated)
+        /// compare, sweep: seeds (comma-separated)
         seeds: Vec<u64> = vec![0], "seeds", not_empty;
         /// compare, sweep: a run collapses when its rollout entropy falls below
         /// this fraction of that of its first RL step (docs/SWEEP.md) ...

@@ -85,12 +85,9 @@ pub fn sweep(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Str
     // One sweep at a time writes sweep.jsonl; each run takes its own lock too.
     let (_lock, _) = RunLock::acquire(&RunDir::new(&root))?;
     let bars = show_progress && cfg.progress && std::io::stderr().is_terminal();
-    let tagged = |tag: &str| match (show_progress, bars) {
-        (false, _) => Progress::silent(),
-        // The runs stay quiet under the bar over cells.
-        (true, true) => Progress::silent(),
-        (true, false) => Progress::new(false, tag),
-    };
+    // Under the bar over cells the runs stay quiet; without it each run
+    // prints its held-out checks, tagged with its name.
+    let tagged = |tag: &str| if show_progress && !bars { Progress::new(false, tag) } else { Progress::silent() };
 
     let sft = shared_sft(
         cfg,
