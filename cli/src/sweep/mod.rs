@@ -43,6 +43,8 @@ const LIST_FLAGS: [(&str, &str); 4] = [
 /// `--temperature` take comma-separated lists (`--lr 3e-4,1e-3`); every
 /// other flag is that of `wapo train`.
 #[derive(Args, Debug)]
+#[command(after_help = "--objectives, --seeds, --lr, --clip-eps, --epochs and --temperature take comma-separated \
+                        lists (--lr 3e-4,1e-3); a run collapses as docs/SWEEP.md defines.")]
 pub struct SweepArgs {
     /// TOML config file (`[compare]`: objectives, seeds and the collapse
     /// rule; `[sweep]`: the other lists).
