@@ -1,6 +1,8 @@
 //! `wapo compare`: several objectives × seeds, all starting RL from one SFT
 //! checkpoint, with overlaid plots and a summary table (final and best
-//! held-out reward, entropy trajectory, collapse flag).
+//! held-out reward, entropy trajectory, collapse by [`collapse::detect`]).
+//! The run management shared with `wapo sweep` lives here too: the group's
+//! root, its SFT warm start and one RL run from it, resumable.
 //!
 //! Layout: `<out-dir>/<name>/sft/` (the shared warm start),
 //! `<out-dir>/<name>/<objective>-seed<s>/` (one run each, as `wapo train`
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::collapse;
 use crate::config::TrainConfig;
 use crate::error::{CliError, Result};
 use crate::overrides::Overrides;
@@ -46,44 +49,82 @@ pub struct RunSummary {
     pub records: Vec<Record>,
 }
 
-/// Collapse: rollout entropy outside the band at some step, or the final
-/// held-out greedy exact match more than `reward_drop` below its best.
-pub fn collapse(cfg: &TrainConfig, records: &[Record]) -> Option<String> {
-    let c = &cfg.compare;
-    for (step, h) in run_dir::series(records, "rl", "entropy/mean") {
-        if !h.is_finite() || h < c.entropy_low || h > c.entropy_high {
-            return Some(format!("entropy {h:.3} at step {step}"));
-        }
-    }
-    let greedy = run_dir::series(records, "eval", "eval/greedy_exact");
-    let best = greedy.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    let last = greedy.last()?.1;
-    (best - last > c.reward_drop).then(|| format!("reward {last:.3} < best {best:.3}"))
+/// `<out_dir>/<name>` of a command that trains several runs (`compare`,
+/// `sweep`); with no name, `<command>-<task>`.
+pub fn group_root(cfg: &TrainConfig, command: &str) -> PathBuf {
+    let name = if cfg.name.is_empty() { format!("{command}-{}", cfg.task.name) } else { cfg.name.clone() };
+    Path::new(&cfg.out_dir).join(name)
 }
 
-pub fn compare_root(cfg: &TrainConfig) -> PathBuf {
-    let name = if cfg.name.is_empty() { format!("compare-{}", cfg.task.name) } else { cfg.name.clone() };
-    Path::new(&cfg.out_dir).join(name)
+/// Whether the config saved at `saved` is `cfg`, apart from the progress
+/// display and, with `any_steps`, the number of RL steps (a run continued
+/// to more steps is the same run).
+pub fn same_config(saved: &Path, cfg: &TrainConfig, any_steps: bool) -> bool {
+    let Ok(mut old) = TrainConfig::load(saved) else { return false };
+    old.progress = cfg.progress;
+    if any_steps {
+        old.rl.steps = cfg.rl.steps;
+    }
+    old == *cfg
+}
+
+/// The shared warm start of a group of runs, `<root>/sft/`: SFT of `cfg`
+/// with no RL. Kept when resuming and its saved config is this one.
+pub fn shared_sft(cfg: &TrainConfig, root: &Path, resume: bool, progress: &Progress) -> Result<PathBuf> {
+    let mut base = cfg.clone();
+    base.name = "sft".into();
+    base.out_dir = root.to_string_lossy().to_string();
+    base.rl.steps = 0;
+    let run = RunDir::new(root.join("sft"));
+    if !(resume && run.sft_checkpoint().exists() && same_config(&run.config(), &base, false)) {
+        train(&base, Start::Fresh, progress)?;
+    }
+    Ok(run.sft_checkpoint())
+}
+
+/// `cfg` as a run of the group under `root` has it (and saves it).
+pub fn in_group(cfg: &TrainConfig, root: &Path) -> TrainConfig {
+    let mut c = cfg.clone();
+    c.out_dir = root.to_string_lossy().to_string();
+    c
+}
+
+/// A run of a group, as its metrics left it.
+#[derive(Clone, Debug)]
+pub struct GroupRun {
+    pub records: Vec<Record>,
+    /// Why training stopped early, when its updates kept turning non-finite.
+    pub diverged: Option<String>,
+}
+
+/// RL run `cfg.name` under `root` from the shared SFT checkpoint `sft`.
+/// When resuming, a run whose saved config is `cfg` (steps aside) continues
+/// from its last checkpoint; any other starts over. A run that diverges is
+/// a result, not an error: its records say where it went non-finite.
+pub fn group_run(cfg: &TrainConfig, root: &Path, sft: &Path, resume: bool, progress: &Progress) -> Result<GroupRun> {
+    let c = in_group(cfg, root);
+    let dir = RunDir::new(root.join(&c.name));
+    let start =
+        if resume && same_config(&dir.config(), &c, true) { Start::Resume } else { Start::FromSft(sft.to_path_buf()) };
+    let diverged = match train(&c, start, progress) {
+        Ok(_) => None,
+        Err(e @ CliError::Diverged { .. }) => {
+            progress.line(&format!("stopped: {e}"));
+            Some(e.to_string())
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(GroupRun { records: run_dir::read_metrics(&dir.metrics())?, diverged })
 }
 
 /// Runs the comparison; returns the printed report.
 pub fn compare(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<String> {
     cfg.validate()?;
-    let root = compare_root(cfg);
-    let root_str = root.to_string_lossy().to_string();
+    let root = group_root(cfg, "compare");
     let progress = |tag: &str| {
         if show_progress { Progress::new(cfg.progress, tag) } else { Progress::silent() }
     };
-
-    let mut base = cfg.clone();
-    base.name = "sft".into();
-    base.out_dir = root_str.clone();
-    base.rl.steps = 0;
-    let sft_run = RunDir::new(root.join("sft"));
-    if !(resume && sft_run.sft_checkpoint().exists()) {
-        train(&base, Start::Fresh, &progress("sft"))?;
-    }
-    let sft_ckpt = sft_run.sft_checkpoint();
+    let sft_ckpt = shared_sft(cfg, &root, resume, &progress("sft"))?;
 
     let mut runs = Vec::new();
     for objective in &cfg.compare.objectives {
@@ -92,15 +133,8 @@ pub fn compare(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<S
             c.objective.name = *objective;
             c.seed = seed;
             c.name = format!("{objective}-seed{seed}");
-            c.out_dir = root_str.clone();
-            let dir = RunDir::new(root.join(&c.name));
-            let start = if resume && dir.config().exists() { Start::Resume } else { Start::FromSft(sft_ckpt.clone()) };
-            let out = train(&c, start, &progress(&c.name))?;
-            runs.push(RunSummary {
-                objective: objective.to_string(),
-                seed,
-                records: run_dir::read_metrics(&out.run.metrics())?,
-            });
+            let out = group_run(&c, &root, &sft_ckpt, resume, &progress(&c.name))?;
+            runs.push(RunSummary { objective: objective.to_string(), seed, records: out.records });
         }
     }
 
@@ -121,6 +155,7 @@ pub fn compare(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<S
 }
 
 fn summary_table(cfg: &TrainConfig, runs: &[RunSummary]) -> Table {
+    let thresholds = collapse::Thresholds::of(cfg);
     let mut t = Table::new(["objective", "seed", "start", "final", "best", "entropy start→end (min)", "collapse"]);
     for r in runs {
         let greedy = run_dir::series(&r.records, "eval", "eval/greedy_exact");
@@ -142,7 +177,7 @@ fn summary_table(cfg: &TrainConfig, runs: &[RunSummary]) -> Table {
             num(last),
             num(best),
             trajectory,
-            collapse(cfg, &r.records).unwrap_or_else(|| "no".into()),
+            collapse::detect(&thresholds, &r.records).map_or_else(|| "no".into(), |c| c.to_string()),
         ]);
     }
     t

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 #[macro_use]
 mod backend;
 mod bench;
+mod collapse;
 mod compare;
 mod config;
 mod error;
@@ -24,6 +25,7 @@ mod plot;
 mod progress;
 mod run_dir;
 mod summary;
+mod sweep;
 mod train;
 
 #[derive(Parser)]
@@ -43,6 +45,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Several objectives × seeds from one SFT checkpoint: overlaid plots and a summary table.
     Compare(compare::CompareArgs),
+    /// Stability map: objectives × learning rates (× clip ε, epochs, temperature) × seeds from one SFT checkpoint.
+    Sweep(sweep::SweepArgs),
     /// Performance measurements (`wapo bench objective|train|llm`).
     Bench(bench::BenchArgs),
     /// Token ids and strings of a text under a model's tokenizer.
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Train(args) => error::exit(train::run(&args)),
         Command::Eval(args) => error::exit(eval::run(&args)),
         Command::Compare(args) => error::exit(compare::run(&args)),
+        Command::Sweep(args) => error::exit(sweep::run(&args)),
         Command::Bench(args) => bench::run(&args),
         Command::Tokenize(args) => error::exit(llm::tokenize::run(&args)),
         Command::Score(args) => error::exit(llm::score::run(&args)),

@@ -1,6 +1,7 @@
 //! Line charts of metrics over steps, as PNG and SVG: one run's reward,
 //! entropy, clipped fraction and token-bin counts (`wapo train`), and
-//! overlays of several runs (`wapo compare`).
+//! overlays of several runs (`wapo compare`); heatmaps of a quantity over
+//! a grid of knobs (`wapo sweep`).
 //!
 //! Text in the PNGs is drawn with ab_glyph from an embedded DejaVu Sans
 //! (assets/fonts, Bitstream Vera license), so charts render identically on
@@ -12,6 +13,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{CliError, Result};
 use crate::run_dir::{Record, series};
@@ -131,6 +133,151 @@ impl Chart {
     }
 }
 
+/// A grid of colored cells, each with a short text: the value of one
+/// quantity over two knobs (`wapo sweep`'s stability map).
+#[derive(Clone, Debug)]
+pub struct Heatmap {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Column names, left to right.
+    pub x_ticks: Vec<String>,
+    /// Row names, bottom to top.
+    pub y_ticks: Vec<String>,
+    /// `values[row][col]`; NaN: no value (drawn gray).
+    pub values: Vec<Vec<f64>>,
+    /// `text[row][col]`, written in the cell.
+    pub text: Vec<Vec<String>>,
+    /// The values mapped to the two ends of the color scale.
+    pub range: (f64, f64),
+    /// The colors at `range.0` and `range.1`, as RGB.
+    pub colors: ((u8, u8, u8), (u8, u8, u8)),
+}
+
+/// Heatmaps on one canvas, `columns` per row, under one title.
+#[derive(Clone, Debug)]
+pub struct HeatmapGrid {
+    pub title: String,
+    pub columns: usize,
+    pub maps: Vec<Heatmap>,
+}
+
+impl Heatmap {
+    /// The cell color of `v`: linear between the two colors, gray when NaN.
+    fn color(&self, v: f64) -> RGBColor {
+        if !v.is_finite() {
+            return RGBColor(200, 200, 200);
+        }
+        let (lo, hi) = self.range;
+        let t = if hi > lo { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.0 };
+        let mix = |a: u8, b: u8| (f64::from(a) + t * (f64::from(b) - f64::from(a))).round() as u8;
+        let (a, b) = self.colors;
+        RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let (nx, ny) = (self.x_ticks.len().max(1), self.y_ticks.len().max(1));
+        let longest = self.y_ticks.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+        // Cell i spans i ± 0.5; at most n labels puts them on the integers.
+        let (xs, ys) = (-0.5..nx as f64 - 0.5, -0.5..ny as f64 - 0.5);
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, ("sans-serif", 17))
+            .margin(10)
+            .x_label_area_size(46)
+            .y_label_area_size(40 + 8 * longest as u32)
+            .build_cartesian_2d(xs, ys)
+            .map_err(e)?;
+        let tick = |names: &[String], v: f64| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(nx)
+            .y_labels(ny)
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .x_label_formatter(&|v| tick(&self.x_ticks, *v))
+            .y_label_formatter(&|v| tick(&self.y_ticks, *v))
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()
+            .map_err(e)?;
+        for (r, row) in self.values.iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                let (x, y) = (c as f64, r as f64);
+                let fill = self.color(v);
+                chart
+                    .draw_series([Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], fill.filled())])
+                    .map_err(e)?;
+                chart
+                    .draw_series([Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], WHITE.stroke_width(2))])
+                    .map_err(e)?;
+                let text = self.text.get(r).and_then(|t| t.get(c)).cloned().unwrap_or_default();
+                let luminance = 0.299 * f64::from(fill.0) + 0.587 * f64::from(fill.1) + 0.114 * f64::from(fill.2);
+                let ink = if luminance < 128.0 { WHITE } else { BLACK };
+                let style = TextStyle::from(("sans-serif", 14).into_font())
+                    .color(&ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
+                chart.draw_series([Text::new(text, (x, y), style)]).map_err(e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl HeatmapGrid {
+    /// Writes `<stem>.png` and `<stem>.svg`; returns both paths.
+    pub fn save(&self, stem: &Path) -> Result<[PathBuf; 2]> {
+        register_font();
+        let columns = self.columns.clamp(1, self.maps.len().max(1));
+        let rows = self.maps.len().div_ceil(columns).max(1);
+        let cells_y = self.maps.iter().map(|m| m.y_ticks.len()).max().unwrap_or(1).max(1);
+        let cells_x = self.maps.iter().map(|m| m.x_ticks.len()).max().unwrap_or(1).max(1);
+        let longest = self.maps.iter().flat_map(|m| &m.y_ticks).map(|t| t.chars().count()).max().unwrap_or(0);
+        let panel = (150 + 8 * longest as u32 + 100 * cells_x as u32, 110 + 48 * cells_y as u32);
+        let size = (panel.0 * columns as u32, 50 + panel.1 * rows as u32);
+        let png = stem.with_extension("png");
+        let svg = stem.with_extension("svg");
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e: String| CliError::Plot { path, reason: e }
+        };
+        {
+            let root = BitMapBackend::new(&png, size).into_drawing_area();
+            self.draw(&root, rows, columns).map_err(err(&png))?;
+            root.present().map_err(|e| e.to_string()).map_err(err(&png))?;
+        }
+        {
+            let root = SVGBackend::new(&svg, size).into_drawing_area();
+            self.draw(&root, rows, columns).map_err(err(&svg))?;
+            root.present().map_err(|e| e.to_string()).map_err(err(&svg))?;
+        }
+        Ok([png, svg])
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        rows: usize,
+        columns: usize,
+    ) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let body = root.titled(&self.title, ("sans-serif", 22)).map_err(e)?;
+        for (map, area) in self.maps.iter().zip(body.split_evenly((rows, columns))) {
+            map.draw(&area)?;
+        }
+        Ok(())
+    }
+}
+
 /// The series of `key` in `records` of `phase`, labelled `label`.
 pub fn metric_series(records: &[Record], phase: &str, key: &str, label: &str) -> Series {
     Series { label: label.to_string(), points: series(records, phase, key) }
@@ -192,6 +339,40 @@ mod tests {
     #[test]
     fn embedded_font_parses() {
         assert!(plotters::style::register_font("test-face", FontStyle::Normal, FONT).is_ok());
+    }
+
+    #[test]
+    fn heatmap_colors_interpolate_and_files_hold_the_cell_texts() {
+        let map = |title: &str| Heatmap {
+            title: title.into(),
+            x_label: "lr".into(),
+            y_label: "clip ε".into(),
+            x_ticks: vec!["0.0003".into(), "0.001".into(), "0.003".into()],
+            y_ticks: vec!["0.2".into(), "9".into()],
+            values: vec![vec![0.0, 0.5, 1.0], vec![f64::NAN, 0.25, 0.75]],
+            text: vec![vec!["0/2".into(), "1/2".into(), "2/2".into()], vec!["-".into(), "a".into(), "b".into()]],
+            range: (0.0, 1.0),
+            colors: ((255, 255, 255), (0, 0, 100)),
+        };
+        let m = map("x");
+        assert_eq!(m.color(0.0), RGBColor(255, 255, 255));
+        assert_eq!(m.color(1.0), RGBColor(0, 0, 100));
+        // Halfway: (255 + 0) / 2 = 127.5 rounds to 128, (255 + 100) / 2 = 177.5 to 178.
+        assert_eq!(m.color(0.5), RGBColor(128, 128, 178));
+        assert_eq!(m.color(7.0), RGBColor(0, 0, 100));
+        assert_eq!(m.color(f64::NAN), RGBColor(200, 200, 200));
+
+        let dir = std::env::temp_dir().join(format!("wapo-heatmap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let grid =
+            HeatmapGrid { title: "Stability".into(), columns: 2, maps: vec![map("wapo"), map("grpo"), map("dapo")] };
+        let [png, svg] = grid.save(&dir.join("stability")).unwrap();
+        assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
+        let text = std::fs::read_to_string(&svg).unwrap();
+        for needle in ["Stability", "wapo", "dapo", "0.003", "2/2", "clip ε"] {
+            assert!(text.contains(needle), "svg lacks {needle}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -53,7 +53,8 @@ section! {
         progress: bool = true, "progress";
     }
     sections { task: TaskSection, model: ModelSection, sft: SftSection, rl: RlSection,
-               rollout: RolloutSection, objective: ObjectiveSection, eval: EvalSection, compare: CompareSection }
+               rollout: RolloutSection, objective: ObjectiveSection, eval: EvalSection, compare: CompareSection,
+               sweep: SweepSection }
 }
 
 section! {
@@ -295,17 +296,34 @@ section! {
 
 section! {
     pub struct CompareSection {
-        /// compare: objectives (comma-separated)
+        /// compare, sweep: objectives (comma-separated)
         objectives: Vec<Objective> = vec![Objective::Wapo, Objective::Grpo, Objective::DrGrpo, Objective::Dapo, Objective::Gspo],
             "objectives", not_empty;
-        /// compare: seeds (comma-separated)
+        /// compare, sweep: seeds (comma-separated)
         seeds: Vec<u64> = vec![0], "seeds", not_empty;
-        /// compare: a run collapses when its rollout entropy falls below this ...
-        entropy_low: f64 = 0.01, "entropy-low";
-        /// compare: ... or rises above this ...
-        entropy_high: f64 = 2.0, "entropy-high";
-        /// compare: ... or its held-out reward falls this far below its best
-        reward_drop: f64 = 0.3, "reward-drop";
+        /// compare, sweep: a run collapses when its rollout entropy falls below
+        /// this fraction of that of its first RL step (docs/SWEEP.md) ...
+        entropy_low_ratio: f64 = 0.2, "entropy-low-ratio", probability;
+        /// compare, sweep: ... or rises above this multiple of it ...
+        entropy_high_ratio: f64 = 3.0, "entropy-high-ratio", at_least(1.0);
+        /// compare, sweep: ... or its held-out greedy exact match falls more
+        /// than this below its best so far, or a value turns NaN or infinite
+        reward_drop: f64 = 0.3, "reward-drop", at_least(0.0);
+    }
+}
+
+section! {
+    pub struct SweepSection {
+        /// sweep: RL learning rates (comma-separated; empty: rl.lr alone);
+        /// `wapo sweep --lr a,b` sets this list
+        lr: Vec<f64> = Vec::new(), "sweep-lr";
+        /// sweep: clip ε values (empty: objective.clip_eps alone; `wapo sweep --clip-eps`)
+        clip_eps: Vec<f64> = Vec::new(), "sweep-clip-eps";
+        /// sweep: passes over each RL batch (empty: rl.epochs alone; `wapo sweep --epochs`)
+        epochs: Vec<usize> = Vec::new(), "sweep-epochs";
+        /// sweep: rollout temperatures (empty: objective.temperature alone;
+        /// `wapo sweep --temperature`)
+        temperature: Vec<f64> = Vec::new(), "sweep-temperature";
     }
 }
 
@@ -415,9 +433,6 @@ impl TrainConfig {
         let bad = |field: &str, reason: &str| Err(CliError::config(field, reason));
         if self.rl.steps > 0 && self.rl.prompts == 0 {
             return bad("rl.prompts", "must be ≥ 1");
-        }
-        if self.compare.entropy_low > self.compare.entropy_high {
-            return bad("compare.entropy_low", "must be ≤ entropy_high");
         }
         // The completion length L_max the objective and the rollouts use: a
         // pretrained model's is `rollout.max_new_tokens`, a toy task's its own.
