@@ -63,7 +63,7 @@ impl RlConfig {
         if self.minibatches == 0 || self.minibatches > self.prompts {
             return bad("rl.minibatches", "must be in 1..=prompts");
         }
-        if self.micro_batches == 0 || self.micro_batches > self.prompts / self.minibatches * self.group {
+        if self.micro_batches == 0 || self.micro_batches > (self.prompts / self.minibatches).saturating_mul(self.group) {
             return bad("rl.micro_batches", "must be in 1..=rows of a minibatch (prompts / minibatches · group)");
         }
         self.sampling.validate()?;
