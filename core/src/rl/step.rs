@@ -9,14 +9,14 @@ use alloc::vec::Vec;
 
 use crate::advantage::Groups;
 use crate::error::{Error, Result};
-use crate::logits::{LogitsBatch, RowStats, logits_objective, row_stats};
+use crate::logits::{LogitsBatch, logits_objective, row_stats};
 use crate::objective::{BinSpec, ObjectiveConfig, TokenBatch, token_objective};
+use crate::rl::entropy_pred::{self, Taxonomy};
 use crate::rl::policy::{Named, OptimConfig, OptimState, Policy, Prompts, Sampling, TokenStats};
 use crate::rl::state::{NonFinite, TrainState};
 use crate::rl::{Clock, Metrics, metric, push};
 use crate::shape::Shape;
 use crate::task::{Example, Split, Task};
-use crate::taxonomy;
 use crate::tensor::Tensor;
 
 /// Knobs of the RL step.
@@ -77,16 +77,6 @@ struct Batch {
     t: usize,
 }
 
-/// Per-step taxonomy accumulators, in [`BinSpec::NAMES`] order.
-#[derive(Default)]
-struct Taxonomy {
-    count: [u64; 4],
-    kept: [u64; 4],
-    dh_pred: [f64; 4],
-    entropy_sum: f64,
-    tokens: u64,
-}
-
 /// One RL step; advances `state` (RNG, `rl_steps`) and the policy's weights.
 ///
 /// When the logits, the loss, the gradient or the updated parameters turn
@@ -107,7 +97,12 @@ pub fn rl_step<P: Policy>(
     let t1 = now();
 
     let (b, g, t) = (cfg.prompts, cfg.group, batch.t);
-    let mut tax = Taxonomy::default();
+    let mut tax = Taxonomy::new(batch.tokens.len());
+    let pre = if cfg.measure_entropy {
+        entropy_pred::before(policy, batch.prompts.view(0, b), g, &batch.tokens)?
+    } else {
+        None
+    };
     // The §8 diagnostics of each minibatch of the first pass, averaged.
     let mut diag: Metrics = Metrics::new();
     let (mut loss_sum, mut clipped, mut kept, mut grad_norm) = (0.0, 0u64, 0u64, 0.0);
@@ -150,7 +145,7 @@ pub fn rl_step<P: Policy>(
                 kept += summary.bins.kept.iter().sum::<u64>();
                 if epoch == 0 {
                     loss_sum += summary.loss;
-                    accumulate_taxonomy_stats(&mut tax, cfg, &stats, &batch.mask[rows.start * t..rows.end * t], &out)?;
+                    tax.accumulate(rows.start * t, &batch.mask[rows.start * t..rows.end * t], &stats, &out)?;
                     let gids: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
                     add_diagnostics(&mut diag, &out, &old_t, &batch.rewards[rows.clone()], &gids, cfg.minibatches)?;
                 }
@@ -191,7 +186,7 @@ pub fn rl_step<P: Policy>(
             if epoch == 0 {
                 loss_sum += summary.loss;
                 let stats = output_stats(&out)?;
-                accumulate_taxonomy_stats(&mut tax, cfg, &stats, &batch.mask[rows.start * t..rows.end * t], &out)?;
+                tax.accumulate(rows.start * t, &batch.mask[rows.start * t..rows.end * t], &stats, &out)?;
                 let gids: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
                 add_diagnostics(&mut diag, &out, &old_t, &batch.rewards[rows.clone()], &gids, cfg.minibatches)?;
             }
@@ -228,15 +223,10 @@ pub fn rl_step<P: Policy>(
     push(&mut m, "objective/kept_tokens", kept as f64 / cfg.epochs as f64);
     push(&mut m, "objective/grad_norm", grad_norm / updates);
     push(&mut m, "objective/skipped_updates", state.skipped_updates as f64);
-    let tokens = tax.tokens.max(1) as f64;
-    let before = tax.entropy_sum / tokens;
-    push(&mut m, "entropy/mean", before);
-    let pred: f64 = tax.dh_pred.iter().sum();
-    push(&mut m, "entropy/delta_pred", pred / tokens);
+    push(&mut m, "entropy/mean", tax.mean_entropy());
     for (code, name) in BinSpec::NAMES.iter().enumerate() {
         push(&mut m, &format!("bins/{name}_count"), tax.count[code] as f64);
         push(&mut m, &format!("bins/{name}_kept"), tax.kept[code] as f64);
-        push(&mut m, &format!("bins/{name}_dH_pred"), tax.dh_pred[code]);
     }
     // The diagnostics this step does not already report (it reports the
     // loss, the clipped fraction, the entropy and the bins over the step).
@@ -246,11 +236,8 @@ pub fn rl_step<P: Policy>(
         }
     }
     if cfg.measure_entropy {
-        let prompts = batch.prompts.view(0, b);
-        let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.objective.temperature)?;
-        let after = masked_mean(&stats.entropy, &batch.mask);
-        push(&mut m, "entropy/after", after);
-        push(&mut m, "entropy/delta_measured", after - before);
+        let (prompts, tau) = (batch.prompts.view(0, b), cfg.objective.temperature);
+        entropy_pred::after(policy, prompts, g, &batch.tokens, &batch.mask, tau, pre.as_ref(), &tax, &mut m)?;
     }
     let t3 = now();
     if clock.is_some() {
@@ -365,42 +352,6 @@ fn output_stats<T: Tensor>(out: &crate::objective::Output<T>) -> Result<TokenSta
     })
 }
 
-/// Counts, kept counts and the first-order ΔH (§7) of every generated token,
-/// by bin, for a logit step of size lr along −∂loss/∂z (descent moves z by
-/// lr·(−g/τ)·(onehot − p)); and the entropy before.
-fn accumulate_taxonomy_stats<T: Tensor>(
-    tax: &mut Taxonomy,
-    cfg: &RlConfig,
-    stats: &TokenStats,
-    mask: &[f64],
-    out: &crate::objective::Output<T>,
-) -> Result<()> {
-    let grad = download(&out.grad_logprobs)?; // (Nm, T)
-    let bins = download(&out.bins)?;
-    let keep = download(&out.keep)?;
-    let tau = cfg.objective.temperature;
-    for i in 0..stats.logprobs.len() {
-        if mask[i] == 0.0 {
-            continue;
-        }
-        let code = (bins[i] as usize).min(3);
-        let s = RowStats {
-            // Not among the token statistics; the prediction does not read it.
-            lse: f64::NAN,
-            logp: stats.logprobs[i] as f64,
-            sum_p_sq: stats.sum_p_sq[i] as f64,
-            entropy: stats.entropy[i] as f64,
-            sum_p_sq_logp: stats.sum_p_sq_logp[i] as f64,
-        };
-        tax.dh_pred[code] += taxonomy::predict(s, -grad[i] / tau, cfg.optim.lr, 0.0).dentropy;
-        tax.count[code] += 1;
-        tax.kept[code] += u64::from(keep[i] != 0.0);
-        tax.entropy_sum += s.entropy;
-        tax.tokens += 1;
-    }
-    Ok(())
-}
-
 /// Adds one minibatch's share of the §8 diagnostics to `acc` (their mean
 /// over `parts` minibatches).
 fn add_diagnostics<T: Tensor>(
@@ -419,13 +370,6 @@ fn add_diagnostics<T: Tensor>(
         }
     }
     Ok(())
-}
-
-/// Mean of `x` where `mask` is 1.
-fn masked_mean(x: &[f32], mask: &[f64]) -> f64 {
-    let (s, n) =
-        x.iter().zip(mask).filter(|(_, m)| **m != 0.0).fold((0.0, 0.0), |(s, n), (&v, _)| (s + v as f64, n + 1.0));
-    s / f64::max(n, 1.0)
 }
 
 /// Mean entropy of softmax(z/τ) over every position of (N, T, V) logits.
