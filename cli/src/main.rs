@@ -24,6 +24,7 @@ mod plot;
 mod progress;
 mod run_dir;
 mod summary;
+mod taxonomy;
 mod train;
 
 #[derive(Parser)]
@@ -53,6 +54,8 @@ enum Command {
     Generate(llm::generate::GenerateArgs),
     /// Write any loadable model (GGUF or Hugging Face) as a Hugging Face directory.
     Convert(llm::convert::ConvertArgs),
+    /// The token taxonomy (OBJECTIVE.md §7) checked against real updates of a checkpoint, bin by bin.
+    Taxonomy(taxonomy::TaxonomyArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,5 +70,6 @@ fn main() -> ExitCode {
         Command::Score(args) => error::exit(llm::score::run(&args)),
         Command::Generate(args) => error::exit(llm::generate::run(&args)),
         Command::Convert(args) => error::exit(llm::convert::run(&args)),
+        Command::Taxonomy(args) => error::exit(taxonomy::run(&args)),
     }
 }
