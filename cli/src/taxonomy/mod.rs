@@ -35,8 +35,9 @@ pub struct TaxonomyArgs {
     /// from fresh moments at --lr, as a training step takes it.
     #[arg(long, value_enum, default_value = "sgd")]
     pub optimizer: Optimizer,
-    /// The SGD step size.
-    #[arg(long, value_name = "LR", default_value_t = 1.0)]
+    /// The SGD step size (on the default toy checkpoint, 1.0 is already past
+    /// the first-order regime: the measured changes stop following the gradient).
+    #[arg(long, value_name = "LR", default_value_t = 0.1)]
     pub sgd_lr: f64,
     /// Batches sampled (B prompts × G completions each, from --prompts and --group).
     #[arg(long, default_value_t = 32)]
