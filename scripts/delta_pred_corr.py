@@ -24,7 +24,7 @@ def main(path):
     rl = [r for r in rows if r.get("phase") == "rl" and "entropy/delta_measured" in r]
     meas = [r["entropy/delta_measured"] for r in rl]
     print(f"{len(rl)} RL steps; mean |measured| {sum(map(abs, meas)) / max(len(meas), 1):.3e}")
-    for key in ["entropy/delta_pred", "entropy/delta_pred_taxonomy"]:
+    for key in ["entropy/delta_pred", "entropy/delta_pred_first_order", "entropy/delta_pred_taxonomy"]:
         pairs = [(r[key], r["entropy/delta_measured"]) for r in rl if key in r]
         if len(pairs) < 3:
             print(f"{key}: absent")

@@ -204,7 +204,7 @@ pub fn run_charts(records: &[Record], dir: &Path) -> Result<Vec<PathBuf>> {
                 "Δ mean token entropy (nats)",
                 vec![
                     s("rl", "entropy/delta_measured", "measured"),
-                    s("rl", "entropy/delta_pred", "second order in the real Δz"),
+                    s("rl", "entropy/delta_pred", "midpoint rule on the real Δz"),
                     s("rl", "entropy/delta_pred_first_order", "first order in the real Δz"),
                     s("rl", "entropy/delta_pred_taxonomy", "§7 at the fitted step"),
                 ],
