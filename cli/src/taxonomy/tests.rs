@@ -27,7 +27,7 @@ impl Task for Parity {
         Example { prompt: vec![(index % 5) as u32], gold: vec![0; 3] }
     }
     fn reward(&self, _: &Example, completion: &[u32]) -> f64 {
-        f64::from(u8::from(completion[0] % 2 == 0))
+        f64::from(u8::from(completion[0].is_multiple_of(2)))
     }
     fn render(&self, tokens: &[u32]) -> String {
         format!("{tokens:?}")
