@@ -26,6 +26,7 @@ mod progress;
 mod run_dir;
 mod summary;
 mod sweep;
+mod taxonomy;
 mod train;
 
 #[derive(Parser)]
@@ -57,6 +58,8 @@ enum Command {
     Generate(llm::generate::GenerateArgs),
     /// Write any loadable model (GGUF or Hugging Face) as a Hugging Face directory.
     Convert(llm::convert::ConvertArgs),
+    /// The token taxonomy (OBJECTIVE.md §7) checked against real updates of a checkpoint, bin by bin.
+    Taxonomy(taxonomy::TaxonomyArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,5 +75,6 @@ fn main() -> ExitCode {
         Command::Score(args) => error::exit(llm::score::run(&args)),
         Command::Generate(args) => error::exit(llm::generate::run(&args)),
         Command::Convert(args) => error::exit(llm::convert::run(&args)),
+        Command::Taxonomy(args) => error::exit(taxonomy::run(&args)),
     }
 }

@@ -293,6 +293,14 @@ pub fn run_charts(records: &[Record], dir: &Path) -> Result<Vec<PathBuf>> {
         series: series.into_iter().filter(|s| !s.points.is_empty()).collect(),
     };
     let bins = wapo_core::BinSpec::NAMES.iter().map(|b| s("rl", &format!("bins/{b}_count"), b)).collect();
+    let grad_mass = ["pos", "neg"]
+        .iter()
+        .flat_map(|sign| {
+            wapo_core::diagnostics::PROB_BINS
+                .iter()
+                .map(move |b| s("rl", &format!("grad_mass/{sign}/{b}"), &format!("{sign} {b}")))
+        })
+        .collect();
     let charts = [
         (
             "reward",
@@ -324,6 +332,47 @@ pub fn run_charts(records: &[Record], dir: &Path) -> Result<Vec<PathBuf>> {
             ),
         ),
         ("bins", chart("Token bins", "tokens per step", bins)),
+        (
+            "entropy_sign",
+            chart(
+                "Entropy of winners and losers",
+                "mean token entropy (nats)",
+                vec![
+                    s("rl", "entropy/winners", "winners (A > 0)"),
+                    s("rl", "entropy/losers", "losers (A < 0)"),
+                    s("rl", "entropy/mean", "all"),
+                ],
+            ),
+        ),
+        (
+            "entropy_delta",
+            chart(
+                "Entropy change of each update",
+                "Δ mean token entropy (nats)",
+                vec![
+                    s("rl", "entropy/delta_measured", "measured"),
+                    s("rl", "entropy/delta_pred", "midpoint rule on the real Δz"),
+                    s("rl", "entropy/delta_pred_first_order", "first order in the real Δz"),
+                    s("rl", "entropy/delta_pred_taxonomy", "§7 at the fitted step"),
+                ],
+            ),
+        ),
+        (
+            "clipped_sign",
+            chart(
+                "Clipped fraction by advantage sign",
+                "fraction of kept tokens clipped",
+                vec![
+                    s("rl", "objective/clipped_fraction_pos", "A ≥ 0"),
+                    s("rl", "objective/clipped_fraction_neg", "A < 0"),
+                ],
+            ),
+        ),
+        (
+            "mismatch",
+            chart("Mismatch KL (ρ − log ρ − 1)", "mean over tokens", vec![s("rl", "mismatch/kl", "mismatch KL")]),
+        ),
+        ("grad_mass", chart("Gradient mass by probability bin", "Σ |∂loss/∂ℓ| per step", grad_mass)),
     ];
     let mut out = Vec::new();
     for (stem, c) in charts {

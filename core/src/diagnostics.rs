@@ -90,6 +90,12 @@ pub fn diagnostics<T: Tensor>(
         }
         put(&format!("perplexity/{name}"), libm::exp(-mean((0..n * t).map(|k| (lp[k], on(k))))));
     }
+    // Winners and losers in the strict sense (A > 0, A < 0): `pos` above
+    // also holds the sequences of groups without signal (A = 0).
+    if let Some(h) = &entropy {
+        put("entropy/winners", mean((0..n * t).map(|k| (h[k], real(k) && adv[k / t] > 0.0))));
+        put("entropy/losers", mean((0..n * t).map(|k| (h[k], real(k) && adv[k / t] < 0.0))));
+    }
     let p: Vec<f64> = lp.iter().map(|x| libm::exp(*x)).collect();
     put("p_train/min", (0..n * t).filter(|&k| real(k)).map(|k| p[k]).fold(1.0, f64::min));
     put("p_train/mean", mean((0..n * t).map(|k| (p[k], real(k)))));

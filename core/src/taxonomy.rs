@@ -111,3 +111,60 @@ pub fn bin_deltas<T: Tensor>(
     }
     Ok(sums)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logits::row_stats;
+    use alloc::vec::Vec;
+
+    /// One token's loss L = −A·ℓ (g = ∂L/∂ℓ = −A) stepped by plain gradient
+    /// descent on the raw logits z, Δz = −η ∂L/∂z = −η g (onehot − p)/τ.
+    /// The scaled logits z/τ, in which §7 is written, then move by
+    /// −η g/τ² (onehot − p): c = −g/τ². The finite difference pins that
+    /// factor (c = −g/τ would be off by τ).
+    #[test]
+    fn descent_on_raw_logits_has_coefficient_minus_g_over_tau_squared() {
+        let z = [0.4, -0.9, 1.6, 0.1, -0.3, 0.8];
+        let eta = 1e-6;
+        for (y, tau, adv) in [(0, 0.6, 1.0), (2, 1.0, -0.7), (4, 1.8, 0.5), (2, 0.3, -1.2)] {
+            let g = -adv;
+            let s = row_stats(&z, y, tau);
+            let stepped: Vec<f64> = z
+                .iter()
+                .enumerate()
+                .map(|(k, &a)| {
+                    let p = libm::exp(a / tau - s.lse);
+                    a - eta * g * (f64::from(u8::from(k == y)) - p) / tau
+                })
+                .collect();
+            let s1 = row_stats(&stepped, y, tau);
+            let (dl, dh) = (s1.logp - s.logp, s1.entropy - s.entropy);
+            let d = predict(s, -g / (tau * tau), eta, 0.0);
+            assert!((d.dlogp_sampled - dl).abs() <= 1e-5 * dl.abs(), "τ = {tau}: Δℓ {} vs {dl}", d.dlogp_sampled);
+            assert!((d.dentropy - dh).abs() <= 1e-5 * dh.abs(), "τ = {tau}: ΔH {} vs {dh}", d.dentropy);
+            assert!((libm::exp(s1.logp) - libm::exp(s.logp) - d.dp_sampled).abs() <= 1e-5 * d.dp_sampled.abs());
+            if tau != 1.0 {
+                let wrong = predict(s, -g / tau, eta, 0.0);
+                assert!((wrong.dentropy - dh).abs() > 0.1 * dh.abs(), "τ = {tau}: −g/τ should miss");
+            }
+        }
+    }
+
+    /// Δp_k of another token against the finite difference.
+    #[test]
+    fn other_token_change_matches_finite_differences() {
+        let z = [0.2, 1.3, -0.5, 0.0];
+        let (y, k, tau, c, eta) = (1, 3, 0.9, 0.8, 1e-6);
+        let s = row_stats(&z, y, tau);
+        let p = |row: &[f64], i: usize| {
+            let r = row_stats(row, i, tau);
+            libm::exp(r.logp)
+        };
+        let stepped: Vec<f64> =
+            z.iter().enumerate().map(|(i, &a)| a + tau * eta * c * (f64::from(u8::from(i == y)) - p(&z, i))).collect();
+        let d = predict(s, c, eta, p(&z, k));
+        let measured = p(&stepped, k) - p(&z, k);
+        assert!((d.dp_other - measured).abs() <= 1e-5 * measured.abs(), "{} vs {measured}", d.dp_other);
+    }
+}

@@ -283,7 +283,7 @@ fn record<T: Tensor>(
     if first_pass {
         totals.loss_sum += summary.loss;
         let t = batch.t;
-        totals.taxonomy(cfg, &stats()?, &batch.mask[m.rows.start * t..m.rows.end * t], out)?;
+        totals.taxonomy(m.rows.start * t, &stats()?, &batch.mask[m.rows.start * t..m.rows.end * t], out)?;
         totals.diagnostics(out, &m.old, &batch.rewards[m.rows.clone()], &m.group_ids(), cfg.minibatches)?;
     }
     Ok(())

@@ -39,6 +39,7 @@
 
 pub mod arch;
 mod checks;
+pub mod entropy_pred;
 pub use checks::Generation;
 mod eval;
 pub mod layout;

@@ -323,6 +323,13 @@ pub trait Policy {
     fn parameters(&self) -> Result<Vec<Named>>;
     /// Loads every parameter by name; shapes must match.
     fn load_parameters(&mut self, params: &[Named]) -> Result<()>;
+    /// The gradient accumulated since the last [`Policy::zero_grad`], under
+    /// the parameters' names and shapes, unclipped: what a plain SGD step
+    /// θ − lr·g (the first-order setting of `OBJECTIVE.md` §7) needs. The
+    /// default has none.
+    fn gradients(&self) -> Result<Vec<Named>> {
+        Err(Error::Backend("this backend does not expose its gradients".into()))
+    }
     fn optimizer_state(&self) -> Result<OptimState>;
     fn load_optimizer_state(&mut self, state: &OptimState) -> Result<()>;
 

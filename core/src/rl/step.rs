@@ -10,15 +10,15 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::logits::{RowStats, row_stats};
+use crate::logits::row_stats;
 use crate::objective::{BinSpec, ObjectiveConfig};
+use crate::rl::entropy_pred::{self, Taxonomy};
 use crate::rl::policy::{Named, OptimConfig, OptimState, Policy, Prompts, Sampling, TokenStats};
 use crate::rl::state::{NonFinite, TrainState};
 use crate::rl::truncate::Processing;
 use crate::rl::{Clock, Metrics, metric, push};
 use crate::shape::Shape;
 use crate::task::{Example, Split, Task};
-use crate::taxonomy;
 use crate::tensor::Tensor;
 
 /// Knobs of the RL step.
@@ -63,7 +63,8 @@ impl RlConfig {
         if self.minibatches == 0 || self.minibatches > self.prompts {
             return bad("rl.minibatches", "must be in 1..=prompts");
         }
-        if self.micro_batches == 0 || self.micro_batches > (self.prompts / self.minibatches).saturating_mul(self.group) {
+        if self.micro_batches == 0 || self.micro_batches > (self.prompts / self.minibatches).saturating_mul(self.group)
+        {
             return bad("rl.micro_batches", "must be in 1..=rows of a minibatch (prompts / minibatches · group)");
         }
         self.sampling.validate()?;
@@ -98,18 +99,7 @@ impl Batch {
     }
 }
 
-/// Per-step taxonomy accumulators, in [`BinSpec::NAMES`] order.
-#[derive(Default)]
-struct Taxonomy {
-    count: [u64; 4],
-    kept: [u64; 4],
-    dh_pred: [f64; 4],
-    entropy_sum: f64,
-    tokens: u64,
-}
-
 /// What the updates of one step add up to, for its metrics.
-#[derive(Default)]
 pub(super) struct Totals {
     /// Σ of the first pass's minibatch losses.
     pub loss_sum: f64,
@@ -122,14 +112,19 @@ pub(super) struct Totals {
 }
 
 impl Totals {
+    /// Empty totals for a batch of `tokens` (N·T) positions.
+    pub fn new(tokens: usize) -> Self {
+        Totals { loss_sum: 0.0, clipped: 0, kept: 0, grad_norm: 0.0, tax: Taxonomy::new(tokens), diag: Metrics::new() }
+    }
+
     pub fn taxonomy<T: Tensor>(
         &mut self,
-        cfg: &RlConfig,
+        offset: usize,
         stats: &TokenStats,
         mask: &[f64],
         out: &crate::objective::Output<T>,
     ) -> Result<()> {
-        accumulate_taxonomy_stats(&mut self.tax, cfg, stats, mask, out)
+        self.tax.accumulate(offset, mask, stats, out)
     }
 
     pub fn diagnostics<T: Tensor>(
@@ -164,7 +159,12 @@ pub fn rl_step<P: Policy>(
     let t1 = now();
 
     let (b, g) = (cfg.prompts, cfg.group);
-    let mut totals = Totals::default();
+    let mut totals = Totals::new(batch.tokens.len());
+    let pre = if cfg.measure_entropy {
+        entropy_pred::before(policy, batch.prompts.view(0, b), g, &batch.tokens, cfg.processing())?
+    } else {
+        None
+    };
     let before_update = Snapshot::take(policy)?;
     let mut skipped = super::minibatch::update_all(policy, cfg, &batch, &mut totals)?;
     if skipped.is_none() && !all_finite(&policy.parameters()?) {
@@ -187,15 +187,10 @@ pub fn rl_step<P: Policy>(
     push(&mut m, "objective/kept_tokens", kept as f64 / cfg.epochs as f64);
     push(&mut m, "objective/grad_norm", grad_norm / updates);
     push(&mut m, "objective/skipped_updates", state.skipped_updates as f64);
-    let tokens = tax.tokens.max(1) as f64;
-    let before = tax.entropy_sum / tokens;
-    push(&mut m, "entropy/mean", before);
-    let pred: f64 = tax.dh_pred.iter().sum();
-    push(&mut m, "entropy/delta_pred", pred / tokens);
+    push(&mut m, "entropy/mean", tax.mean_entropy());
     for (code, name) in BinSpec::NAMES.iter().enumerate() {
         push(&mut m, &format!("bins/{name}_count"), tax.count[code] as f64);
         push(&mut m, &format!("bins/{name}_kept"), tax.kept[code] as f64);
-        push(&mut m, &format!("bins/{name}_dH_pred"), tax.dh_pred[code]);
     }
     // The diagnostics this step does not already report (it reports the
     // loss, the clipped fraction, the entropy and the bins over the step).
@@ -206,10 +201,17 @@ pub fn rl_step<P: Policy>(
     }
     if cfg.measure_entropy {
         let prompts = batch.prompts.view(0, b);
-        let stats = policy.forward_stats(prompts, g, &batch.tokens, cfg.processing())?;
-        let after = masked_mean(&stats.entropy, &batch.mask);
-        push(&mut m, "entropy/after", after);
-        push(&mut m, "entropy/delta_measured", after - before);
+        entropy_pred::after(
+            policy,
+            prompts,
+            g,
+            &batch.tokens,
+            &batch.mask,
+            cfg.processing(),
+            pre.as_ref(),
+            &tax,
+            &mut m,
+        )?;
     }
     let t3 = now();
     if clock.is_some() {
@@ -324,42 +326,6 @@ pub(super) fn output_stats<T: Tensor>(out: &crate::objective::Output<T>) -> Resu
     })
 }
 
-/// Counts, kept counts and the first-order ΔH (§7) of every generated token,
-/// by bin, for a logit step of size lr along −∂loss/∂z (descent moves z by
-/// lr·(−g/τ)·(onehot − p)); and the entropy before.
-fn accumulate_taxonomy_stats<T: Tensor>(
-    tax: &mut Taxonomy,
-    cfg: &RlConfig,
-    stats: &TokenStats,
-    mask: &[f64],
-    out: &crate::objective::Output<T>,
-) -> Result<()> {
-    let grad = download(&out.grad_logprobs)?; // (Nm, T)
-    let bins = download(&out.bins)?;
-    let keep = download(&out.keep)?;
-    let tau = cfg.objective.temperature;
-    for i in 0..stats.logprobs.len() {
-        if mask[i] == 0.0 {
-            continue;
-        }
-        let code = (bins[i] as usize).min(3);
-        let s = RowStats {
-            // Not among the token statistics; the prediction does not read it.
-            lse: f64::NAN,
-            logp: stats.logprobs[i] as f64,
-            sum_p_sq: stats.sum_p_sq[i] as f64,
-            entropy: stats.entropy[i] as f64,
-            sum_p_sq_logp: stats.sum_p_sq_logp[i] as f64,
-        };
-        tax.dh_pred[code] += taxonomy::predict(s, -grad[i] / tau, cfg.optim.lr, 0.0).dentropy;
-        tax.count[code] += 1;
-        tax.kept[code] += u64::from(keep[i] != 0.0);
-        tax.entropy_sum += s.entropy;
-        tax.tokens += 1;
-    }
-    Ok(())
-}
-
 /// Adds one minibatch's share of the §8 diagnostics to `acc` (their mean
 /// over `parts` minibatches).
 fn add_diagnostics<T: Tensor>(
@@ -378,13 +344,6 @@ fn add_diagnostics<T: Tensor>(
         }
     }
     Ok(())
-}
-
-/// Mean of `x` where `mask` is 1.
-fn masked_mean(x: &[f32], mask: &[f64]) -> f64 {
-    let (s, n) =
-        x.iter().zip(mask).filter(|(_, m)| **m != 0.0).fold((0.0, 0.0), |(s, n), (&v, _)| (s + v as f64, n + 1.0));
-    s / f64::max(n, 1.0)
 }
 
 /// Mean entropy of softmax(z/τ) over every position of (N, T, V) logits.

@@ -284,6 +284,13 @@ impl<T: Tensor> Policy for Gpt<T> {
         self.layout.load_named(&mut self.params, params, "")
     }
 
+    fn gradients(&self) -> Result<Vec<Named>> {
+        // Empty before the first backward: the gradient is then zero.
+        let mut g = self.grads.clone();
+        g.resize(self.layout.total, 0.0);
+        Ok(self.layout.named(&g, ""))
+    }
+
     fn optimizer_state(&self) -> Result<OptimState> {
         let mut opt = self.opt.clone();
         opt.allocate(self.layout.total);

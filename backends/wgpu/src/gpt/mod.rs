@@ -293,6 +293,10 @@ impl Policy for WgpuGpt {
         self.load_block(&self.params, params, "")
     }
 
+    fn gradients(&self) -> Result<Vec<Named>> {
+        Ok(self.layout.named(&self.grads.to_vec()?, ""))
+    }
+
     fn optimizer_state(&self) -> Result<OptimState> {
         let mut moments = self.layout.named(&self.m.to_vec()?, "m.");
         moments.extend(self.layout.named(&self.v.to_vec()?, "v."));
