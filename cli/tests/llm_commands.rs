@@ -301,3 +301,37 @@ fn compare_takes_a_pretrained_model() {
         assert_eq!(rl, 1);
     }
 }
+
+#[test]
+fn a_pretrained_model_trains_on_wgpu_as_on_the_cpu() {
+    if wapo_wgpu::test_context().is_none() {
+        return;
+    }
+    let (gguf, _) = tiny_model("wgpu");
+    let out_dir = gguf.parent().unwrap().join("runs");
+    let mut first = Vec::new();
+    for backend in ["cpu", "wgpu"] {
+        let out = lm_run("train", &gguf, &out_dir, &["--rl-steps", "2", "--backend", backend, "--name", backend]);
+        let text = success(&out);
+        assert!(text.contains(&format!("on backend {backend}")), "{text}");
+        let rl: Vec<_> =
+            records_without_timings(&out_dir.join(backend)).into_iter().filter(|r| r["phase"] == "rl").collect();
+        assert_eq!(rl.len(), 2, "{backend}");
+        for r in &rl {
+            for (k, v) in r.iter() {
+                assert!(!v.is_number() || v.as_f64().unwrap().is_finite(), "{backend}: {k} = {v}");
+            }
+        }
+        first.push(rl[0].clone());
+    }
+    // The first step samples before any update: the same weights and
+    // uniforms draw the same completions on both backends.
+    let (cpu, gpu) = (&first[0], &first[1]);
+    for key in ["rollout/reward_mean", "objective/kept_tokens", "bins/pos_peak_count", "bins/neg_valley_count"] {
+        assert_eq!(cpu[key], gpu[key], "{key}");
+    }
+    for key in ["entropy/mean", "objective/loss"] {
+        let (a, b) = (cpu[key].as_f64().unwrap(), gpu[key].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{key}: cpu {a} wgpu {b}");
+    }
+}
