@@ -21,15 +21,15 @@ macro_rules! with_policy {
 }
 
 /// Runs `$body` with `$p` bound to the pretrained model at `$path` on
-/// `$cfg`'s backend and `$meta` to the rest of the file
+/// `$backend` and `$meta` to the rest of the file
 /// ([`crate::llm::Meta`]: config, tokenizer, names for writing it out). The
 /// file's tensors are dropped once copied into the policy.
 macro_rules! with_pretrained {
-    ($cfg:expr, $path:expr, |$p:ident, $meta:ident| $body:expr) => {{
+    ($backend:expr, $path:expr, |$p:ident, $meta:ident| $body:expr) => {{
         let wapo_io::model::Loaded { config, tensors, tokenizer, architecture, model_type } =
             wapo_io::model::load($path)?;
         let $meta = $crate::llm::Meta { config, tokenizer, architecture, model_type };
-        match $cfg.backend {
+        match $backend {
             $crate::config::Backend::Cpu => {
                 let $p = wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::from_named(config, &tensors, Default::default())?;
                 drop(tensors);

@@ -82,7 +82,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 pub fn eval_checkpoint(cfg: &TrainConfig, path: &Path) -> Result<Metrics> {
     if let Some(model) = &cfg.model.path {
         // A pretrained run: its model file gives the shape and the tokenizer.
-        return with_pretrained!(cfg, Path::new(model), |policy, meta| {
+        return with_pretrained!(cfg.backend, Path::new(model), |policy, meta| {
             let task = crate::llm::task::LmTask::from_config(cfg, meta.tokenizer, &meta.config)?;
             let mut policy = policy;
             checkpoint::load_parameters(path, &mut policy).map_err(|e| CliError::format(path, e.to_string()))?;

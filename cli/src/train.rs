@@ -100,7 +100,7 @@ pub fn train(cfg: &TrainConfig, start: Start, progress: &Progress) -> Result<Out
 /// A pretrained model on a text task; the fine-tuned model is written as a
 /// Hugging Face directory, `<run>/model/`, at the end.
 fn train_pretrained(path: &Path, cfg: &TrainConfig, start: Start, progress: &Progress) -> Result<Outcome> {
-    with_pretrained!(cfg, path, |policy, meta| {
+    with_pretrained!(cfg.backend, path, |policy, meta| {
         let task = crate::llm::task::LmTask::from_config(cfg, meta.tokenizer.clone(), &meta.config)?;
         let dir = RunDir::new(run_root(cfg)).root.join("model");
         let mut export = |params: Vec<wapo_core::rl::Named>| -> Result<()> {

@@ -15,8 +15,9 @@ use wapo_core::host::HostTensor;
 use wapo_core::objective::{TokenBatch, token_objective, wapo};
 use wapo_core::rl::{OptimConfig, Policy, Prompts, TrainState};
 use wapo_core::{Shape, Tensor};
-use wapo_cpu::gpt::Gpt;
 
+use crate::config::Backend;
+use crate::config::knob::Knob;
 use crate::error::{CliError, Result};
 use crate::llm::ModelArg;
 
@@ -39,6 +40,9 @@ pub struct LlmBenchArgs {
     /// Timed repetitions after one warm-up.
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
+    /// cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
 }
 
 pub fn run(args: &LlmBenchArgs) -> Result<()> {
@@ -50,11 +54,22 @@ pub fn run(args: &LlmBenchArgs) -> Result<()> {
     if args.new_tokens < 2 || args.reps == 0 {
         return Err(CliError::config("new-tokens", "must be ≥ 2 (and --reps ≥ 1)"));
     }
-    let mut policy: Gpt = crate::llm::load(&args.model.model)?.policy;
+    let backend = <Backend as Knob>::from_flag(&args.backend).ok_or_else(|| {
+        CliError::config("backend", format!("expected {}, got `{}`", Backend::expected(), args.backend))
+    })?;
+    with_pretrained!(backend, &args.model.model, |policy, meta| {
+        let _ = meta;
+        let mut policy = policy;
+        measure(&mut policy, args, backend)
+    })
+}
+
+/// Times generation and the training step of `policy`, median of `args.reps`.
+fn measure<P: Policy>(policy: &mut P, args: &LlmBenchArgs, backend: Backend) -> Result<()> {
     let cfg = *policy.config();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "model {}: {} layers, C {}, H {}/{}, V {}; backend cpu, {threads} threads",
+        "model {}: {} layers, C {}, H {}/{}, V {}; backend {backend}, {threads} CPU threads",
         args.model.model.display(),
         cfg.layers,
         cfg.channels,

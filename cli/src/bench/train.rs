@@ -39,12 +39,16 @@ pub fn run(args: &TrainBenchArgs) -> Result<()> {
         return Err(CliError::config("reps", "must be ≥ 1"));
     }
     if let Some(model) = &args.model {
-        if args.backend != "cpu" {
-            return Err(CliError::config("backend", "pretrained models run on the cpu backend so far"));
-        }
         let model = crate::llm::ModelArg { model: model.clone() };
-        let llm =
-            super::llm::LlmBenchArgs { model, prompts: 8, group: 8, prompt_len: 48, new_tokens: 64, reps: args.reps };
+        let llm = super::llm::LlmBenchArgs {
+            model,
+            prompts: 8,
+            group: 8,
+            prompt_len: 48,
+            new_tokens: 64,
+            reps: args.reps,
+            backend: args.backend.clone(),
+        };
         return super::llm::run(&llm);
     }
     if args.prompts.contains(&0) {
