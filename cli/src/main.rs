@@ -2,7 +2,9 @@
 //! the GRPO family), evaluate objectives on case files, benchmark.
 //!
 //! `train`, `eval`, `compare` (the training loop, its run directory, plots
-//! and summary), `loss` (case files), `bench`, and the pretrained-model
+//! and summary), `sweep` (the stability map; the collapse rule in
+//! `collapse`), `taxonomy` (the bin-ablation experiment), `loss` (case
+//! files), `bench`, and the pretrained-model
 //! commands in [`llm`] (`tokenize`, `score`, `generate`, `convert`); every
 //! knob is declared once in [`config`].
 

@@ -4,7 +4,8 @@
 //!
 //! * [`WgpuContext`] — adapter, device, pipeline cache, buffer pool.
 //! * [`WgpuTensor`] — an f32 tensor on the device.
-//! * [`gpt`] — the GPT policy as WGSL kernels: training and generation on the GPU.
+//! * [`gpt`] — the policy of both families (GPT, llama) as WGSL kernels:
+//!   training and generation on the GPU.
 //! * [`bench`] — the forward+backward benchmark of the objective (any backend).
 
 pub mod bench;

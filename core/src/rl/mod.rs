@@ -1,10 +1,13 @@
 //! The training loop, written once over any backend's [`Policy`] and
 //! [`crate::Tensor`]: the SFT warm start ([`warm_start`]), the RL step
-//! ([`rl_step`]) and held-out evaluation ([`evaluate`]).
+//! ([`rl_step`]; its minibatch and micro-batch updates in `minibatch.rs`),
+//! the top-k / top-p rule shared by sampler and trainer ([`truncate`]), the
+//! entropy-change prediction of a step ([`entropy_pred`]) and held-out
+//! evaluation ([`evaluate`]).
 //!
 //! Metrics are a flat list of namespaced `(name, value)` pairs
 //! (`rollout/reward_mean`, `objective/clipped_fraction`, `entropy/mean`,
-//! `bins/pos_peak_count`, `bins/pos_peak_dH_pred`, `entropy/delta_measured`,
+//! `bins/pos_peak_count`, `entropy/delta_pred`, `entropy/delta_measured`,
 //! `eval/greedy_exact`, `eval/pass@k`, `time/generate_s`, ...), ready for one
 //! `metrics.jsonl` record per step.
 //!
