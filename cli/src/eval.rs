@@ -40,18 +40,29 @@ fn run_config(checkpoint: &Path) -> Option<PathBuf> {
     cfg.exists().then_some(cfg)
 }
 
-pub fn run(args: &EvalArgs) -> Result<()> {
-    if !args.checkpoint.is_file() {
+/// The config a command on `checkpoint` runs with: `config` when given,
+/// else the run's own `config.toml` beside `checkpoints/`, else the
+/// defaults; `overrides` on top. The checkpoint must be a file.
+pub fn checkpoint_config(
+    checkpoint: &Path,
+    config: Option<&Path>,
+    overrides: &[(String, String)],
+) -> Result<TrainConfig> {
+    if !checkpoint.is_file() {
         return Err(CliError::Io {
-            path: args.checkpoint.clone(),
+            path: checkpoint.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such checkpoint file"),
         });
     }
-    let cfg = match (&args.config, run_config(&args.checkpoint)) {
-        (Some(file), _) => TrainConfig::resolve(Some(file), &args.overrides.0)?,
-        (None, Some(saved)) => TrainConfig::load(&saved)?.with_overrides(&args.overrides.0)?,
-        (None, None) => TrainConfig::resolve(None, &args.overrides.0)?,
-    };
+    match (config, run_config(checkpoint)) {
+        (Some(file), _) => TrainConfig::resolve(Some(file), overrides),
+        (None, Some(saved)) => TrainConfig::load(&saved)?.with_overrides(overrides),
+        (None, None) => TrainConfig::resolve(None, overrides),
+    }
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let cfg = checkpoint_config(&args.checkpoint, args.config.as_deref(), &args.overrides.0)?;
     let m = eval_checkpoint(&cfg, &args.checkpoint)?;
     if args.json {
         let obj: serde_json::Map<String, serde_json::Value> = m

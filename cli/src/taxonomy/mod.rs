@@ -12,7 +12,7 @@ mod table_policy;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
@@ -20,10 +20,8 @@ use wapo_core::Objective;
 use wapo_core::rl::TrainState;
 use wapo_io::checkpoint;
 
-use crate::config::TrainConfig;
 use crate::error::{CliError, Result};
 use crate::overrides::Overrides;
-use crate::run_dir::CONFIG_FILE;
 use experiment::{Optimizer, Setup};
 
 #[derive(Args, Debug)]
@@ -54,23 +52,7 @@ pub struct TaxonomyArgs {
     pub overrides: Overrides,
 }
 
-/// `runs/<name>/config.toml` for `runs/<name>/checkpoints/<file>`.
-fn run_config(checkpoint: &Path) -> Option<PathBuf> {
-    let dir = checkpoint.parent()?;
-    if dir.file_name()? != "checkpoints" {
-        return None;
-    }
-    let cfg = dir.parent()?.join(CONFIG_FILE);
-    cfg.exists().then_some(cfg)
-}
-
 pub fn run(args: &TaxonomyArgs) -> Result<()> {
-    if !args.checkpoint.is_file() {
-        return Err(CliError::Io {
-            path: args.checkpoint.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such checkpoint file"),
-        });
-    }
     if args.batches == 0 {
         return Err(CliError::config("batches", "must be ≥ 1"));
     }
@@ -81,11 +63,7 @@ pub fn run(args: &TaxonomyArgs) -> Result<()> {
     if !overrides.iter().any(|(p, _)| p == "objective.name") {
         overrides.push(("objective.name".into(), Objective::DrGrpo.name().into()));
     }
-    let cfg = match (&args.config, run_config(&args.checkpoint)) {
-        (Some(file), _) => TrainConfig::resolve(Some(file), &overrides)?,
-        (None, Some(saved)) => TrainConfig::load(&saved)?.with_overrides(&overrides)?,
-        (None, None) => TrainConfig::resolve(None, &overrides)?,
-    };
+    let cfg = crate::eval::checkpoint_config(&args.checkpoint, args.config.as_deref(), &overrides)?;
     if cfg.model.path.is_some() {
         return Err(CliError::config(
             "model.path",
