@@ -42,7 +42,7 @@ struct Cli {
 enum Command {
     /// Evaluate an objective on a case file (docs/CASES.md) and print the output as JSON.
     Loss(loss::LossArgs),
-    /// Train a small model with SFT then RL (defaults: recurrence task, wapo objective).
+    /// Train with SFT then RL: a small model on a toy task (defaults: recurrence, wapo), or a pretrained --model on a text task.
     Train(train::TrainArgs),
     /// Held-out greedy exact match and pass@k of a checkpoint.
     Eval(eval::EvalArgs),

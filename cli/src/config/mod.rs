@@ -1,5 +1,5 @@
-//! `TrainConfig`: every knob of `wapo train`, `wapo eval` and `wapo compare`,
-//! each declared once below with its doc, type, default, flag and check.
+//! `TrainConfig`: every knob of `wapo train`, `eval`, `compare`, `sweep` and
+//! `taxonomy`, each declared once below with its doc, type, default, flag and check.
 //! From those declarations come the struct, the embedded defaults, reading
 //! TOML files and flags (errors name the dotted field), the flags' help
 //! ([`crate::overrides`]) and the documented TOML of `--print-config`.
@@ -597,7 +597,7 @@ impl TrainConfig {
 
 /// The header of the written TOML.
 const DOC: &[&str] = &[
-    " The config of `wapo train`, `wapo eval` and `wapo compare`. Every key",
-    " has the flag named beside its doc; flags override a --config file,",
-    " which overrides the embedded defaults.",
+    " The config of `wapo train`, `eval`, `compare`, `sweep` and `taxonomy`.",
+    " Every key has the flag named beside its doc; flags override a --config",
+    " file, which overrides the embedded defaults.",
 ];
