@@ -1,6 +1,6 @@
 //! Pass 2: ∂loss/∂logits, written once.
 
-use wapo_core::Result;
+use wapo_core::{Error, Result};
 
 use super::OP;
 use crate::kernels::segment_row_chunks;
@@ -18,8 +18,33 @@ pub(crate) fn grad_logits(
     inv_t: f32,
 ) -> Result<WgpuTensor> {
     let out = WgpuTensor::empty(&logits.store.dev, logits.shape)?; // (N, T, V)
-    let v = logits.shape.last() as u64;
     let rows = logits.shape.without_last().numel() as u64;
+    grad_logits_at(logits, rows, tokens, st, g, 0, inv_t, &out)?;
+    Ok(out)
+}
+
+/// ∂loss/∂z of the first `rows` rows of `logits` into the first rows of
+/// `out` (both rows of V), for rows `row0 ..` of `tokens`, `st` and `g`:
+/// one chunk of a larger batch whose logits are made a chunk at a time.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grad_logits_at(
+    logits: &WgpuTensor,
+    rows: u64,
+    tokens: &WgpuTensor,
+    st: &super::stats::Stats,
+    g: &WgpuTensor,
+    row0: u64,
+    inv_t: f32,
+    out: &WgpuTensor,
+) -> Result<()> {
+    let v = logits.shape.last() as u64;
+    let inside = rows * v <= logits.numel() && rows * v <= out.numel() && out.shape.last() as u64 == v;
+    if !inside || row0 + rows > tokens.numel() || row0 + rows > g.numel() || 2 * (row0 + rows) > st.shift.numel() {
+        return Err(Error::Backend(format!(
+            "{OP}: rows {row0}..{} outside the logits, gradient or row data",
+            row0 + rows
+        )));
+    }
     let vec4 = v.is_multiple_of(4);
     let kernel = Kernel {
         name: "fused_grad",
@@ -36,10 +61,10 @@ pub(crate) fn grad_logits(
         let (e0, e1) = (r0 * v, r1 * v);
         let (zw, zs) = logits.window_at(if vec4 { 1 } else { 0 }, e0, e1)?;
         let (ow, os) = out.window_at(if vec4 { 6 } else { 5 }, e0, e1)?;
-        let params = [(e1 - e0) as u32, v as u32, zs as u32, r0 as u32, inv_t.to_bits(), os as u32];
+        let params = [(e1 - e0) as u32, v as u32, zs as u32, (row0 + r0) as u32, inv_t.to_bits(), os as u32];
         let threads = if vec4 { (e1 - e0) / 4 } else { e1 - e0 };
         let wins = [zw, whole(2, tok), whole(3, shift), whole(4, g), ow];
         dispatch(logits.ctx(), &kernel, &wins, &params, threads.div_ceil(256))?;
     }
-    Ok(out)
+    Ok(())
 }

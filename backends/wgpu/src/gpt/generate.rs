@@ -34,7 +34,10 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>, dec: &Sampling) -> Re
     let pv = |rg: &std::ops::Range<usize>| net.p(rg);
     let rows = Rows { b: req.b, g: 1, p, s: 0 };
     let host = HostRows::new(req.prompts, req.pad, &vec![0; req.b], rows, 1);
-    let prompt = forward(net, host, rows, false)?;
+    let prompt = forward(net, host, rows, false, true)?;
+    let Some(prompt_logits) = &prompt.logits else {
+        return Err(wapo_core::Error::Backend("the prompt pass made no logits".into()));
+    };
     let pad = prompt.pad.as_ref().map(View::all);
     // Row i's position at step s: p + s − pad[i / G], counted from its
     // prompt's first real token.
@@ -56,7 +59,7 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>, dec: &Sampling) -> Re
         Some(cut) => sample_truncated(tok, lp, View::all(logits), uni, n, v, div, steps, s, tau, cut),
         None => sample(tok, lp, View::all(logits), uni, n, v, div, steps, s, tau),
     };
-    draw(&prompt.logits, g, 0)?;
+    draw(prompt_logits, g, 0)?;
 
     let caches = (0..cfg.layers).map(|_| alloc(dev, n * steps * qkvc)).collect::<Result<Vec<_>>>()?;
     let [x, ln, qkv, atty, tmp, res2, fch, act, logits] = [c, c, qkvc, c, c, c, fcc, m, v].map(|w| alloc(dev, n * w));

@@ -10,9 +10,9 @@
 //! the SFT loss and the gradient norm (which the optimizer step returns).
 
 mod generate;
+mod head;
 pub mod kernels;
 mod model;
-mod stats;
 
 use wapo_core::rl::{
     Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Processing, Prompts, Rollout, Sampling, TokenStats,
@@ -22,13 +22,13 @@ use wapo_core::{Error, Result, Shape, Tensor};
 
 use crate::context::WgpuDevice;
 use crate::tensor::WgpuTensor;
+use head::HeadStats;
 use kernels::adamw::{AdamStep, adamw, sum_squares};
 use kernels::rope::RopeTables;
 use kernels::rows::fill;
 use kernels::xent::softmax_xent;
 use kernels::{View, alloc, upload_u32, write};
 use model::{Acts, HostRows, Net};
-use stats::HeadStats;
 
 /// The GPU GPT policy: parameters, gradients, optimizer state and the saved
 /// activations of the last training forward, all on one wgpu device.
@@ -49,6 +49,9 @@ pub struct WgpuGpt {
     /// The row statistics of the last [`Policy::forward_stats`], which its
     /// [`Policy::backward_logprobs`] turns into ∂loss/∂logits on the device.
     head: Option<HeadStats>,
+    /// Rows of logits the head makes at once in `forward_stats` and
+    /// `backward_logprobs`; `None`: 64 MiB worth.
+    head_rows: Option<usize>,
 }
 
 impl WgpuGpt {
@@ -84,7 +87,21 @@ impl WgpuGpt {
         }
         let decay: Vec<u32> = layout.decays().iter().map(|&d| d as u32).collect();
         let decay = upload_u32(dev, &decay)?;
-        Ok(WgpuGpt { cfg, layout, dev: dev.clone(), rope, params, grads, m, v, decay, step: 0, acts: None, head: None })
+        Ok(WgpuGpt {
+            cfg,
+            layout,
+            dev: dev.clone(),
+            rope,
+            params,
+            grads,
+            m,
+            v,
+            decay,
+            step: 0,
+            acts: None,
+            head: None,
+            head_rows: None,
+        })
     }
 
     /// The flat parameter block (device → host) and its layout.
@@ -109,15 +126,38 @@ impl WgpuGpt {
         write(&self.params, 0, data)
     }
 
-    /// Training forward; keeps the activations for [`Policy::backward`].
-    fn train_forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<&Acts> {
+    /// Sets how many rows of logits the LM head makes at once in
+    /// [`Policy::forward_stats`] and [`Policy::backward_logprobs`] (`None`:
+    /// 64 MiB of logits; at most what one storage binding holds). The
+    /// results do not depend on it beyond f32 rounding of the head's
+    /// weight gradient, summed chunk by chunk.
+    pub fn set_head_chunk_rows(&mut self, rows: Option<usize>) {
+        self.head_rows = rows;
+    }
+
+    /// Training forward; keeps the activations for [`Policy::backward`],
+    /// the logits (N·T, V) with them when `with_logits`.
+    fn train_forward(
+        &mut self,
+        prompts: Prompts<'_>,
+        group: usize,
+        completions: &[u32],
+        with_logits: bool,
+    ) -> Result<&Acts> {
         let rows = self.cfg.check_batch(prompts, group, completions)?;
         let t = completions.len() / rows.n();
         let host = HostRows::new(prompts.tokens, prompts.pad, completions, rows, t);
         self.acts = None;
         self.head = None;
-        let acts = model::forward(self.net(), host, rows, true)?;
+        let acts = model::forward(self.net(), host, rows, true, with_logits)?;
         Ok(self.acts.insert(acts))
+    }
+
+    fn saved_logits(&self) -> Result<&WgpuTensor> {
+        self.acts
+            .as_ref()
+            .and_then(|a| a.logits.as_ref())
+            .ok_or_else(|| Error::Backend("no logits saved: run a training forward first".into()))
     }
 
     fn backward_from(&mut self, dlogits: &WgpuTensor) -> Result<()> {
@@ -130,6 +170,9 @@ impl WgpuGpt {
                 expected: Shape::d2(acts.ns, self.cfg.vocab),
                 got: dlogits.shape(),
             });
+        }
+        if acts.logits.is_none() {
+            return Err(Error::Backend("backward from logits after forward_stats: use backward_logprobs".into()));
         }
         model::backward(self.net(), &self.grads, acts, dlogits)
     }
@@ -187,8 +230,8 @@ impl Policy for WgpuGpt {
     fn forward(&mut self, prompts: Prompts<'_>, group: usize, completions: &[u32]) -> Result<WgpuTensor> {
         let v = self.cfg.vocab;
         let n = prompts.batch * group;
-        let acts = self.train_forward(prompts, group, completions)?;
-        acts.logits.reshape(Shape::d3(n, acts.ns / n, v))
+        let t = self.train_forward(prompts, group, completions, true)?.ns / n;
+        self.saved_logits()?.reshape(Shape::d3(n, t, v))
     }
 
     fn backward(&mut self, grad_logits: &WgpuTensor) -> Result<()> {
@@ -208,9 +251,12 @@ impl Policy for WgpuGpt {
             return stats_via_logits(self, prompts, group, completions, processing);
         }
         let temperature = processing.temperature;
-        stats::check_temperature(temperature)?;
-        let logits = self.forward(prompts, group, completions)?;
-        let (out, head) = stats::token_stats(&logits, completions, temperature)?;
+        head::check_temperature(temperature)?;
+        self.train_forward(prompts, group, completions, false)?;
+        let Some(acts) = &self.acts else {
+            return Err(Error::Backend("the training forward kept no activations".into()));
+        };
+        let (out, head) = head::head_stats(self.net(), acts, completions, temperature, self.head_rows)?;
         self.head = Some(head);
         Ok(out)
     }
@@ -235,28 +281,18 @@ impl Policy for WgpuGpt {
                 "backward_logprobs with another batch or temperature than the last forward_stats".into(),
             ));
         }
-        let (v, n) = (self.cfg.vocab, head.completions.len());
-        let logits = acts.logits.reshape(Shape::d2(n, v))?;
-        let dlogits = head.grad_logits(&logits, grad_logprobs)?;
-        self.backward_from(&dlogits)
+        let dsel = head::head_backward(self.net(), &self.grads, acts, head, grad_logprobs)?;
+        model::backward_from_head(self.net(), &self.grads, acts, &dsel)
     }
 
     fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32]) -> Result<f64> {
         let (v, dev) = (self.cfg.vocab, self.dev.clone());
-        let acts = self.train_forward(prompts, 1, gold)?;
-        let rows = acts.ns;
+        let rows = self.train_forward(prompts, 1, gold, true)?.ns;
+        let logits = self.saved_logits()?;
         let targets = upload_u32(&dev, gold)?;
         let (dlogits, loss) = (alloc(&dev, rows * v)?, alloc(&dev, rows)?);
         let scale = (1.0 / rows as f64) as f32;
-        softmax_xent(
-            View::all(&dlogits),
-            View::all(&loss),
-            View::all(&acts.logits),
-            View::all(&targets),
-            rows,
-            v,
-            scale,
-        )?;
+        softmax_xent(View::all(&dlogits), View::all(&loss), View::all(logits), View::all(&targets), rows, v, scale)?;
         self.backward_from(&dlogits)?;
         let loss: f64 = loss.to_vec()?.iter().map(|&x| x as f64).sum();
         if !loss.is_finite() {

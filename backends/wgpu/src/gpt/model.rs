@@ -123,7 +123,9 @@ pub(crate) struct Acts {
     pub layers: Vec<LayerActs>,
     pub lnf: Norm,
     pub lnf_sel: WgpuTensor, // (N·T, C)
-    pub logits: WgpuTensor,  // (N·T, V)
+    /// (N·T, V); `None` after a forward for the chunked head, which makes
+    /// the logits a chunk of rows at a time from `lnf_sel`.
+    pub logits: Option<WgpuTensor>,
     /// u32 (B) the prompts' left padding; `None` when no prompt is padded.
     pub pad: Option<WgpuTensor>,
     /// The row layout on the host, kept by a training forward: the backward
@@ -213,9 +215,9 @@ impl HostRows {
 }
 
 /// Training forward (or, with `train = false`, the prompt pass of
-/// generation, which allows no backward). Returns the activations, logits
-/// (N·T, V) included.
-pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool) -> Result<Acts> {
+/// generation, which allows no backward). Returns the activations, and
+/// the logits (N·T, V) when `with_logits`.
+pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool, with_logits: bool) -> Result<Acts> {
     let (dev, cfg, lay) = (net.dev, net.cfg, net.lay);
     let (c, m, v, h) = (cfg.channels, cfg.mlp, cfg.vocab, cfg.heads);
     let (qkvc, fcc) = (cfg.qkv_channels(), cfg.fc_channels());
@@ -273,14 +275,32 @@ pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool) -> 
     let sel = upload_u32(dev, &host.sel)?;
     let lnf_sel = alloc(dev, ns * c)?;
     gather_rows(View::all(&lnf_sel), View::all(&lnf.out), View::all(&sel), ns, c)?;
-    let logits = alloc(dev, ns * v)?;
-    linear(&logits, &lnf_sel, p(&lay.lm_head), None, ns, c, v)?;
+    let logits = match with_logits {
+        true => {
+            let logits = alloc(dev, ns * v)?;
+            linear(&logits, &lnf_sel, p(&lay.lm_head), None, ns, c, v)?;
+            Some(logits)
+        }
+        false => None,
+    };
     Ok(Acts { rows, pos, ns, resid, layers, lnf, lnf_sel, logits, pad, host: train.then_some(host) })
 }
 
 /// Accumulates into `grads` the gradient of the forward that produced
 /// `acts`, given ∂loss/∂logits (N·T, V).
 pub(crate) fn backward(net: Net<'_>, grads: &WgpuTensor, acts: &Acts, dlogits: &WgpuTensor) -> Result<()> {
+    let (c, v, ns) = (net.cfg.channels, net.cfg.vocab, acts.ns);
+    let lm_head = &net.lay.lm_head;
+    let dsel = alloc(net.dev, ns * c)?;
+    let dw = View::range(grads, lm_head);
+    linear_backward(&dsel, dw, None, dlogits, &acts.lnf_sel, net.p(lm_head), ns, c, v)?;
+    backward_from_head(net, grads, acts, &dsel)
+}
+
+/// The backward below the LM head: accumulates into `grads` the gradient
+/// of the forward that produced `acts`, given ∂loss/∂(the head's input
+/// rows) `dsel` (N·T, C).
+pub(crate) fn backward_from_head(net: Net<'_>, grads: &WgpuTensor, acts: &Acts, dsel: &WgpuTensor) -> Result<()> {
     let (dev, cfg, lay) = (net.dev, net.cfg, net.lay);
     let Some(host) = &acts.host else {
         return Err(wapo_core::Error::Backend("backward after a generation pass: run a training forward first".into()));
@@ -289,7 +309,6 @@ pub(crate) fn backward(net: Net<'_>, grads: &WgpuTensor, acts: &Acts, dlogits: &
     let (qkvc, fcc) = (cfg.qkv_channels(), cfg.fc_channels());
     let rows = acts.rows;
     let r = rows.total();
-    let ns = acts.ns;
     let p = |rg: &Range<usize>| net.p(rg);
     let g = |rg: &Range<usize>| View::range(grads, rg);
     let gb = |rg: &Range<usize>| (!rg.is_empty()).then(|| View::range(grads, rg));
@@ -301,11 +320,9 @@ pub(crate) fn backward(net: Net<'_>, grads: &WgpuTensor, acts: &Acts, dlogits: &
         false => Some(RowLists::build(dev, &host.pos, cfg.context, "positions")?),
     };
     let by_sel = RowLists::build(dev, &host.sel, r, "rows")?;
-    let dsel = alloc(dev, ns * c)?;
-    linear_backward(&dsel, g(&lay.lm_head), None, dlogits, &acts.lnf_sel, p(&lay.lm_head), ns, c, v)?;
     let dlnf = alloc(dev, r * c)?;
     fill(View::all(&dlnf), 0.0)?;
-    scatter_add_rows(View::all(&dlnf), View::all(&dsel), &by_sel, c)?;
+    scatter_add_rows(View::all(&dlnf), View::all(dsel), &by_sel, c)?;
     let dres = alloc(dev, r * c)?;
     fill(View::all(&dres), 0.0)?;
     let nb = |dinp: &WgpuTensor, wr: &Range<usize>, br: &Range<usize>, dout: &WgpuTensor, x: &WgpuTensor, n: &Norm| {
