@@ -283,3 +283,65 @@ fn forward_stats_match_the_host_path() {
     assert!(a.backward_logprobs(other.prompts(), g, &other.completions, &gl, Processing::temperature(tau)).is_err());
     assert!(a.backward_logprobs(batch.prompts(), g, &batch.completions, &gl, Processing::temperature(1.0)).is_err());
 }
+
+/// `forward_stats` / `backward_logprobs` with the LM head in chunks of 3
+/// rows (20 scored rows: six chunks and a short one) against the same in
+/// one chunk (every row's logits at once, the unchunked path) and against
+/// the CPU policy (its own head, on the host), from the same parameters,
+/// for the GPT and a tiny llama with untied and with tied embeddings (the
+/// head's gradient then adds into the embedding's): the statistics and
+/// every parameter gradient within 1e-4 of scale, the max difference
+/// printed. A truncating processing (top-k, top-p) takes the logits
+/// fallback on the chunked model and matches the CPU's truncated head.
+#[test]
+fn chunked_head_matches_one_chunk_and_the_cpu() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let llama = ModelConfig::llama(11, 12, 16, 2, 4, 2, 24, 10_000.0);
+    let configs =
+        [("gpt", model()), ("llama untied", llama), ("llama tied", ModelConfig { tied_embeddings: true, ..llama })];
+    for (seed, (what, cfg)) in configs.into_iter().enumerate() {
+        let mut cpu = Gpt::<CpuTensor>::new(cfg, 71 + seed as u64).unwrap();
+        // Scaled up so that the distributions are far from uniform.
+        for x in cpu.raw_parameters_mut() {
+            *x *= 4.0;
+        }
+        let params = cpu.parameters().unwrap();
+        let gpu = |rows: usize| {
+            let mut m = WgpuGpt::from_named(&dev, cfg, &params).unwrap();
+            m.set_head_chunk_rows(Some(rows));
+            m
+        };
+        let (mut chunked, mut whole) = (gpu(3), gpu(usize::MAX));
+        let (b, p, g, t) = (2, 3, 2, 5);
+        let batch = Batch::new(73 + seed as u64, b, p, g, t, cfg.vocab);
+        let mut rng = Rng::new(79);
+        let gl: Vec<f32> = (0..b * g * t).map(|_| rng.range(-1.0, 1.0) as f32).collect();
+        let truncated = Processing { temperature: 0.9, top_k: 6, top_p: 0.95 };
+        for (how, proc) in [("τ 0.8", Processing::temperature(0.8)), ("top-k/top-p", truncated)] {
+            let name = |x: &str| format!("{what} {how} {x}");
+            cpu.zero_grad();
+            chunked.zero_grad();
+            whole.zero_grad();
+            let (prompts, comps) = (batch.prompts(), &batch.completions);
+            let sc = chunked.forward_stats(prompts, g, comps, proc).unwrap();
+            let sw = whole.forward_stats(prompts, g, comps, proc).unwrap();
+            let sh = cpu.forward_stats(prompts, g, comps, proc).unwrap();
+            for (x, want, cpu_want, got) in [
+                ("ℓ", &sw.logprobs, &sh.logprobs, &sc.logprobs),
+                ("H", &sw.entropy, &sh.entropy, &sc.entropy),
+                ("Σp²", &sw.sum_p_sq, &sh.sum_p_sq, &sc.sum_p_sq),
+                ("Σp²·log p", &sw.sum_p_sq_logp, &sh.sum_p_sq_logp, &sc.sum_p_sq_logp),
+            ] {
+                close(&name(&format!("{x} vs one chunk")), want, got);
+                close(&name(&format!("{x} vs cpu")), cpu_want, got);
+            }
+            chunked.backward_logprobs(prompts, g, comps, &gl, proc).unwrap();
+            whole.backward_logprobs(prompts, g, comps, &gl, proc).unwrap();
+            cpu.backward_logprobs(prompts, g, comps, &gl, proc).unwrap();
+            let lay = cpu.raw_parameters().1.clone();
+            let got = named_grads(&lay, &chunked.raw_gradients().unwrap());
+            close_named(&name("vs one chunk"), &named_grads(&lay, &whole.raw_gradients().unwrap()), &got);
+            close_named(&name("vs cpu"), &named_grads(&lay, cpu.raw_gradients()), &got);
+        }
+    }
+}

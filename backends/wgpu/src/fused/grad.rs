@@ -57,7 +57,7 @@ pub(crate) fn grad_logits_at(
     }
     let (tok, shift, g) = (one(tokens)?, one(&st.shift)?, one(g)?);
     // Each chunk lies in one buffer of the logits and one of the gradient.
-    for (r0, r1) in segment_row_chunks(logits.ctx(), &[(logits, v), (&out, v)], rows, v, OP)? {
+    for (r0, r1) in segment_row_chunks(logits.ctx(), &[(logits, v), (out, v)], rows, v, OP)? {
         let (e0, e1) = (r0 * v, r1 * v);
         let (zw, zs) = logits.window_at(if vec4 { 1 } else { 0 }, e0, e1)?;
         let (ow, os) = out.window_at(if vec4 { 6 } else { 5 }, e0, e1)?;
