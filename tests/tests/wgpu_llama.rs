@@ -4,10 +4,12 @@
 //! and generated tokens (greedy, and sampled from the same uniforms), each
 //! within 1e-4 of the tensor's scale, the max difference per tensor
 //! printed. Tiny models with grouped-query attention, tied and untied
-//! embeddings, with and without q/k/v biases, llama3 rotary scaling.
+//! embeddings, with and without q/k/v biases, llama3 rotary scaling; and
+//! the chunked LM head of `forward_stats` on a device whose bindings
+//! cannot hold the whole logits.
 
 use wapo_core::Tensor;
-use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts, RopeScaling, Sampling};
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Processing, Prompts, RopeScaling, Sampling};
 use wapo_cpu::CpuTensor;
 use wapo_cpu::gpt::Gpt;
 use wapo_tests::random::Rng;
@@ -279,5 +281,43 @@ fn stop_tokens_and_truncated_sampling_match_the_cpu() {
                 close(&format!("{what} logprobs k{} p{} τ={tau}", dec.top_k, dec.top_p), &rc.logprobs, &rg.logprobs);
             }
         }
+    }
+}
+
+/// On a device whose storage bindings (20 KiB) cannot hold the batch's
+/// logits (32 rows × V = 256, 32 KiB), the logits path fails, while
+/// `forward_stats` / `backward_logprobs` run: their head makes 19 rows of
+/// logits at a time (the default chunk cut to the binding), and the
+/// statistics and every gradient equal those of the same model on the
+/// uncapped device, where one chunk holds every row.
+#[test]
+fn the_chunked_head_runs_where_the_whole_logits_cannot_be_bound() {
+    let Some(dev) = wapo_wgpu::test_context() else { return };
+    let capped = wapo_wgpu::WgpuContext::with_binding_cap(20 << 10).unwrap();
+    let cfg = ModelConfig { tied_embeddings: true, ..ModelConfig::llama(256, 12, 16, 2, 4, 2, 24, 10_000.0) };
+    let (cpu, mut whole) = pair(&dev, cfg, 83);
+    let mut chunked = WgpuGpt::from_named(&capped, cfg, &cpu.parameters().unwrap()).unwrap();
+    let mut rng = Rng::new(89);
+    let (b, p, g, t) = (2, 3, 2, 8);
+    let prompts = tokens(&mut rng, b * p, cfg.vocab);
+    let comps = tokens(&mut rng, b * g * t, cfg.vocab);
+    let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
+    assert!(chunked.forward(view, g, &comps).is_err(), "the whole logits should exceed one binding");
+    let proc = Processing::temperature(1.1);
+    let (sc, sw) =
+        (chunked.forward_stats(view, g, &comps, proc).unwrap(), whole.forward_stats(view, g, &comps, proc).unwrap());
+    close("capped ℓ", &sw.logprobs, &sc.logprobs);
+    close("capped H", &sw.entropy, &sc.entropy);
+    close("capped Σp²", &sw.sum_p_sq, &sc.sum_p_sq);
+    close("capped Σp²·log p", &sw.sum_p_sq_logp, &sc.sum_p_sq_logp);
+    let gl: Vec<f32> = (0..b * g * t).map(|_| rng.range(-1.0, 1.0) as f32).collect();
+    chunked.zero_grad();
+    whole.zero_grad();
+    chunked.backward_logprobs(view, g, &comps, &gl, proc).unwrap();
+    whole.backward_logprobs(view, g, &comps, &gl, proc).unwrap();
+    let lay = cpu.raw_parameters().1.clone();
+    let (gw, gc) = (lay.named(&whole.raw_gradients().unwrap(), ""), lay.named(&chunked.raw_gradients().unwrap(), ""));
+    for (x, y) in gw.iter().zip(&gc) {
+        close(&format!("capped grad {}", x.name), &x.data, &y.data);
     }
 }
