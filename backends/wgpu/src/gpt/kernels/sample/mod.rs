@@ -53,42 +53,67 @@ pub fn sample(
     }
     let greedy = temperature.is_nan() || temperature <= 0.0;
     let tau = if greedy { 1.0f32 } else { temperature };
-    let out_len = (n - 1) * steps + s + 1;
-    let rows = n.div_ceil(div);
-    need(&tokens, out_len, "tokens")?;
-    need(&logprobs, out_len, "logprobs")?;
-    need(&logits, rows * v, "logits")?;
-    // Greedy decoding reads no uniform: logits stand in for the binding, so
-    // that any view (even one of the outputs' tensor) may be passed.
-    let uniforms = if greedy { logits } else { uniforms };
-    if !greedy {
-        need(&uniforms, out_len, "uniforms")?;
-    }
-    distinct(&[(&tokens, "tokens"), (&logprobs, "logprobs")], &[(&logits, "logits"), (&uniforms, "uniforms")])?;
-    let ctx = logits.t.ctx();
+    let step = Step { tokens, logprobs, logits, uniforms, n, v, div, steps, s };
     let k = Kernel { name: "gpt_sample_step", source: SOURCE, entry: "sample", constants: vec![] };
-    for (r0, nr) in batches(ctx, rows, v, 1)? {
-        let i0 = r0 * div;
-        let ni = (nr * div).min(n - i0);
-        let len = (ni - 1) * steps + s + 1;
-        let (wz, sz) = logits.sub(r0 * v, nr * v).bind(0, "logits")?;
-        let (wu, su) = if greedy { uniforms.sub(0, 1) } else { uniforms.sub(i0 * steps, len) }.bind(1, "uniforms")?;
-        let (wl, sl) = logprobs.sub(i0 * steps, len).bind(6, "logprobs")?;
-        let (wt, st) = tokens.sub(i0 * steps, len).bind(7, "tokens")?;
-        let p = [
-            idx32(ni)?,
-            idx32(v)?,
-            idx32(div)?,
-            idx32(steps)?,
-            idx32(s)?,
-            st,
-            sl,
-            sz,
-            su,
-            tau.to_bits(),
-            greedy as u32,
-        ];
-        dispatch(ctx, &k, &[wz, wu, wl, wt], &p, ni)?;
-    }
+    step.for_each_batch(!greedy, |b| {
+        let [sz, su, sl, st] = b.at;
+        let p =
+            [b.rows, idx32(v)?, idx32(div)?, idx32(steps)?, idx32(s)?, st, sl, sz, su, tau.to_bits(), greedy as u32];
+        dispatch(logits.t.ctx(), &k, &b.windows, &p, u64::from(b.rows))
+    })?;
     Ok(())
+}
+
+/// The layout shared by the sampling kernels: n rows drawing step s of
+/// `steps`, row i reading logits row i / div.
+pub(super) struct Step<'a> {
+    pub tokens: View<'a>,
+    pub logprobs: View<'a>,
+    pub logits: View<'a>,
+    pub uniforms: View<'a>,
+    pub n: u64,
+    pub v: u64,
+    pub div: u64,
+    pub steps: u64,
+    pub s: u64,
+}
+
+/// One dispatch's rows, bound: windows of logits, uniforms, logprobs,
+/// tokens (slots 0, 1, 6, 7) and each view's first index in its binding.
+pub(super) struct Bound<'a> {
+    pub rows: u32,
+    pub windows: [crate::launch::Window<'a>; 4],
+    pub at: [u32; 4],
+}
+
+impl<'a> Step<'a> {
+    /// Checks the views' sizes and that outputs and inputs do not alias,
+    /// then calls `launch` per batch of rows that the binding limits allow.
+    /// Without `uses_uniforms` (greedy) the logits stand in for the uniforms'
+    /// binding, so that any view may be passed for them.
+    pub fn for_each_batch(&self, uses_uniforms: bool, mut launch: impl FnMut(Bound<'a>) -> Result<()>) -> Result<()> {
+        let Step { tokens, logprobs, logits, n, v, div, steps, s, .. } = *self;
+        let out_len = (n - 1) * steps + s + 1;
+        let rows = n.div_ceil(div);
+        need(&tokens, out_len, "tokens")?;
+        need(&logprobs, out_len, "logprobs")?;
+        need(&logits, rows * v, "logits")?;
+        let uniforms = if uses_uniforms { self.uniforms } else { logits };
+        if uses_uniforms {
+            need(&uniforms, out_len, "uniforms")?;
+        }
+        distinct(&[(&tokens, "tokens"), (&logprobs, "logprobs")], &[(&logits, "logits"), (&uniforms, "uniforms")])?;
+        for (r0, nr) in batches(logits.t.ctx(), rows, v, 1)? {
+            let i0 = r0 * div;
+            let ni = (nr * div).min(n - i0);
+            let len = (ni - 1) * steps + s + 1;
+            let (wz, sz) = logits.sub(r0 * v, nr * v).bind(0, "logits")?;
+            let u = if uses_uniforms { uniforms.sub(i0 * steps, len) } else { uniforms.sub(0, 1) };
+            let (wu, su) = u.bind(1, "uniforms")?;
+            let (wl, sl) = logprobs.sub(i0 * steps, len).bind(6, "logprobs")?;
+            let (wt, st) = tokens.sub(i0 * steps, len).bind(7, "tokens")?;
+            launch(Bound { rows: idx32(ni)?, windows: [wz, wu, wl, wt], at: [sz, su, sl, st] })?;
+        }
+        Ok(())
+    }
 }

@@ -5,7 +5,6 @@ use bytemuck::{Pod, Zeroable};
 use wapo_core::{Error, Result};
 
 use super::super::View;
-use super::super::rows::{batches, distinct, need};
 use crate::launch::{Kernel, dispatch_with, idx32};
 
 const SOURCE: &str = concat!(include_str!("../grid.wgsl"), include_str!("math.wgsl"), include_str!("truncated.wgsl"));
@@ -74,25 +73,12 @@ pub fn sample_truncated(
     if !(cut.top_p.is_finite() && cut.top_p >= 0.0) {
         return Err(Error::Backend(format!("sample_truncated: top_p {} must be ≥ 0", cut.top_p)));
     }
-    let out_len = (n - 1) * steps + s + 1;
-    let rows = n.div_ceil(div);
-    need(&tokens, out_len, "tokens")?;
-    need(&logprobs, out_len, "logprobs")?;
-    need(&logits, rows * v, "logits")?;
-    need(&uniforms, out_len, "uniforms")?;
-    distinct(&[(&tokens, "tokens"), (&logprobs, "logprobs")], &[(&logits, "logits"), (&uniforms, "uniforms")])?;
-    let ctx = logits.t.ctx();
+    let step = super::Step { tokens, logprobs, logits, uniforms, n, v, div, steps, s };
     let k = Kernel { name: "gpt_sample_truncated", source: SOURCE, entry: "sample_truncated", constants: vec![] };
-    for (r0, nr) in batches(ctx, rows, v, 1)? {
-        let i0 = r0 * div;
-        let ni = (nr * div).min(n - i0);
-        let len = (ni - 1) * steps + s + 1;
-        let (wz, sz) = logits.sub(r0 * v, nr * v).bind(0, "logits")?;
-        let (wu, su) = uniforms.sub(i0 * steps, len).bind(1, "uniforms")?;
-        let (wl, sl) = logprobs.sub(i0 * steps, len).bind(6, "logprobs")?;
-        let (wt, st) = tokens.sub(i0 * steps, len).bind(7, "tokens")?;
+    step.for_each_batch(true, |b| {
+        let [sz, su, sl, st] = b.at;
         let prm = TruncParams {
-            rows: idx32(ni)?,
+            rows: b.rows,
             v: idx32(v)?,
             div: idx32(div)?,
             steps: idx32(steps)?,
@@ -106,7 +92,7 @@ pub fn sample_truncated(
             top_p: cut.top_p,
             ..TruncParams::default()
         };
-        dispatch_with(ctx, &k, &[wz, wu, wl, wt], &prm, ni)?;
-    }
+        dispatch_with(logits.t.ctx(), &k, &b.windows, &prm, u64::from(b.rows))
+    })?;
     Ok(())
 }
