@@ -104,8 +104,11 @@ pub struct GroupRun {
 pub fn group_run(cfg: &TrainConfig, root: &Path, sft: &Path, resume: bool, progress: &Progress) -> Result<GroupRun> {
     let c = in_group(cfg, root);
     let dir = RunDir::new(root.join(&c.name));
-    let start =
-        if resume && same_config(&dir.config(), &c, true) { Start::Resume } else { Start::FromSft(sft.to_path_buf()) };
+    let start = if resume && same_config(&dir.config(), &c, true) {
+        Start::Resume(Some(sft.to_path_buf()))
+    } else {
+        Start::FromSft(sft.to_path_buf())
+    };
     let diverged = match train(&c, start, progress) {
         Ok(_) => None,
         Err(e @ CliError::Diverged { .. }) => {

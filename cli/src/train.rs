@@ -42,8 +42,10 @@ pub struct TrainArgs {
 pub enum Start {
     /// From a freshly initialized model: SFT, then RL.
     Fresh,
-    /// From the run directory's last checkpoint.
-    Resume,
+    /// From the run directory's last checkpoint; when it holds none, from
+    /// this SFT checkpoint of another run (a group run killed before its
+    /// first step), else from scratch.
+    Resume(Option<PathBuf>),
     /// RL from an SFT checkpoint (of another run), with this run's seed.
     FromSft(PathBuf),
 }
@@ -76,7 +78,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         return Ok(());
     }
     let progress = Progress::new(cfg.progress, "");
-    let start = if args.resume { Start::Resume } else { Start::Fresh };
+    let start = if args.resume { Start::Resume(None) } else { Start::Fresh };
     let out = train(&cfg, start, &progress)?;
     print!("{}", report(&cfg, &out));
     Ok(())
@@ -245,14 +247,17 @@ pub fn train_with<P: Policy>(
     let metrics = run.metrics();
     // Some(state) once SFT is behind us.
     let mut resumed: Option<TrainState> = None;
+    let mut from_sft = None;
     match &start {
-        Start::Resume => {
+        Start::Resume(otherwise) => {
             run.create()?;
             resumed = resume(&mut policy, &run, progress)?;
             if resumed.is_none() {
-                // Killed during SFT: it is deterministic, so start it over.
+                // Killed before the first checkpoint: SFT and the start from
+                // a shared SFT checkpoint are deterministic, so redo them.
                 clear(&run)?;
                 run.create()?;
+                from_sft = otherwise.as_deref();
             }
         }
         Start::Fresh => {
@@ -262,12 +267,15 @@ pub fn train_with<P: Policy>(
         Start::FromSft(path) => {
             clear(&run)?;
             run.create()?;
-            let sft = load(path, &mut policy)?;
-            reset_optimizer(&mut policy)?;
-            let mut state = TrainState::new(cfg.seed);
-            state.sft_steps = sft.sft_steps;
-            resumed = Some(state);
+            from_sft = Some(path.as_path());
         }
+    }
+    if let Some(path) = from_sft {
+        let sft = load(path, &mut policy)?;
+        reset_optimizer(&mut policy)?;
+        let mut state = TrainState::new(cfg.seed);
+        state.sft_steps = sft.sft_steps;
+        resumed = Some(state);
     }
     run.write_config(&cfg.to_toml()?)?;
     let mut log = MetricsLog::append(&metrics)?;

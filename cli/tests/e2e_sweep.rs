@@ -159,6 +159,31 @@ fn resume_reruns_only_the_run_whose_record_is_missing() {
     assert!(sweep_records(&root).iter().all(|r| r["rl_steps"] == 5));
 }
 
+/// A kill after a run wrote its config but before its first checkpoint
+/// leaves a run directory with nothing to resume from: the resume must start
+/// it from the sweep's SFT checkpoint, not train a new SFT of its own.
+#[test]
+fn a_run_killed_before_its_first_checkpoint_restarts_from_the_shared_sft() {
+    let s = Scratch::new("sweep-early-kill");
+    let grid = ["--objectives", "wapo", "--lr", "0.001", "--seeds", "0,1"];
+    ok(sweep(&s, "a", &grid));
+    let root = s.0.join("runs/a");
+    let file = root.join("sweep.jsonl");
+    let straight = std::fs::read_to_string(&file).unwrap();
+    let first = straight.lines().next().unwrap();
+    let killed = sweep_records(&root)[1]["run"].as_str().unwrap().to_string();
+    std::fs::write(&file, format!("{first}\n")).unwrap();
+    std::fs::remove_dir_all(root.join(&killed).join("checkpoints")).unwrap();
+    std::fs::write(root.join(&killed).join("metrics.jsonl"), "").unwrap();
+
+    let out = ok(sweep(&s, "a", &[&grid[..], &["--resume"]].concat()));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kept 1 finished runs of 2"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), straight);
+    let phases: Vec<String> =
+        records(&root.join(&killed)).iter().map(|r| r["phase"].as_str().unwrap().to_string()).collect();
+    assert!(!phases.iter().any(|p| p == "sft"), "the resumed run trained its own SFT: {phases:?}");
+}
+
 #[test]
 fn resume_after_a_kill_gives_the_records_of_the_straight_sweep() {
     let s = Scratch::new("sweep-kill");
