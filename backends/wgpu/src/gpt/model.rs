@@ -40,10 +40,10 @@ impl Norm {
 /// What the backward of one block needs, saved by the forward.
 pub(crate) struct LayerActs {
     pub ln1: Norm,
-    pub qkv: WgpuTensor,   // (R, C + 2·H_kv·hs), q and k rotated (llama)
-    pub probs: WgpuTensor, // (R, H, P+S)
-    pub atty: WgpuTensor,  // (R, C)
-    pub res2: WgpuTensor,  // (R, C) residual after attention
+    pub qkv: WgpuTensor,  // (R, C + 2·H_kv·hs), q and k rotated (llama)
+    pub lse: WgpuTensor,  // (R, H) log-sum-exp of each query's scores
+    pub atty: WgpuTensor, // (R, C)
+    pub res2: WgpuTensor, // (R, C) residual after attention
     pub ln2: Norm,
     pub fch: WgpuTensor, // (R, M), or (R, 2M) gate | up
     pub act: WgpuTensor, // (R, M) GELU(fch) or silu(gate)·up
@@ -245,7 +245,7 @@ pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool, wit
         let la = LayerActs {
             ln1: Norm::new(dev, r, c)?,
             qkv: alloc(dev, r * qkvc)?,
-            probs: alloc(dev, r * h * rows.keys())?,
+            lse: alloc(dev, r * h)?,
             atty: alloc(dev, r * c)?,
             res2: alloc(dev, r * c)?,
             ln2: Norm::new(dev, r, c)?,
@@ -256,8 +256,8 @@ pub(crate) fn forward(net: Net<'_>, host: HostRows, rows: Rows, train: bool, wit
         net.norm(&ln1.out, &ln1.mean, &ln1.rstd, x, &w.ln1_w, &w.ln1_b, r)?;
         linear(&la.qkv, &ln1.out, p(&w.qkv_w), net.bias(&w.qkv_b), r, c, qkvc)?;
         net.rotate(&la.qkv, RopePositions::PerRow(View::all(&pos)), r, false)?;
-        let (atty, probs, qkv, pad) = (View::all(&la.atty), View::all(&la.probs), View::all(&la.qkv), pad.as_ref());
-        attention_forward(atty, probs, qkv, pad.map(View::all), rows, Heads::of(cfg))?;
+        let (atty, lse, qkv, pad) = (View::all(&la.atty), View::all(&la.lse), View::all(&la.qkv), pad.as_ref());
+        attention_forward(atty, lse, qkv, pad.map(View::all), rows, Heads::of(cfg))?;
         linear(&tmp, &la.atty, p(&w.proj_w), net.bias(&w.proj_b), r, c, c)?;
         add(View::all(&la.res2), View::all(x), View::all(&tmp))?;
         net.norm(&ln2.out, &ln2.mean, &ln2.rstd, &la.res2, &w.ln2_w, &w.ln2_b, r)?;
@@ -342,8 +342,9 @@ pub(crate) fn backward_from_head(net: Net<'_>, grads: &WgpuTensor, acts: &Acts, 
         linear_backward(&dln, g(&w.fc_w), gb(&w.fc_b), &dfch, &la.ln2.out, p(&w.fc_w), r, c, fcc)?;
         nb(&dres, &w.ln2_w, &w.ln2_b, &dln, &la.res2, &la.ln2)?;
         linear_backward(&datty, g(&w.proj_w), gb(&w.proj_b), &dres, &la.atty, p(&w.proj_w), r, c, c)?;
-        let (probs, qkv) = (View::all(&la.probs), View::all(&la.qkv));
-        attention_backward(View::all(&dqkv), View::all(&datty), probs, qkv, rows, Heads::of(cfg))?;
+        let (atty, lse, qkv) = (View::all(&la.atty), View::all(&la.lse), View::all(&la.qkv));
+        let (dq, da, pad) = (View::all(&dqkv), View::all(&datty), acts.pad.as_ref().map(View::all));
+        attention_backward(dq, da, atty, lse, qkv, pad, rows, Heads::of(cfg))?;
         net.rotate(&dqkv, RopePositions::PerRow(View::all(&acts.pos)), r, true)?;
         linear_backward(&dln, g(&w.qkv_w), gb(&w.qkv_b), &dqkv, &la.ln1.out, p(&w.qkv_w), r, c, qkvc)?;
         nb(&dres, &w.ln1_w, &w.ln1_b, &dln, &acts.resid[l], &la.ln1)?;

@@ -1,8 +1,6 @@
 // One workgroup per (query row, head): scores of T keys at a time, an
 // online softmax (running max, rescaled sums), the probability-weighted sum
-// of the values; then, when the layout saves them, the final probabilities
-// (keys past the query's own, and padding keys before `ctx_lo`: 0). The
-// layout file (forward.wgsl, decode.wgsl) says where queries, keys and
+// of the values. The layout file (decode.wgsl) says where queries, keys and
 // values live and which leading keys are padding.
 
 @compute @workgroup_size(64)
@@ -33,9 +31,6 @@ fn main(
         var s = neg_inf();
         if j < nk {
             s = score(x, j) * qk_scale();
-            if SAVE {
-                save_raw(x, j, s);
-            }
         }
         // Every chunk holds a key (lo < nk), so mn is finite and alpha is 0 on the first.
         let mn = max(m, reduce_max(t, s));
@@ -69,19 +64,6 @@ fn main(
             if d < hs {
                 put_out(x, d, acc[k] * inv);
             }
-        }
-    }
-    if SAVE {
-        // Each thread rereads only the raw scores it wrote itself (keys
-        // lo + t, lo + t + T, ...); the keys outside lo..nk get zeros.
-        for (var j = lo + t; j < nk; j += T) {
-            save_prob(x, j, exp(load_raw(x, j) - m) * inv);
-        }
-        for (var j = t; j < lo; j += T) {
-            save_prob(x, j, 0.0);
-        }
-        for (var j = nk + t; j < key_stride(); j += T) {
-            save_prob(x, j, 0.0);
         }
     }
 }

@@ -1,4 +1,4 @@
-// The generation step's side of `attend`: row i's query (step_qkv row i)
+// The generation step's layout for `attend`: row i's query (step_qkv row i)
 // sees the P prompt rows of its prompt i / G in `prefix`, then the first ns
 // rows of its own cache (rows i·steps ..). Nothing is saved.
 // params: 0 out shift, 1 step shift, 2 prefix shift, 3 cache shift,
@@ -11,8 +11,6 @@
 // u32 (B): the left padding of each prompt, whose keys no query sees.
 @group(0) @binding(3) var<storage, read> pads: array<u32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
-
-const SAVE: bool = false;
 
 fn n_groups() -> u32 {
     return prm(4u);
@@ -28,10 +26,6 @@ fn n_h() -> u32 {
 
 fn head_size() -> u32 {
     return prm(9u) / prm(10u);
-}
-
-fn key_stride() -> u32 {
-    return prm(5u) + prm(8u);
 }
 
 fn qk_scale() -> f32 {
@@ -95,14 +89,6 @@ fn score(x: Ctx, j: u32) -> f32 {
 fn v_at(x: Ctx, j: u32, d: u32) -> f32 {
     return key_elem(x, j, v_off(x.h) + d);
 }
-
-fn save_raw(x: Ctx, j: u32, s: f32) {}
-
-fn load_raw(x: Ctx, j: u32) -> f32 {
-    return 0.0;
-}
-
-fn save_prob(x: Ctx, j: u32, p: f32) {}
 
 fn put_out(x: Ctx, d: u32, v: f32) {
     out[prm(0u) + x.row * n_c() + x.h * head_size() + d] = v;

@@ -1,39 +1,34 @@
 //! Causal multi-head attention over the shared-prompt row layout of
-//! [`Rows`]: the training forward (saving the probabilities), its backward,
-//! and the one-token generation step over a KV cache. Grouped-query
-//! attention (the llama family's H_kv < H key/value heads) is the same
-//! kernels with a kv-head mapping: rows are q|k|v of width C + 2·H_kv·C/H
-//! and query head h reads key/value head h / (H/H_kv).
+//! [`Rows`]: the training forward (saving one log-sum-exp per query and
+//! head), its backward, and the one-token generation step over a KV cache.
+//! Grouped-query attention (the llama family's H_kv < H key/value heads)
+//! is the same kernels with a kv-head mapping: rows are q|k|v of width
+//! C + 2·H_kv·C/H and query head h reads key/value head h / (H/H_kv).
 //!
-//! One workgroup of 64 threads serves one (query row, head) (the forward,
-//! the step, the backward's dq) or one (key row, head) (the backward's dk,
-//! dv): the key (query) loop is split over the threads, the softmax is
-//! online (running max and rescaled sums), reductions are fixed trees. Head
+//! Training (FlashAttention-2 style, tiles.wgsl): a workgroup serves a tile
+//! of up to BT consecutive rows of one segment (a prompt's P rows, or one
+//! sample's S rows) and one head; the other side streams through workgroup
+//! memory BS rows at a time, each block loaded once for the whole tile, and
+//! no (rows × keys) matrix reaches global memory. The generation step
+//! (decode.wgsl, attend.wgsl) keeps one workgroup per (row, head). Head
 //! sizes up to 256.
 
 #[cfg(test)]
 mod tests;
 
+use bytemuck::{Pod, Zeroable};
 use wapo_core::rl::Rows;
 use wapo_core::{Error, Result};
 
-use super::View;
 use super::rows::{distinct, need};
-use crate::launch::{Kernel, Window, dispatch, idx32};
+use super::{View, alloc};
+use crate::launch::{Kernel, Window, dispatch, dispatch_with, idx32};
 
-const FORWARD: &str = concat!(
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("workgroup.wgsl"),
-    include_str!("train_rows.wgsl"),
-    include_str!("forward.wgsl"),
-    include_str!("attend.wgsl"),
-);
-const BACKWARD: &str = concat!(
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("workgroup.wgsl"),
-    include_str!("train_rows.wgsl"),
-    include_str!("backward.wgsl"),
-);
+const FORWARD: &str =
+    concat!(include_str!("../grid.wgsl"), include_str!("tiles.wgsl"), include_str!("flash_forward.wgsl"));
+const BACKWARD: &str =
+    concat!(include_str!("../grid.wgsl"), include_str!("tiles.wgsl"), include_str!("flash_backward.wgsl"));
+const DELTA: &str = concat!(include_str!("../grid.wgsl"), include_str!("delta.wgsl"));
 const DECODE: &str = concat!(
     include_str!("../../../kernels/common.wgsl"),
     include_str!("workgroup.wgsl"),
@@ -41,13 +36,22 @@ const DECODE: &str = concat!(
     include_str!("attend.wgsl"),
 );
 
-/// Largest head size (C / H) the kernels handle (4 dims per thread).
+/// Largest head size (C / H) the kernels handle.
 const MAX_HEAD: usize = 256;
+
+/// Threads of a training workgroup (`WG` in tiles.wgsl).
+const WG: usize = 64;
+/// Floats of a training workgroup's `pool` (`POOL` in tiles.wgsl); with its
+/// two arrays of WG floats that is 15,872 of the 16,384 bytes of workgroup
+/// memory wgpu guarantees (`max_compute_workgroup_storage_size`).
+const POOL: usize = 3840;
+/// Head dims one thread accumulates (`MAXR` in tiles.wgsl).
+const MAXR: usize = 16;
+const _: () = assert!((POOL + 2 * WG) * 4 <= 16384);
 
 fn kernel(name: &'static str, source: &'static str, entry: &'static str) -> Kernel {
     Kernel { name, source, entry, constants: vec![] }
 }
-
 /// The heads of one attention: C channels of queries in H heads, H_kv
 /// key/value heads (H_kv = H: plain multi-head attention).
 #[derive(Clone, Copy, Debug)]
@@ -89,13 +93,89 @@ impl Heads {
 }
 
 /// The softmax scale 1/√hs, as the CPU reference computes it.
-fn scale(hs: usize) -> u32 {
-    (1.0 / (hs as f32).sqrt()).to_bits()
+fn scale(hs: usize) -> f32 {
+    1.0 / (hs as f32).sqrt()
 }
 
-/// Parameters 4..=12 of the training kernels (train_rows.wgsl): the
-/// geometry of `rows`, checked against 32-bit indexing.
-fn train_geometry(rows: Rows, hd: Heads, what: &str) -> Result<[u32; 9]> {
+/// The geometry fields that lead both training parameter structs (the
+/// WGSL side declares them flat, in this order).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
+struct Geometry {
+    p: u32,
+    s: u32,
+    g: u32,
+    bp: u32,
+    c: u32,
+    h: u32,
+    kv: u32,
+    scale: f32,
+}
+
+/// `FlashParams` of flash_forward.wgsl: the geometry, then the views' shifts.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
+struct ForwardParams {
+    geo: Geometry,
+    qkv: u32,
+    pad: u32,
+    lse: u32,
+    out: u32,
+}
+
+/// `FlashParams` of flash_backward.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
+struct BackwardParams {
+    geo: Geometry,
+    qkv: u32,
+    pad: u32,
+    lse: u32,
+    dout: u32,
+    dsum: u32,
+    dqkv: u32,
+}
+
+/// `DeltaParams` of delta.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
+struct DeltaParams {
+    n: u32,
+    hs: u32,
+    out: u32,
+    dout: u32,
+    dsum: u32,
+}
+
+/// Rows of a tile: the largest power of two up to 16 whose tile of head
+/// vectors fills at most WG·MAXR floats (each thread then accumulates at
+/// most MAXR dims); it divides WG. hs ≤ 64: 16, ≤ 128: 8, ≤ 256: 4.
+fn tile_rows(hs: usize) -> usize {
+    let mut bt = 16;
+    while bt > 1 && bt * hs > WG * MAXR {
+        bt /= 2;
+    }
+    bt
+}
+
+/// Rows of a streamed block: the most (up to WG) for which `floats(bs)`
+/// (the kernel's pool layout) fits POOL.
+fn block_rows(what: &str, floats: impl Fn(usize) -> usize) -> Result<usize> {
+    match (1..=WG).rev().find(|&bs| floats(bs) <= POOL) {
+        Some(bs) => Ok(bs),
+        None => Err(Error::Backend(format!("{what}: no key/query block fits {POOL} floats of workgroup memory"))),
+    }
+}
+
+/// Workgroups of a training kernel with tiles of `bt` rows: the tiles of
+/// every prompt and every sample (`n_tiles` in tiles.wgsl).
+fn tiles(rows: Rows, bt: usize) -> u64 {
+    (rows.b * rows.p.div_ceil(bt) + rows.n() * rows.s.div_ceil(bt)) as u64
+}
+
+/// Checks the geometry of `rows` against 32-bit indexing; returns it and
+/// the head size.
+fn train_geometry(rows: Rows, hd: Heads, what: &str) -> Result<(Geometry, usize)> {
     let hs = hd.head_size(what)?;
     let (c, h, w) = (hd.c, hd.h, hd.width() as u64);
     if rows.p == 0 {
@@ -103,104 +183,135 @@ fn train_geometry(rows: Rows, hd: Heads, what: &str) -> Result<[u32; 9]> {
     }
     let r = rows.total() as u64;
     idx32(r * w)?;
-    idx32(r * (h * rows.keys()) as u64)?;
-    Ok([
-        idx32(r * h as u64)?,
-        rows.p as u32,
-        rows.s as u32,
-        rows.g as u32,
-        idx32(rows.prefix_rows() as u64)?,
-        c as u32,
-        h as u32,
-        rows.keys() as u32,
-        scale(hs),
-    ])
+    idx32(r * h as u64)?;
+    let geo = Geometry {
+        p: rows.p as u32,
+        s: idx32(rows.s as u64)?,
+        g: idx32(rows.g as u64)?,
+        bp: idx32(rows.prefix_rows() as u64)?,
+        c: c as u32,
+        h: h as u32,
+        kv: hd.kv as u32,
+        scale: scale(hs),
+    };
+    Ok((geo, hs))
 }
 
-/// Training forward: out (R, C) and probs (R, H, P + S) from qkv (R, W),
-/// W = [`Heads::width`], R = rows.total(). probs row (i, h) holds the query's probabilities over
-/// its keys in [`Rows`] order (a prompt row: its prompt's keys 0..=p; a
-/// completion row: the P prompt keys, then its own keys 0..=s), zeros after.
-/// `out` and `probs` may be views of one tensor, not of qkv's.
+fn tiled(name: &'static str, source: &'static str, entry: &'static str, bt: usize, bs: usize) -> Kernel {
+    Kernel { name, source, entry, constants: vec![("BT", bt as u32), ("BS", bs as u32)] }
+}
+
+/// Training forward: out (R, C) and lse (R, H) from qkv (R, W), W =
+/// [`Heads::width`], R = rows.total(). lse (i, h) is the log-sum-exp of
+/// query i's scaled scores s_ij = q_i·k_j/√hs over its keys (a prompt row:
+/// its prompt's keys 0..=p; a completion row: the P prompt keys, then its
+/// own keys 0..=s), so that P_ij = exp(s_ij − lse_i). `out` and `lse` may
+/// be views of one tensor, not of qkv's.
 ///
 /// `pad` (u32 (B), or `None`: no padding): the first `pad[b]` rows of prompt
 /// b are left padding, which no query attends to (a padding query attends
-/// to itself only, so that its row stays finite); their probabilities are
-/// 0, so the backward needs no mask.
+/// to itself only, so that its row stays finite).
 pub fn attention_forward(
     out: View<'_>,
-    probs: View<'_>,
+    lse: View<'_>,
     qkv: View<'_>,
     pad: Option<View<'_>>,
     rows: Rows,
     hd: Heads,
 ) -> Result<()> {
-    let geo = train_geometry(rows, hd, "attention_forward")?;
-    let (c, h, w) = (hd.c, hd.h, hd.width() as u64);
+    let (geo, hs) = train_geometry(rows, hd, "attention_forward")?;
+    let (c, h, w) = (hd.c as u64, hd.h as u64, hd.width() as u64);
     let r = rows.total() as u64;
-    need(&out, r * c as u64, "out")?;
-    need(&probs, r * (h * rows.keys()) as u64, "probs")?;
+    need(&out, r * c, "out")?;
+    need(&lse, r * h, "lse")?;
     need(&qkv, r * w, "qkv")?;
-    distinct(&[(&out, "out"), (&probs, "probs")], &[(&qkv, "qkv")])?;
+    distinct(&[(&out, "out"), (&lse, "lse")], &[(&qkv, "qkv")])?;
     if r == 0 {
         return Ok(());
     }
-    let (wo, so) = out.sub(0, r * c as u64).bind(7, "out")?;
-    let (wp, sp) = probs.sub(0, r * (h * rows.keys()) as u64).bind(6, "probs")?;
+    let bt = tile_rows(hs);
+    // q [BT·hs] | k, then v [BS·hs] | scores [BT·BS].
+    let bs = block_rows("attention_forward", |bs| bt * hs + bs * hs + bt * bs)?;
+    let (wo, so) = out.sub(0, r * c).bind(7, "out")?;
+    let (wl, sl) = lse.sub(0, r * h).bind(6, "lse")?;
     let (wq, sq) = qkv.sub(0, r * w).bind(0, "qkv")?;
     let (wd, sd) = bind_pad(pad, qkv, rows.b)?;
-    let mut prm = vec![so, sp, sq, sd];
-    prm.extend_from_slice(&geo);
-    prm.push(hd.kv as u32);
-    let k = kernel("gpt_attention_forward", FORWARD, "main");
-    dispatch(out.t.ctx(), &k, &[wq, wd, wp, wo], &prm, r * h as u64)
+    let prm = ForwardParams { geo, qkv: sq, pad: sd, lse: sl, out: so };
+    let k = tiled("gpt_attention_flash_forward", FORWARD, "forward", bt, bs);
+    dispatch_with(out.t.ctx(), &k, &[wq, wd, wl, wo], &prm, tiles(rows, bt) * h)
 }
 
 /// Training backward: dqkv (R, W) is overwritten with ∂/∂qkv given dout
-/// (R, C), from the forward's probs (R, H, P + S) and qkv (R, W).
-/// Deterministic (no atomics): a key's dk, dv sum the queries that see it
-/// in a fixed order (a prompt key: its prompt's later rows, then every
-/// completion row of its G samples; a completion key: the later rows of its
-/// own sample). dqkv must be a tensor of its own (no input's).
+/// (R, C), from the forward's out (R, C) and lse (R, H), qkv (R, W) and the
+/// forward's `pad`. Deterministic (no atomics): a key's dk, dv sum the
+/// queries that see it in a fixed order (a prompt key: its prompt's later
+/// rows, then every completion row of its G samples; a completion key: the
+/// later rows of its own sample). dqkv must be a tensor of its own (no
+/// input's).
+#[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     dqkv: View<'_>,
     dout: View<'_>,
-    probs: View<'_>,
+    out: View<'_>,
+    lse: View<'_>,
     qkv: View<'_>,
+    pad: Option<View<'_>>,
     rows: Rows,
     hd: Heads,
 ) -> Result<()> {
-    let geo = train_geometry(rows, hd, "attention_backward")?;
-    let (c, h, w) = (hd.c, hd.h, hd.width() as u64);
+    let (geo, hs) = train_geometry(rows, hd, "attention_backward")?;
+    let (c, h, w) = (hd.c as u64, hd.h as u64, hd.width() as u64);
     let r = rows.total() as u64;
-    let np = r * (h * rows.keys()) as u64;
     need(&dqkv, r * w, "dqkv")?;
-    need(&dout, r * c as u64, "dout")?;
-    need(&probs, np, "probs")?;
+    need(&dout, r * c, "dout")?;
+    need(&out, r * c, "out")?;
+    need(&lse, r * h, "lse")?;
     need(&qkv, r * w, "qkv")?;
-    distinct(&[(&dqkv, "dqkv")], &[(&dout, "dout"), (&probs, "probs"), (&qkv, "qkv")])?;
+    let reads = [(&dout, "dout"), (&out, "out"), (&lse, "lse"), (&qkv, "qkv")];
+    distinct(&[(&dqkv, "dqkv")], &reads)?;
     if r == 0 {
         return Ok(());
     }
     let ctx = dqkv.t.ctx();
-    let mut prm = Vec::with_capacity(13);
-    let mut wins = Vec::with_capacity(4);
-    for (slot, v, len, field) in
-        [(7, dqkv, r * w, "dqkv"), (0, dout, r * c as u64, "dout"), (1, probs, np, "probs"), (2, qkv, r * w, "qkv")]
+    let dsum = alloc(&dqkv.t.store.dev, (r * h) as usize)?;
+    let dsum = View::all(&dsum);
     {
-        let (w, s) = v.sub(0, len).bind(slot, field)?;
-        wins.push(w);
-        prm.push(s);
+        let (wo, so) = out.sub(0, r * c).bind(0, "out")?;
+        let (wd, sd) = dout.sub(0, r * c).bind(1, "dout")?;
+        let (ws, ss) = dsum.bind(6, "dsum")?;
+        let prm = DeltaParams { n: idx32(r * h)?, hs: hs as u32, out: so, dout: sd, dsum: ss };
+        let k = kernel("gpt_attention_flash_delta", DELTA, "delta");
+        dispatch_with(ctx, &k, &[wo, wd, ws], &prm, (r * h).div_ceil(WG as u64))?;
     }
-    prm.extend_from_slice(&geo);
-    prm.push(hd.kv as u32);
-    // dk, dv: one workgroup per (key row, key/value head).
-    for (name, entry, heads) in
-        [("gpt_attention_delta", "delta", h), ("gpt_attention_dkdv", "dkdv", hd.kv), ("gpt_attention_dq", "dq", h)]
+    let bt = tile_rows(hs);
+    // k [BT·hs] | v [BT·hs] | q [BS·hs] | dout [BS·hs] | P, dS [BS·BT] each.
+    let bs_kv = block_rows("attention_backward", |bs| 2 * (bt * hs + bs * hs + bs * bt))?;
+    // dout [BT·hs] | q [BT·hs] | v, then k [BS·hs] | dP, then dS [BT·BS].
+    let bs_q = block_rows("attention_backward", |bs| 2 * bt * hs + bs * hs + bt * bs)?;
+    let mut wins = Vec::with_capacity(6);
+    let mut shift = [0u32; 6];
+    for (i, (slot, v, len, field)) in [
+        (0, qkv, r * w, "qkv"),
+        (1, dout, r * c, "dout"),
+        (2, lse, r * h, "lse"),
+        (4, dsum, r * h, "dsum"),
+        (7, dqkv, r * w, "dqkv"),
+    ]
+    .into_iter()
+    .enumerate()
     {
-        dispatch(ctx, &kernel(name, BACKWARD, entry), &wins, &prm, r * heads as u64)?;
+        let (win, s) = v.sub(0, len).bind(slot, field)?;
+        wins.push(win);
+        shift[i] = s;
     }
-    Ok(())
+    let (wp, sp) = bind_pad(pad, qkv, rows.b)?;
+    wins.push(wp);
+    let prm =
+        BackwardParams { geo, qkv: shift[0], pad: sp, lse: shift[2], dout: shift[1], dsum: shift[3], dqkv: shift[4] };
+    let k = tiled("gpt_attention_flash_dkdv", BACKWARD, "dkdv", bt, bs_kv);
+    dispatch_with(ctx, &k, &wins, &prm, tiles(rows, bt) * hd.kv as u64)?;
+    let k = tiled("gpt_attention_flash_dq", BACKWARD, "dq", bt, bs_q);
+    dispatch_with(ctx, &k, &wins, &prm, tiles(rows, bt) * h)
 }
 
 /// One generation step: for each of the n = B·G rows i, the query of
@@ -252,6 +363,7 @@ pub fn attention_decode(
     let (wp, sp) = prefix.sub(0, pre).bind(1, "prefix")?;
     let (wc, sc) = cache.sub(0, cached).bind(2, "cache")?;
     let (wd, sd) = bind_pad(pad, step_qkv, n / g)?;
+    let scale = scale(hs).to_bits();
     let prm = [
         so,
         sq,
@@ -265,7 +377,7 @@ pub fn attention_decode(
         c as u32,
         h as u32,
         sd,
-        scale(hs),
+        scale,
         hd.kv as u32,
     ];
     let k = kernel("gpt_attention_decode", DECODE, "main");

@@ -9,9 +9,11 @@ use crate::gpt::kernels::{View, alloc, write};
 use crate::tensor::WgpuTensor;
 
 /// (B, G, P, S, C, H, H_kv): odd layouts, more keys than one chunk of 64,
-/// head sizes 1..80 (not powers of two, more than 64), grouped queries (two
-/// and four query heads per key head, and one key head for all).
-const CASES: [(usize, usize, usize, usize, usize, usize, usize); 12] = [
+/// head sizes 1..160 (not powers of two, more than 64), grouped queries (two
+/// and four query heads per key head, and one key head for all); the last
+/// three have prompts and completions longer than a tile (16 rows at hs ≤
+/// 64, 8 at ≤ 128, 4 above) and more keys than one streamed block.
+const CASES: [(usize, usize, usize, usize, usize, usize, usize); 15] = [
     (2, 3, 5, 4, 8, 2, 2),
     (1, 1, 1, 0, 8, 2, 2),
     (3, 2, 7, 1, 12, 4, 4),
@@ -24,6 +26,9 @@ const CASES: [(usize, usize, usize, usize, usize, usize, usize); 12] = [
     (2, 3, 5, 4, 16, 4, 2),
     (1, 2, 4, 3, 24, 4, 1),
     (2, 2, 67, 2, 32, 8, 2),
+    (2, 2, 70, 40, 16, 4, 2),
+    (1, 2, 70, 40, 128, 2, 1),
+    (1, 2, 37, 21, 320, 2, 2),
 ];
 
 fn rng(seed: u64) -> impl FnMut() -> f32 {
@@ -66,38 +71,44 @@ fn offsets(hd: Heads, hh: usize) -> (usize, usize, usize, usize, usize) {
     (hd.c + 2 * hd.kv * hs, hs, hh * hs, hd.c + g * hs, hd.c + (hd.kv + g) * hs)
 }
 
-/// Probabilities of query `seq[t]` (head h) over keys seq[0..=t].
-fn softmax_row(qkv: &[f64], seq: &[usize], t: usize, hd: Heads, hh: usize) -> Vec<f64> {
+/// Probabilities of query row `i` (head hh) over key rows `keys`, and the
+/// log-sum-exp of its scaled scores.
+fn softmax(qkv: &[f64], i: usize, keys: &[usize], hd: Heads, hh: usize) -> (Vec<f64>, f64) {
     let (w, hs, qo, ko, _) = offsets(hd, hh);
-    let q = &qkv[seq[t] * w + qo..][..hs];
-    let sc: Vec<f64> = seq[..=t].iter().map(|&k| dotf(q, &qkv[k * w + ko..][..hs]) / (hs as f64).sqrt()).collect();
+    let q = &qkv[i * w + qo..][..hs];
+    let sc: Vec<f64> = keys.iter().map(|&k| dotf(q, &qkv[k * w + ko..][..hs]) / (hs as f64).sqrt()).collect();
     let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let e: Vec<f64> = sc.iter().map(|s| (s - m).exp()).collect();
     let sum: f64 = e.iter().sum();
-    e.iter().map(|x| x / sum).collect()
+    (e.iter().map(|x| x / sum).collect(), m + sum.ln())
 }
 
-/// out (R, C) and probs (R, H, P + S) in f64.
+/// Probabilities of query `seq[t]` (head h) over keys seq[0..=t].
+fn softmax_row(qkv: &[f64], seq: &[usize], t: usize, hd: Heads, hh: usize) -> Vec<f64> {
+    softmax(qkv, seq[t], &seq[..=t], hd, hh).0
+}
+
+/// out (R, C) and the log-sum-exp (R, H) in f64.
 fn ref_forward(qkv: &[f64], rows: Rows, hd: Heads) -> (Vec<f64>, Vec<f64>) {
     let (c, h) = (hd.c, hd.h);
-    let (r, ks) = (rows.total(), rows.keys());
+    let r = rows.total();
     let mut out = vec![0.0; r * c];
-    let mut probs = vec![0.0; r * h * ks];
+    let mut lse = vec![0.0; r * h];
     for n in 0..rows.n() {
         let seq = sequence(rows, n);
         for t in 0..seq.len() {
             for hh in 0..h {
                 let (w, hs, qo, _, vo) = offsets(hd, hh);
-                let p = softmax_row(qkv, &seq, t, hd, hh);
                 let i = seq[t];
-                probs[(i * h + hh) * ks..][..p.len()].copy_from_slice(&p);
+                let (p, l) = softmax(qkv, i, &seq[..=t], hd, hh);
+                lse[i * h + hh] = l;
                 for d in 0..hs {
                     out[i * c + qo + d] = p.iter().zip(&seq).map(|(pj, &k)| pj * qkv[k * w + vo + d]).sum();
                 }
             }
         }
     }
-    (out, probs)
+    (out, lse)
 }
 
 /// ∂(Σ dout·out)/∂qkv in f64, each prompt query counted once (in its
@@ -141,6 +152,43 @@ fn diff(a: &[f32], b: &[f64]) -> (f64, f64) {
     })
 }
 
+/// Max |a − b| over a tensor and its scale max |b| (at least 1e-3, so that
+/// an all-zero reference still needs a near-zero result).
+fn scaled(a: &[f32], b: &[f64]) -> (f64, f64) {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1e-3f64, |s, y| s.max(y.abs()));
+    let m = a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| {
+        let e = (x as f64 - y).abs();
+        assert!(e.is_finite(), "non-finite result {x} (expected {y})");
+        m.max(e)
+    });
+    (m, scale)
+}
+
+/// dq, dk, dv of a (R, W) gradient: each the columns of its heads.
+fn split_qkv<T: Copy>(g: &[T], hd: Heads) -> [Vec<T>; 3] {
+    let (w, hs) = (hd.width(), hd.c / hd.h);
+    let cols = [0..hd.c, hd.c..hd.c + hd.kv * hs, hd.c + hd.kv * hs..w];
+    cols.map(|r| g.chunks(w).flat_map(|row| row[r.clone()].to_vec()).collect())
+}
+
+/// Compares dq, dk, dv with the reference, each against its own scale.
+fn check_grads(what: &str, got: &[f32], want: &[f64], hd: Heads, tol: f64) {
+    let (g, w) = (split_qkv(got, hd), split_qkv(want, hd));
+    for (name, (a, b)) in ["dq", "dk", "dv"].iter().zip(g.iter().zip(&w)) {
+        let (m, s) = scaled(a, b);
+        println!("{what}: {name} max abs diff {m:.2e} (scale {s:.2e})");
+        assert!(m / s < tol, "{what}: {name} max abs diff {m} at scale {s}");
+    }
+}
+
+/// Compares one forward output with the reference against its scale.
+fn check(what: &str, name: &str, got: &[f32], want: &[f64], tol: f64) {
+    let (m, s) = scaled(got, want);
+    println!("{what}: {name} max abs diff {m:.2e} (scale {s:.2e})");
+    assert!(m / s < tol, "{what}: {name} max abs diff {m} at scale {s}");
+}
+
 fn widen(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&v| v as f64).collect()
 }
@@ -163,29 +211,63 @@ fn reference_gradient_matches_finite_differences() {
     assert!(worst < 1e-7, "{worst}");
 }
 
+/// Tolerances relative to each tensor's scale: the forward's f32 sums, and
+/// the backward's, which sum more terms.
+const FWD_TOL: f64 = 2e-5;
+const BWD_TOL: f64 = 5e-5;
+
 #[test]
 fn forward_matches_unshared_reference() {
     let Some(dev) = crate::test_context() else { return };
     for (ci, &(b, g, p, s, c, h, kv)) in CASES.iter().enumerate() {
         let (rows, hd) = (Rows { b, g, p, s }, Heads { c, h, kv });
-        let (r, ks) = (rows.total(), rows.keys());
+        let r = rows.total();
         let qkv = random(r * hd.width(), 10 + ci as u64);
         let tq = placed(&dev, &qkv, 5);
-        // probs and out: two read_write views of one tensor.
-        let np = r * h * ks;
-        let act = placed(&dev, &vec![0.0; np + 2 + r * c], 3);
-        let probs = View::at(&act, 3, np as u64);
-        let out = View::at(&act, (3 + np + 2) as u64, (r * c) as u64);
-        attention_forward(out, probs, View::at(&tq, 5, qkv.len() as u64), None, rows, hd).unwrap();
+        // lse and out: two read_write views of one tensor.
+        let nl = r * h;
+        let mut init = vec![0.0; nl + 2 + r * c];
+        init[nl..][..2].fill(f32::NAN);
+        let act = placed(&dev, &init, 3);
+        let lse = View::at(&act, 3, nl as u64);
+        let out = View::at(&act, (3 + nl + 2) as u64, (r * c) as u64);
+        attention_forward(out, lse, View::at(&tq, 5, qkv.len() as u64), None, rows, hd).unwrap();
         let got = act.to_vec().unwrap();
-        let (ro, rp) = ref_forward(&widen(&qkv), rows, hd);
-        let (eo, mo) = diff(&got[3 + np + 2..][..r * c], &ro);
-        let (ep, mp) = diff(&got[3..][..np], &rp);
-        println!("forward {rows:?} {hd:?}: out max abs {mo:.2e} rel {eo:.2e}; probs max abs {mp:.2e}");
-        assert!(eo < 2e-5 && ep < 2e-5, "{rows:?} {hd:?}: out {eo}, probs {ep}");
-        assert!(got[..3].iter().all(|v| v.is_nan()), "written before the probs view");
-        assert!(got[3 + np + 2 + r * c..].iter().all(|v| v.is_nan()), "written after the out view");
+        let (ro, rl) = ref_forward(&widen(&qkv), rows, hd);
+        let what = format!("forward {rows:?} {hd:?}");
+        check(&what, "out", &got[3 + nl + 2..][..r * c], &ro, FWD_TOL);
+        check(&what, "lse", &got[3..][..nl], &rl, FWD_TOL);
+        assert!(got[..3].iter().all(|v| v.is_nan()), "written before the lse view");
+        assert!(got[3 + nl..][..2].iter().all(|v| v.is_nan()), "written between the views");
+        assert!(got[3 + nl + 2 + r * c..].iter().all(|v| v.is_nan()), "written after the out view");
     }
+}
+
+/// Runs the forward and the backward of one case; returns dqkv (R, W).
+fn run_backward(
+    dev: &crate::WgpuDevice,
+    rows: Rows,
+    hd: Heads,
+    qkv: &[f32],
+    dout: &[f32],
+    pad: Option<&[u32]>,
+) -> Vec<f32> {
+    let (r, c, h) = (rows.total(), hd.c, hd.h);
+    let tq = placed(dev, qkv, 1);
+    let td = placed(dev, dout, 2);
+    let (tl, to) = (alloc(dev, r * h).unwrap(), alloc(dev, r * c).unwrap());
+    let tpad = pad.map(|p| crate::gpt::kernels::upload_u32(dev, p).unwrap());
+    let pv = || tpad.as_ref().map(View::all);
+    let qv = View::at(&tq, 1, qkv.len() as u64);
+    attention_forward(View::all(&to), View::all(&tl), qv, pv(), rows, hd).unwrap();
+    // dqkv starts NaN: every element must be overwritten.
+    let tg = placed(dev, &vec![f32::NAN; qkv.len()], 7);
+    let gv = View::at(&tg, 7, qkv.len() as u64);
+    let dv = View::at(&td, 2, dout.len() as u64);
+    attention_backward(gv, dv, View::all(&to), View::all(&tl), qv, pv(), rows, hd).unwrap();
+    let got = tg.to_vec().unwrap();
+    assert!(got[..7].iter().chain(&got[7 + qkv.len()..]).all(|v| v.is_nan()), "written outside the dqkv view");
+    got[7..][..qkv.len()].to_vec()
 }
 
 #[test]
@@ -193,28 +275,28 @@ fn backward_matches_reference_gradient() {
     let Some(dev) = crate::test_context() else { return };
     for (ci, &(b, g, p, s, c, h, kv)) in CASES.iter().enumerate() {
         let (rows, hd) = (Rows { b, g, p, s }, Heads { c, h, kv });
-        let (r, ks) = (rows.total(), rows.keys());
+        let r = rows.total();
         let qkv = random(r * hd.width(), 20 + ci as u64);
         let dout = random(r * c, 30 + ci as u64);
-        let tq = placed(&dev, &qkv, 1);
-        let td = placed(&dev, &dout, 2);
-        let (tp, to) = (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap());
-        let qv = View::at(&tq, 1, qkv.len() as u64);
-        attention_forward(View::all(&to), View::all(&tp), qv, None, rows, hd).unwrap();
-        // dqkv starts NaN: every element must be overwritten.
-        let tg = placed(&dev, &vec![f32::NAN; qkv.len()], 7);
-        let gv = View::at(&tg, 7, qkv.len() as u64);
-        attention_backward(gv, View::at(&td, 2, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
-        let got = tg.to_vec().unwrap();
+        let got = run_backward(&dev, rows, hd, &qkv, &dout, None);
         let want = ref_backward(&widen(&qkv), &widen(&dout), rows, hd);
-        let (e, m) = diff(&got[7..][..qkv.len()], &want);
-        println!("backward {rows:?} {hd:?}: dqkv max abs {m:.2e} rel {e:.2e}");
-        assert!(e < 5e-5, "{rows:?} {hd:?}: {e}");
-        // Deterministic: a second run gives the same bits.
-        attention_backward(gv, View::at(&td, 2, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
-        let again = tg.to_vec().unwrap();
-        assert!(got.iter().zip(&again).all(|(a, b)| a.to_bits() == b.to_bits()), "backward not deterministic");
+        check_grads(&format!("backward {rows:?} {hd:?}"), &got, &want, hd, BWD_TOL);
     }
+}
+
+/// Deterministic: two runs of the backward give the same bits (several
+/// tiles and blocks per segment, grouped heads, padding).
+#[test]
+fn backward_is_deterministic() {
+    let Some(dev) = crate::test_context() else { return };
+    let (rows, hd) = (Rows { b: 2, g: 2, p: 70, s: 40 }, Heads { c: 128, h: 4, kv: 2 });
+    let qkv = random(rows.total() * hd.width(), 70);
+    let dout = random(rows.total() * hd.c, 71);
+    let pad = [3u32, 20];
+    let a = run_backward(&dev, rows, hd, &qkv, &dout, Some(&pad));
+    let b = run_backward(&dev, rows, hd, &qkv, &dout, Some(&pad));
+    assert!(a.iter().all(|v| v.is_finite()));
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "backward not deterministic");
 }
 
 #[test]
@@ -277,6 +359,12 @@ fn bad_geometry_is_an_error() {
     assert!(attention_forward(w, w, v, None, Rows { b: 1, g: 1, p: 2, s: 2 }, Heads { c: 8, h: 4, kv: 0 }).is_err());
     assert!(attention_forward(w, w, w, None, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(8, 2)).is_err());
     assert!(attention_forward(w, w, v, None, Rows { b: 40, g: 4, p: 20, s: 2 }, mha(8, 2)).is_err());
+    assert!(attention_forward(w, w, v, None, Rows { b: 1, g: 1, p: 2, s: 2 }, mha(514, 2)).is_err());
+    let rows = Rows { b: 1, g: 1, p: 2, s: 2 };
+    // dqkv may not share a tensor with an input; inputs must be long enough.
+    assert!(attention_backward(v, w, w, w, v, None, rows, mha(8, 2)).is_err());
+    assert!(attention_backward(w, v, v, View::at(&t, 0, 7), v, None, rows, mha(8, 2)).is_err());
+    assert!(attention_backward(w, v, v, v, v, None, rows, mha(8, 3)).is_err());
     assert!(attention_decode(w, v, v, v, None, 3, 2, 2, 2, 1, mha(8, 2)).is_err());
     assert!(attention_decode(w, v, v, v, None, 2, 2, 2, 2, 3, mha(8, 2)).is_err());
 }
@@ -284,23 +372,23 @@ fn bad_geometry_is_an_error() {
 #[test]
 fn large_grid_spills_into_y() {
     let Some(dev) = crate::test_context() else { return };
-    // 832 rows × 80 heads = 66,560 workgroups: past one dimension's 65,535.
-    let (rows, c, h) = (Rows { b: 8, g: 8, p: 40, s: 8 }, 160, 80);
+    // 88 tiles of 16 rows × 800 heads = 70,400 workgroups: past one
+    // dimension's 65,535.
+    let (rows, c, h) = (Rows { b: 8, g: 8, p: 40, s: 8 }, 800, 800);
     let hd = Heads::mha(c, h);
-    let (r, ks) = (rows.total(), rows.keys());
+    let r = rows.total();
     let qkv = random(r * 3 * c, 50);
     let dout = random(r * c, 51);
-    let (tq, td) = (placed(&dev, &qkv, 0), placed(&dev, &dout, 0));
-    let (tp, to, tg) = (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap(), alloc(&dev, r * 3 * c).unwrap());
+    let tq = placed(&dev, &qkv, 0);
+    let (tl, to) = (alloc(&dev, r * h).unwrap(), alloc(&dev, r * c).unwrap());
     let qv = View::at(&tq, 0, qkv.len() as u64);
-    attention_forward(View::all(&to), View::all(&tp), qv, None, rows, hd).unwrap();
-    attention_backward(View::all(&tg), View::at(&td, 0, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
-    let (ro, _) = ref_forward(&widen(&qkv), rows, hd);
-    let (eo, mo) = diff(&to.to_vec().unwrap(), &ro);
-    let want = ref_backward(&widen(&qkv), &widen(&dout), rows, hd);
-    let (eg, mg) = diff(&tg.to_vec().unwrap(), &want);
-    println!("{rows:?} c={c} h={h}: out max abs {mo:.2e} rel {eo:.2e}; dqkv max abs {mg:.2e} rel {eg:.2e}");
-    assert!(eo < 2e-5 && eg < 5e-5, "out {eo}, dqkv {eg}");
+    attention_forward(View::all(&to), View::all(&tl), qv, None, rows, hd).unwrap();
+    let (ro, rl) = ref_forward(&widen(&qkv), rows, hd);
+    let what = format!("{rows:?} c={c} h={h}");
+    check(&what, "out", &to.to_vec().unwrap(), &ro, FWD_TOL);
+    check(&what, "lse", &tl.to_vec().unwrap(), &rl, FWD_TOL);
+    let got = run_backward(&dev, rows, hd, &qkv, &dout, None);
+    check_grads(&what, &got, &ref_backward(&widen(&qkv), &widen(&dout), rows, hd), hd, BWD_TOL);
 }
 
 /// Device timings at the model's sizes (`--ignored`; meaningful on a GPU).
@@ -311,19 +399,19 @@ fn timing_typical_sizes() {
     let sync = |t: &WgpuTensor| {
         let _ = crate::transfer::read_f32(t.ctx(), t.buf(), 1).unwrap();
     };
-    for (b, g, p, s, c, h) in [(64, 8, 196, 6, 128, 4), (64, 8, 256, 6, 512, 8)] {
+    for (b, g, p, s, c, h, kv) in [(64, 8, 196, 6, 128, 4, 4), (64, 8, 256, 6, 512, 8, 8), (8, 8, 48, 64, 576, 9, 3)] {
         let rows = Rows { b, g, p, s };
-        let (r, ks, n) = (rows.total(), rows.keys(), rows.n());
-        let (tq, td) = (placed(&dev, &random(r * 3 * c, 1), 0), placed(&dev, &random(r * c, 2), 0));
-        let (tp, to, tg) =
-            (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap(), alloc(&dev, r * 3 * c).unwrap());
-        let qv = View::at(&tq, 0, (r * 3 * c) as u64);
+        let hd = Heads { c, h, kv };
+        let (r, n, w) = (rows.total(), rows.n(), hd.width());
+        let (tq, td) = (placed(&dev, &random(r * w, 1), 0), placed(&dev, &random(r * c, 2), 0));
+        let (tl, to, tg) = (alloc(&dev, r * h).unwrap(), alloc(&dev, r * c).unwrap(), alloc(&dev, r * w).unwrap());
+        let qv = View::at(&tq, 0, (r * w) as u64);
         let dv = View::at(&td, 0, (r * c) as u64);
-        let cache = placed(&dev, &random(n * s * 3 * c, 3), 0);
-        let step = placed(&dev, &random(n * 3 * c, 4), 0);
-        let pv = View::at(&tq, 0, (rows.prefix_rows() * 3 * c) as u64);
-        let sv = View::at(&step, 0, (n * 3 * c) as u64);
-        let cv = View::at(&cache, 0, (n * s * 3 * c) as u64);
+        let cache = placed(&dev, &random(n * s * w, 3), 0);
+        let step = placed(&dev, &random(n * w, 4), 0);
+        let pv = View::at(&tq, 0, (rows.prefix_rows() * w) as u64);
+        let sv = View::at(&step, 0, (n * w) as u64);
+        let cv = View::at(&cache, 0, (n * s * w) as u64);
         let time = |f: &dyn Fn()| {
             f();
             sync(&tg);
@@ -334,11 +422,11 @@ fn timing_typical_sizes() {
             sync(&tg);
             t0.elapsed().as_secs_f64() / 20.0 * 1e3
         };
-        let hd = Heads::mha(c, h);
-        let fwd = time(&|| attention_forward(View::all(&to), View::all(&tp), qv, None, rows, hd).unwrap());
-        let bwd = time(&|| attention_backward(View::all(&tg), dv, View::all(&tp), qv, rows, hd).unwrap());
-        let dec = time(&|| attention_decode(View::all(&to), sv, pv, cv, None, n, g, p, s, s, hd).unwrap());
-        println!("{rows:?} c={c} h={h} (R = {r}): forward {fwd:.3} ms, backward {bwd:.3} ms, decode {dec:.3} ms");
+        let (o, l) = (View::all(&to), View::all(&tl));
+        let fwd = time(&|| attention_forward(o, l, qv, None, rows, hd).unwrap());
+        let bwd = time(&|| attention_backward(View::all(&tg), dv, o, l, qv, None, rows, hd).unwrap());
+        let dec = time(&|| attention_decode(o, sv, pv, cv, None, n, g, p, s, s, hd).unwrap());
+        println!("{rows:?} {hd:?} (R = {r}): forward {fwd:.3} ms, backward {bwd:.3} ms, decode {dec:.3} ms");
     }
 }
 
@@ -359,29 +447,18 @@ fn padded_queries(rows: Rows, pad: &[usize]) -> Vec<(usize, Vec<usize>)> {
     out
 }
 
-/// out, probs (over the key positions of `Rows`) and ∂(Σ dout·out)/∂qkv in
-/// f64 under left padding.
+/// out, the log-sum-exp and ∂(Σ dout·out)/∂qkv in f64 under left padding.
 fn ref_padded(qkv: &[f64], dout: &[f64], rows: Rows, hd: Heads, pad: &[usize]) -> [Vec<f64>; 3] {
-    let (c, h, ks) = (hd.c, hd.h, rows.keys());
+    let (c, h) = (hd.c, hd.h);
     let r = rows.total();
-    let (mut out, mut probs, mut g) = (vec![0.0; r * c], vec![0.0; r * h * ks], vec![0.0; qkv.len()]);
-    // Key row → its position in the query's probability row.
-    let slot = |k: usize| match k < rows.prefix_rows() {
-        true => k % rows.p,
-        false => rows.p + (k - rows.prefix_rows()) % rows.s,
-    };
+    let (mut out, mut lse, mut g) = (vec![0.0; r * c], vec![0.0; r * h], vec![0.0; qkv.len()]);
     for (i, keys) in padded_queries(rows, pad) {
         for hh in 0..h {
             let (w, hs, qo, ko, vo) = offsets(hd, hh);
             let sc = 1.0 / (hs as f64).sqrt();
-            let q = &qkv[i * w + qo..][..hs];
-            let s: Vec<f64> = keys.iter().map(|&k| dotf(q, &qkv[k * w + ko..][..hs]) * sc).collect();
-            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
-            let sum: f64 = e.iter().sum();
-            let p: Vec<f64> = e.iter().map(|x| x / sum).collect();
+            let (p, l) = softmax(qkv, i, &keys, hd, hh);
+            lse[i * h + hh] = l;
             for (j, &k) in keys.iter().enumerate() {
-                probs[(i * h + hh) * ks + slot(k)] = p[j];
                 for d in 0..hs {
                     out[i * c + qo + d] += p[j] * qkv[k * w + vo + d];
                 }
@@ -399,41 +476,39 @@ fn ref_padded(qkv: &[f64], dout: &[f64], rows: Rows, hd: Heads, pad: &[usize]) -
             }
         }
     }
-    [out, probs, g]
+    [out, lse, g]
 }
 
-/// Left padding: the forward's out and probs, the backward, and the decode
-/// step against the f64 reference; a pad of 67 > 64 starts the key loop
-/// past a whole chunk of threads.
+/// Left padding: the forward's out and lse, the backward, and the decode
+/// step against the f64 reference; a pad of 67 > 64 starts the keys past a
+/// whole chunk of the decode's threads, and pads of 20 and 69 of 70 leave
+/// whole tiles and key blocks of padding.
 #[test]
 fn padded_keys_are_skipped() {
     let Some(dev) = crate::test_context() else { return };
     for (ci, (rows, hd, pad)) in [
         (Rows { b: 2, g: 2, p: 70, s: 3 }, Heads { c: 16, h: 4, kv: 2 }, vec![0usize, 67]),
         (Rows { b: 3, g: 1, p: 4, s: 2 }, Heads::mha(8, 2), vec![3, 1, 2]),
+        (Rows { b: 2, g: 2, p: 70, s: 40 }, Heads { c: 128, h: 2, kv: 1 }, vec![20, 69]),
     ]
     .into_iter()
     .enumerate()
     {
-        let (r, ks, c, h, w) = (rows.total(), rows.keys(), hd.c, hd.h, hd.width());
+        let (r, c, h, w) = (rows.total(), hd.c, hd.h, hd.width());
         let qkv = random(r * w, 50 + ci as u64);
         let dout = random(r * c, 60 + ci as u64);
-        let [ro, rp, rg] = ref_padded(&widen(&qkv), &widen(&dout), rows, hd, &pad);
+        let [ro, rl, rg] = ref_padded(&widen(&qkv), &widen(&dout), rows, hd, &pad);
         let tq = placed(&dev, &qkv, 0);
         let qv = View::at(&tq, 0, qkv.len() as u64);
         let pads: Vec<u32> = pad.iter().map(|&x| x as u32).collect();
         let tpad = crate::gpt::kernels::upload_u32(&dev, &pads).unwrap();
-        let (tp, to) = (alloc(&dev, r * h * ks).unwrap(), alloc(&dev, r * c).unwrap());
-        attention_forward(View::all(&to), View::all(&tp), qv, Some(View::all(&tpad)), rows, hd).unwrap();
-        let (eo, _) = diff(&to.to_vec().unwrap(), &ro);
-        let (ep, _) = diff(&tp.to_vec().unwrap(), &rp);
-        let td = placed(&dev, &dout, 0);
-        let tg = placed(&dev, &vec![f32::NAN; qkv.len()], 0);
-        let gv = View::at(&tg, 0, qkv.len() as u64);
-        attention_backward(gv, View::at(&td, 0, dout.len() as u64), View::all(&tp), qv, rows, hd).unwrap();
-        let (eg, _) = diff(&tg.to_vec().unwrap()[..qkv.len()], &rg);
-        println!("padded {rows:?} {hd:?} pad {pad:?}: out {eo:.2e} probs {ep:.2e} dqkv {eg:.2e}");
-        assert!(eo < 2e-5 && ep < 2e-5 && eg < 5e-5, "{rows:?}: out {eo} probs {ep} dqkv {eg}");
+        let (tl, to) = (alloc(&dev, r * h).unwrap(), alloc(&dev, r * c).unwrap());
+        attention_forward(View::all(&to), View::all(&tl), qv, Some(View::all(&tpad)), rows, hd).unwrap();
+        let what = format!("padded {rows:?} {hd:?} pad {pad:?}");
+        check(&what, "out", &to.to_vec().unwrap(), &ro, FWD_TOL);
+        check(&what, "lse", &tl.to_vec().unwrap(), &rl, FWD_TOL);
+        let got = run_backward(&dev, rows, hd, &qkv, &dout, Some(&pads));
+        check_grads(&what, &got, &rg, hd, BWD_TOL);
 
         // The decode step of the last completion position, its cache the
         // completion rows of each sample.
@@ -449,5 +524,21 @@ fn padded_keys_are_skipped() {
         let (ed, _) = diff(&out.to_vec().unwrap(), &want);
         println!("padded decode: out {ed:.2e}");
         assert!(ed < 2e-5, "decode {ed}");
+    }
+}
+
+/// The pool size the kernels declare is the one the host sizes blocks by,
+/// and every head size up to the limit gets tiles and blocks that fit.
+#[test]
+fn tiles_fit_workgroup_memory() {
+    assert!(include_str!("tiles.wgsl").contains(&format!("const POOL: u32 = {}u;", super::POOL)));
+    assert!(include_str!("tiles.wgsl").contains(&format!("const MAXR: u32 = {}u;", super::MAXR)));
+    for hs in 1..=super::MAX_HEAD {
+        let bt = super::tile_rows(hs);
+        assert!(super::WG.is_multiple_of(bt) && bt * hs <= super::WG * super::MAXR, "hs {hs}: bt {bt}");
+        let fwd = super::block_rows("f", |bs| bt * hs + bs * hs + bt * bs).unwrap();
+        let kv = super::block_rows("kv", |bs| 2 * (bt * hs + bs * hs + bs * bt)).unwrap();
+        let q = super::block_rows("q", |bs| 2 * bt * hs + bs * hs + bt * bs).unwrap();
+        assert!(fwd >= 1 && kv >= 1 && q >= 1);
     }
 }

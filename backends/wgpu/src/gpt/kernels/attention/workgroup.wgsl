@@ -1,5 +1,5 @@
-// Workgroup helpers of the attention kernels: T threads serve one (row,
-// head); reductions are fixed trees, so every result is deterministic.
+// Workgroup helpers of the generation step (decode.wgsl, attend.wgsl): T
+// threads serve one (row, head); reductions are fixed trees, so every result is deterministic.
 
 const T: u32 = 64u;
 // Head dims one thread accumulates: head sizes up to MAXM·T.
@@ -7,8 +7,6 @@ const MAXM: u32 = 4u;
 
 var<workgroup> sh_q: array<f32, 256>;
 var<workgroup> sh_w: array<f32, T>;
-var<workgroup> sh_v: array<f32, T>;
-var<workgroup> sh_i: array<u32, T>;
 var<workgroup> sh_r: array<f32, T>;
 
 fn reduce_max(t: u32, x: f32) -> f32 {

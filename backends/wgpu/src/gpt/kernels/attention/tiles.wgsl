@@ -1,0 +1,144 @@
+// Tiles of the training attention over the shared-prompt layout (`Rows`):
+// B·P prompt rows, then N·S completion rows, N = B·G. A tile is up to BT
+// consecutive rows of one segment (one prompt's P rows, or one sample's S
+// rows); the other side of the attention (keys for a query tile, queries
+// for a key tile) streams through workgroup memory BS rows at a time.
+// The kernel file declares `P` (its parameter struct, geometry fields
+// first) and `pads`.
+
+const WG: u32 = 64u;
+// Marks "no padding" in P.pad.
+const NO_PAD: u32 = 0xffffffffu;
+// A masked score: finite, so that no infinity enters the arithmetic.
+const NEG: f32 = -3.0e38;
+// Workgroup floats of `pool` (POOL in mod.rs): with the two 64-float
+// arrays below, 15,872 of the 16,384 bytes wgpu guarantees.
+const POOL: u32 = 3840u;
+// Head dims one thread accumulates: BT·hs ≤ WG·MAXR.
+const MAXR: u32 = 16u;
+
+// Rows of a tile (divides WG) and of a streamed block (at most WG).
+override BT: u32;
+override BS: u32;
+
+var<workgroup> pool: array<f32, POOL>;
+var<workgroup> sa: array<f32, WG>;
+var<workgroup> sb: array<f32, WG>;
+
+fn hs() -> u32 {
+    return P.c / P.h;
+}
+
+// Width of a q|k|v row: H query heads, H_kv key heads, H_kv value heads.
+fn row_w() -> u32 {
+    return P.c + 2u * P.kv * hs();
+}
+
+fn kv_head(h: u32) -> u32 {
+    return h / (P.h / P.kv);
+}
+
+fn k_off(kh: u32) -> u32 {
+    return P.c + kh * hs();
+}
+
+fn v_off(kh: u32) -> u32 {
+    return P.c + (P.kv + kh) * hs();
+}
+
+fn n_prompts() -> u32 {
+    return P.bp / P.p;
+}
+
+fn pad_of(b: u32) -> u32 {
+    if P.pad == NO_PAD {
+        return 0u;
+    }
+    return pads[P.pad + b];
+}
+
+struct Tile {
+    row0: u32,
+    len: u32,
+    prompt: bool,
+    // The prompt b (a prompt tile) or the sample n (a completion tile).
+    seg: u32,
+    // Position of row0 in its segment.
+    pos0: u32,
+}
+
+fn prompt_tiles() -> u32 {
+    return (P.p + BT - 1u) / BT;
+}
+
+fn sample_tiles() -> u32 {
+    return (P.s + BT - 1u) / BT;
+}
+
+fn n_tiles() -> u32 {
+    return n_prompts() * prompt_tiles() + n_prompts() * P.g * sample_tiles();
+}
+
+fn tile_of(t: u32) -> Tile {
+    let tp = prompt_tiles();
+    let np = n_prompts() * tp;
+    if t < np {
+        let pos0 = t % tp * BT;
+        return Tile(t / tp * P.p + pos0, min(BT, P.p - pos0), true, t / tp, pos0);
+    }
+    let ts = sample_tiles();
+    let n = (t - np) / ts;
+    let pos0 = (t - np) % ts * BT;
+    return Tile(P.bp + n * P.s + pos0, min(BT, P.s - pos0), false, n, pos0);
+}
+
+// The keys of a query tile, indexed as in `Rows` (a prompt's positions,
+// then for a completion its own positions after P): how many the tile's
+// last query sees, and key j's row.
+fn tile_keys(x: Tile) -> u32 {
+    if x.prompt {
+        return x.pos0 + x.len;
+    }
+    return P.p + x.pos0 + x.len;
+}
+
+fn key_row(x: Tile, j: u32) -> u32 {
+    if x.prompt {
+        return x.seg * P.p + j;
+    }
+    if j < P.p {
+        return x.seg / P.g * P.p + j;
+    }
+    return P.bp + x.seg * P.s + j - P.p;
+}
+
+// Whether query row qr attends to key row kr: causal within its sequence
+// (its prompt, then its own completion), a prompt's first pad[b] rows seen
+// by none but a padding query itself (which sees only itself, so that its
+// row stays finite).
+fn sees(qr: u32, kr: u32) -> bool {
+    if qr < P.bp {
+        let b = qr / P.p;
+        if kr >= P.bp || kr / P.p != b {
+            return false;
+        }
+        let qp = qr % P.p;
+        let kp = kr % P.p;
+        return kp <= qp && kp >= min(pad_of(b), qp);
+    }
+    let n = (qr - P.bp) / P.s;
+    if kr < P.bp {
+        let b = n / P.g;
+        return kr / P.p == b && kr % P.p >= pad_of(b);
+    }
+    return (kr - P.bp) / P.s == n && (kr - P.bp) % P.s <= (qr - P.bp) % P.s;
+}
+
+// q_i·k_j over hs dims of two rows of `pool`.
+fn pool_dot(a: u32, b: u32) -> f32 {
+    var s = 0.0;
+    for (var d = 0u; d < hs(); d++) {
+        s += pool[a + d] * pool[b + d];
+    }
+    return s;
+}
