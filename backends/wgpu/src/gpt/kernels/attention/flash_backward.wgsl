@@ -37,7 +37,7 @@ struct FlashParams {
 @group(0) @binding(4) var<storage, read> dsum: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dqkv: array<f32>;
 
-// pool: dout [BT·hs] | q [BT·hs] | v, then k [BS·hs] | dP, then dS [BT·BS];
+// pool: dout [BT·st] | q [BT·st] | v, then k [BS·st] | dP, then dS [BT·BS];
 // sa: L, sb: D of the tile's queries.
 @compute @workgroup_size(64)
 fn dq(
@@ -52,17 +52,18 @@ fn dq(
     let x = tile_of(g / P.h);
     let h = g % P.h;
     let hs = hs();
+    let st = stride();
     let w = row_w();
     let qo = h * hs;
     let ko = k_off(kv_head(h));
     let vo = v_off(kv_head(h));
-    let sq = BT * hs;
-    let skv = 2u * BT * hs;
-    let sp = skv + BS * hs;
+    let sq = BT * st;
+    let skv = 2u * BT * st;
+    let sp = skv + BS * st;
     for (var e = t; e < x.len * hs; e += WG) {
         let row = x.row0 + e / hs;
-        pool[e] = dout[P.dout + row * P.c + qo + e % hs];
-        pool[sq + e] = qkv[P.qkv + row * w + qo + e % hs];
+        pool[at(e)] = dout[P.dout + row * P.c + qo + e % hs];
+        pool[sq + at(e)] = qkv[P.qkv + row * w + qo + e % hs];
     }
     if t < x.len {
         sa[t] = lse[P.lse + (x.row0 + t) * P.h + h];
@@ -77,7 +78,7 @@ fn dq(
         let bn = min(BS, nk - j0);
         workgroupBarrier();
         for (var e = t; e < bn * hs; e += WG) {
-            pool[skv + e] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + vo + e % hs];
+            pool[skv + at(e)] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + vo + e % hs];
         }
         workgroupBarrier();
         for (var e = t; e < BT * bn; e += WG) {
@@ -85,13 +86,13 @@ fn dq(
             let j = e % bn;
             var dp = 0.0;
             if i < x.len {
-                dp = pool_dot(i * hs, skv + j * hs);
+                dp = pool_dot(i * st, skv + j * st);
             }
             pool[sp + i * BS + j] = dp;
         }
         workgroupBarrier();
         for (var e = t; e < bn * hs; e += WG) {
-            pool[skv + e] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + ko + e % hs];
+            pool[skv + at(e)] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + ko + e % hs];
         }
         workgroupBarrier();
         for (var e = t; e < BT * bn; e += WG) {
@@ -99,7 +100,7 @@ fn dq(
             let j = e % bn;
             var ds = 0.0;
             if i < x.len && sees(x.row0 + i, key_row(x, j0 + j)) {
-                let p = exp(pool_dot(sq + i * hs, skv + j * hs) * P.scale - sa[i]);
+                let p = exp(pool_dot(sq + i * st, skv + j * st) * P.scale - sa[i]);
                 ds = p * (pool[sp + i * BS + j] - sb[i]) * P.scale;
             }
             pool[sp + i * BS + j] = ds;
@@ -111,7 +112,7 @@ fn dq(
                 if d < hs {
                     var a = acc[k];
                     for (var j = 0u; j < bn; j++) {
-                        a += pool[sp + qi * BS + j] * pool[skv + j * hs + d];
+                        a += pool[sp + qi * BS + j] * pool[skv + j * st + d];
                     }
                     acc[k] = a;
                 }
@@ -152,7 +153,7 @@ fn query_row(q: Queries, e: u32) -> u32 {
     return q.b0 + e - q.an;
 }
 
-// pool: k [BT·hs] | v [BT·hs] | q [BS·hs] | dout [BS·hs] | P [BS·BT] |
+// pool: k [BT·st] | v [BT·st] | q [BS·st] | dout [BS·st] | P [BS·BT] |
 // dS [BS·BT]; sa: L, sb: D of the block's queries.
 @compute @workgroup_size(64)
 fn dkdv(
@@ -167,16 +168,17 @@ fn dkdv(
     let x = tile_of(g / P.kv);
     let kh = g % P.kv;
     let hs = hs();
+    let st = stride();
     let w = row_w();
-    let sv = BT * hs;
-    let sq = 2u * BT * hs;
-    let sd = sq + BS * hs;
-    let sp = sd + BS * hs;
+    let sv = BT * st;
+    let sq = 2u * BT * st;
+    let sd = sq + BS * st;
+    let sp = sd + BS * st;
     let ss = sp + BS * BT;
     for (var e = t; e < x.len * hs; e += WG) {
         let row = x.row0 + e / hs;
-        pool[e] = qkv[P.qkv + row * w + k_off(kh) + e % hs];
-        pool[sv + e] = qkv[P.qkv + row * w + v_off(kh) + e % hs];
+        pool[at(e)] = qkv[P.qkv + row * w + k_off(kh) + e % hs];
+        pool[sv + at(e)] = qkv[P.qkv + row * w + v_off(kh) + e % hs];
     }
     let qs = tile_queries(x);
     let nq = qs.an + qs.bn;
@@ -195,8 +197,8 @@ fn dkdv(
             workgroupBarrier();
             for (var e = t; e < bn * hs; e += WG) {
                 let row = query_row(qs, e0 + e / hs);
-                pool[sq + e] = qkv[P.qkv + row * w + qo + e % hs];
-                pool[sd + e] = dout[P.dout + row * P.c + qo + e % hs];
+                pool[sq + at(e)] = qkv[P.qkv + row * w + qo + e % hs];
+                pool[sd + at(e)] = dout[P.dout + row * P.c + qo + e % hs];
             }
             if t < bn {
                 let row = query_row(qs, e0 + t);
@@ -210,8 +212,8 @@ fn dkdv(
                 var p = 0.0;
                 var ds = 0.0;
                 if j < x.len && sees(query_row(qs, e0 + i), x.row0 + j) {
-                    p = exp(pool_dot(sq + i * hs, j * hs) * P.scale - sa[i]);
-                    ds = p * (pool_dot(sd + i * hs, sv + j * hs) - sb[i]) * P.scale;
+                    p = exp(pool_dot(sq + i * st, j * st) * P.scale - sa[i]);
+                    ds = p * (pool_dot(sd + i * st, sv + j * st) - sb[i]) * P.scale;
                 }
                 pool[sp + e] = p;
                 pool[ss + e] = ds;
@@ -224,8 +226,8 @@ fn dkdv(
                         var a = ak[k];
                         var b = av[k];
                         for (var i = 0u; i < bn; i++) {
-                            a += pool[ss + i * BT + kj] * pool[sq + i * hs + d];
-                            b += pool[sp + i * BT + kj] * pool[sd + i * hs + d];
+                            a += pool[ss + i * BT + kj] * pool[sq + i * st + d];
+                            b += pool[sp + i * BT + kj] * pool[sd + i * st + d];
                         }
                         ak[k] = a;
                         av[k] = b;

@@ -4,7 +4,8 @@
 // then its v, over the same floats); the softmax is online (running max m
 // and sum l per query, the accumulator rescaled), so no score matrix
 // reaches global memory. Writes out (R, C) and L = m + log l (R, H).
-// pool: q [BT·hs] | k, then v [BS·hs] | scores, then weights [BT·BS].
+// pool (st: the odd row stride of tiles.wgsl): q [BT·st] | k, then v
+// [BS·st] | scores, then weights [BT·BS].
 
 struct FlashParams {
     p: u32,
@@ -41,14 +42,15 @@ fn forward(
     let x = tile_of(g / P.h);
     let h = g % P.h;
     let hs = hs();
+    let st = stride();
     let w = row_w();
     let qo = h * hs;
     let ko = k_off(kv_head(h));
     let vo = v_off(kv_head(h));
-    let skv = BT * hs;
-    let sp = skv + BS * hs;
+    let skv = BT * st;
+    let sp = skv + BS * st;
     for (var e = t; e < x.len * hs; e += WG) {
-        pool[e] = qkv[P.qkv + (x.row0 + e / hs) * w + qo + e % hs];
+        pool[at(e)] = qkv[P.qkv + (x.row0 + e / hs) * w + qo + e % hs];
     }
     // Thread t serves query qi's dims lane, lane + tpq, ...; thread i < BT
     // also keeps query i's m and l.
@@ -63,7 +65,7 @@ fn forward(
         let bn = min(BS, nk - j0);
         workgroupBarrier();
         for (var e = t; e < bn * hs; e += WG) {
-            pool[skv + e] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + ko + e % hs];
+            pool[skv + at(e)] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + ko + e % hs];
         }
         workgroupBarrier();
         for (var e = t; e < BT * bn; e += WG) {
@@ -71,7 +73,7 @@ fn forward(
             let j = e % bn;
             var s = NEG;
             if i < x.len && sees(x.row0 + i, key_row(x, j0 + j)) {
-                s = pool_dot(i * hs, skv + j * hs) * P.scale;
+                s = pool_dot(i * st, skv + j * st) * P.scale;
             }
             pool[sp + i * BS + j] = s;
         }
@@ -105,7 +107,7 @@ fn forward(
         }
         workgroupBarrier();
         for (var e = t; e < bn * hs; e += WG) {
-            pool[skv + e] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + vo + e % hs];
+            pool[skv + at(e)] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + vo + e % hs];
         }
         workgroupBarrier();
         if qi < x.len {
@@ -115,7 +117,7 @@ fn forward(
                 if d < hs {
                     var o = acc[k] * a;
                     for (var j = 0u; j < bn; j++) {
-                        o += pool[sp + qi * BS + j] * pool[skv + j * hs + d];
+                        o += pool[sp + qi * BS + j] * pool[skv + j * st + d];
                     }
                     acc[k] = o;
                 }

@@ -158,6 +158,12 @@ fn tile_rows(hs: usize) -> usize {
     bt
 }
 
+/// Floats between two head vectors in workgroup memory (`stride` in
+/// tiles.wgsl): hs made odd, against bank conflicts.
+fn stride(hs: usize) -> usize {
+    hs | 1
+}
+
 /// Rows of a streamed block: the most (up to WG) for which `floats(bs)`
 /// (the kernel's pool layout) fits POOL.
 fn block_rows(what: &str, floats: impl Fn(usize) -> usize) -> Result<usize> {
@@ -229,9 +235,9 @@ pub fn attention_forward(
     if r == 0 {
         return Ok(());
     }
-    let bt = tile_rows(hs);
-    // q [BT·hs] | k, then v [BS·hs] | scores [BT·BS].
-    let bs = block_rows("attention_forward", |bs| bt * hs + bs * hs + bt * bs)?;
+    let (bt, st) = (tile_rows(hs), stride(hs));
+    // q [BT·st] | k, then v [BS·st] | scores [BT·BS].
+    let bs = block_rows("attention_forward", |bs| bt * st + bs * st + bt * bs)?;
     let (wo, so) = out.sub(0, r * c).bind(7, "out")?;
     let (wl, sl) = lse.sub(0, r * h).bind(6, "lse")?;
     let (wq, sq) = qkv.sub(0, r * w).bind(0, "qkv")?;
@@ -283,11 +289,11 @@ pub fn attention_backward(
         let k = kernel("gpt_attention_flash_delta", DELTA, "delta");
         dispatch_with(ctx, &k, &[wo, wd, ws], &prm, (r * h).div_ceil(WG as u64))?;
     }
-    let bt = tile_rows(hs);
-    // k [BT·hs] | v [BT·hs] | q [BS·hs] | dout [BS·hs] | P, dS [BS·BT] each.
-    let bs_kv = block_rows("attention_backward", |bs| 2 * (bt * hs + bs * hs + bs * bt))?;
-    // dout [BT·hs] | q [BT·hs] | v, then k [BS·hs] | dP, then dS [BT·BS].
-    let bs_q = block_rows("attention_backward", |bs| 2 * bt * hs + bs * hs + bt * bs)?;
+    let (bt, st) = (tile_rows(hs), stride(hs));
+    // k [BT·st] | v [BT·st] | q [BS·st] | dout [BS·st] | P, dS [BS·BT] each.
+    let bs_kv = block_rows("attention_backward", |bs| 2 * (bt * st + bs * st + bs * bt))?;
+    // dout [BT·st] | q [BT·st] | v, then k [BS·st] | dP, then dS [BT·BS].
+    let bs_q = block_rows("attention_backward", |bs| 2 * bt * st + bs * st + bt * bs)?;
     let mut wins = Vec::with_capacity(6);
     let mut shift = [0u32; 6];
     for (i, (slot, v, len, field)) in [

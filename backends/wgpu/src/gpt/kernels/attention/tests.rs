@@ -534,11 +534,11 @@ fn tiles_fit_workgroup_memory() {
     assert!(include_str!("tiles.wgsl").contains(&format!("const POOL: u32 = {}u;", super::POOL)));
     assert!(include_str!("tiles.wgsl").contains(&format!("const MAXR: u32 = {}u;", super::MAXR)));
     for hs in 1..=super::MAX_HEAD {
-        let bt = super::tile_rows(hs);
+        let (bt, st) = (super::tile_rows(hs), super::stride(hs));
         assert!(super::WG.is_multiple_of(bt) && bt * hs <= super::WG * super::MAXR, "hs {hs}: bt {bt}");
-        let fwd = super::block_rows("f", |bs| bt * hs + bs * hs + bt * bs).unwrap();
-        let kv = super::block_rows("kv", |bs| 2 * (bt * hs + bs * hs + bs * bt)).unwrap();
-        let q = super::block_rows("q", |bs| 2 * bt * hs + bs * hs + bt * bs).unwrap();
+        let fwd = super::block_rows("f", |bs| bt * st + bs * st + bt * bs).unwrap();
+        let kv = super::block_rows("kv", |bs| 2 * (bt * st + bs * st + bs * bt)).unwrap();
+        let q = super::block_rows("q", |bs| 2 * bt * st + bs * st + bt * bs).unwrap();
         assert!(fwd >= 1 && kv >= 1 && q >= 1);
     }
 }

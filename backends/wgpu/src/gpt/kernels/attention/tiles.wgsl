@@ -29,6 +29,17 @@ fn hs() -> u32 {
     return P.c / P.h;
 }
 
+// Floats between two head vectors in `pool`: hs made odd, so that threads
+// reading the same dim of consecutive rows hit different memory banks.
+fn stride() -> u32 {
+    return hs() | 1u;
+}
+
+// Where element e of a row-major (rows, hs) block lands in `pool`.
+fn at(e: u32) -> u32 {
+    return e / hs() * stride() + e % hs();
+}
+
 // Width of a q|k|v row: H query heads, H_kv key heads, H_kv value heads.
 fn row_w() -> u32 {
     return P.c + 2u * P.kv * hs();
@@ -134,7 +145,7 @@ fn sees(qr: u32, kr: u32) -> bool {
     return (kr - P.bp) / P.s == n && (kr - P.bp) % P.s <= (qr - P.bp) % P.s;
 }
 
-// q_i·k_j over hs dims of two rows of `pool`.
+// The dot product of two head vectors in `pool`.
 fn pool_dot(a: u32, b: u32) -> f32 {
     var s = 0.0;
     for (var d = 0u; d < hs(); d++) {
