@@ -15,6 +15,9 @@
 #   bench.txt     `wapo bench objective --backend wgpu` at the four shapes
 #   train.txt     `wapo bench train --backend wgpu` (64 and 256 prompts, the
 #                 larger model's SFT tokens/s, the GEMM's TFLOP/s at 4096³)
+#   llm.txt       `wapo bench llm --backend wgpu` on $MODEL (default
+#                 .models/SmolLM2-135M-Instruct.Q4_1.gguf) when it exists:
+#                 generation tokens/s, the training step, one RL step
 # Exit status: non-zero when a golden case fails or the benchmark fails.
 set -uo pipefail
 
@@ -58,5 +61,13 @@ echo "golden cases on wgpu: $pass passed, $fail failed" | tee -a "$OUT/loss.txt"
 
 "$WAPO" bench train --backend wgpu --prompts 64,256 --large --reps "${REPS:-3}" 2>&1 | tee "$OUT/train.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+MODEL=${MODEL:-$HERE/.models/SmolLM2-135M-Instruct.Q4_1.gguf}
+if [ -f "$MODEL" ]; then
+  "$WAPO" bench llm --model "$MODEL" --backend wgpu --reps "${REPS:-3}" 2>&1 | tee "$OUT/llm.txt"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+else
+  echo "skipped: no model file $MODEL" | tee "$OUT/llm.txt"
+fi
 
 exit $status

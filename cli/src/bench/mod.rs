@@ -23,7 +23,7 @@ pub enum BenchCommand {
     /// One RL step (generation included) and one SFT step of the WAPO toy
     /// setting; with --model, one RL step of a pretrained model.
     Train(train::TrainBenchArgs),
-    /// A pretrained model on the CPU: batched generation tokens/s and one
+    /// A pretrained model on the CPU or a GPU: batched generation tokens/s and one
     /// training forward + backward + AdamW, with peak memory.
     Llm(llm::LlmBenchArgs),
 }
