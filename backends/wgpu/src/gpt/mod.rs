@@ -6,8 +6,9 @@
 //! backends and both compute the same numbers.
 //!
 //! Parameters, gradients and AdamW moments are one device buffer each, with
-//! the named views of [`Layout`]. A training step reads back two scalars:
-//! the SFT loss and the gradient norm (which the optimizer step returns).
+//! the named views of [`Layout`]. A training step reads back the scored
+//! tokens' statistics (four floats a token, SFT's loss among them) and the
+//! gradient norm (which the optimizer step returns).
 
 mod generate;
 mod head;
