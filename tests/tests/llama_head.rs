@@ -51,9 +51,6 @@ impl Policy for ThroughLogits {
     fn backward(&mut self, grad: &Self::T) -> Result<()> {
         self.0.backward(grad)
     }
-    fn sft(&mut self, p: Prompts<'_>, gold: &[u32]) -> Result<f64> {
-        self.0.sft(p, gold)
-    }
     fn zero_grad(&mut self) {
         self.0.zero_grad()
     }

@@ -108,7 +108,7 @@ fn sft_gradient(cfg: ModelConfig) {
     }
     let gold = &COMPLETIONS[..6]; // (B=2, T=3)
     model.zero_grad();
-    let loss0 = model.sft(prompts(), gold).unwrap();
+    let loss0 = model.sft(prompts(), gold, &[3, 3]).unwrap();
     assert!(loss0.is_finite() && loss0 > 0.0);
     let analytic = model.raw_gradients().to_vec();
     check_all(&mut model, &analytic, &mut |m| {

@@ -79,7 +79,7 @@ fn logits_gradients_and_adamw_step_match_the_cpu() {
         close(&format!("{what} logits"), &to_f32(&lc), &lg.to_vec().unwrap());
 
         let gold = tokens(&mut rng, b * t, cfg.vocab);
-        let (sc, sg) = (cpu.sft(view, &gold).unwrap(), gpu.sft(view, &gold).unwrap());
+        let (sc, sg) = (cpu.sft(view, &gold, &vec![t; b]).unwrap(), gpu.sft(view, &gold, &vec![t; b]).unwrap());
         println!("{what} sft loss: cpu {sc:.8} wgpu {sg:.8}");
         assert!((sc - sg).abs() <= TOL * sc.abs(), "sft loss {sc} vs {sg}");
         let lay = cpu.raw_parameters().1.clone();

@@ -104,8 +104,8 @@ fn sft_gradients_and_adamw_step_match() {
     let Some(dev) = wapo_wgpu::test_context() else { return };
     let (mut cpu, mut gpu) = pair(&dev, 5);
     let batch = Batch::new(7, 3, 5, 1, 4, 7);
-    let lc = cpu.sft(batch.prompts(), &batch.completions).unwrap();
-    let lg = gpu.sft(batch.prompts(), &batch.completions).unwrap();
+    let lc = cpu.sft(batch.prompts(), &batch.completions, &[4; 3]).unwrap();
+    let lg = gpu.sft(batch.prompts(), &batch.completions, &[4; 3]).unwrap();
     println!("sft loss: cpu {lc:.8} wgpu {lg:.8}");
     assert!((lc - lg).abs() <= TOL * lc.abs(), "sft loss {lc} vs {lg}");
     let lay = cpu.raw_parameters().1.clone();
@@ -221,7 +221,7 @@ fn checkpoints_move_between_backends() {
     let Some(dev) = wapo_wgpu::test_context() else { return };
     let (mut cpu, mut gpu) = pair(&dev, 41);
     let batch = Batch::new(43, 2, 3, 1, 3, 7);
-    gpu.sft(batch.prompts(), &batch.completions).unwrap();
+    gpu.sft(batch.prompts(), &batch.completions, &[3; 2]).unwrap();
     gpu.optimizer_step(&OptimConfig { lr: 1e-2, ..OptimConfig::default() }).unwrap();
     cpu.load_parameters(&gpu.parameters().unwrap()).unwrap();
     cpu.load_optimizer_state(&gpu.optimizer_state().unwrap()).unwrap();

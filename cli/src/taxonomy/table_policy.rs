@@ -100,7 +100,7 @@ impl Policy for TablePolicy {
         Ok(())
     }
 
-    fn sft(&mut self, _: Prompts<'_>, _: &[u32]) -> Result<f64> {
+    fn sft(&mut self, _: Prompts<'_>, _: &[u32], _: &[usize]) -> Result<f64> {
         Err(Error::Backend("the table policy has no SFT".into()))
     }
 

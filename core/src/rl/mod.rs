@@ -65,7 +65,7 @@ pub use policy::{
     left_pad, stats_via_logits,
 };
 pub use rows::Rows;
-pub use sft::{SftConfig, sft_step, warm_start, warm_start_until};
+pub use sft::{SftConfig, counted_len, sft_step, sft_via_stats, warm_start, warm_start_until};
 pub use state::{NonFinite, TrainState, uniform};
 pub use step::{RlConfig, mean_entropy, rl_step};
 pub use truncate::Processing;

@@ -309,9 +309,22 @@ pub trait Policy {
         backward_via_logits(self, prompts, group, completions, grad_logprobs, processing)
     }
 
-    /// Mean cross-entropy of the gold completions (one per prompt) and its
-    /// gradient, accumulated.
-    fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32] /* (B, T) */) -> Result<f64>;
+    /// Mean cross-entropy of the gold completions (one per prompt) over
+    /// their counted positions, and its gradient, accumulated: the first
+    /// `lengths[b]` tokens of gold row b count ([`super::sft::counted_len`]:
+    /// up to and including its first stop token; T for every position), and
+    /// the loss is Σ_counted −log p(gold) / Σ_b lengths[b]. The default
+    /// ([`super::sft::sft_via_stats`]) goes through
+    /// [`Policy::forward_stats`] and [`Policy::backward_logprobs`], so a
+    /// backend with a chunked LM head never holds the (B·T, V) logits.
+    fn sft(
+        &mut self,
+        prompts: Prompts<'_>,
+        gold: &[u32],      // (B, T)
+        lengths: &[usize], // (B)
+    ) -> Result<f64> {
+        super::sft::sft_via_stats(self, prompts, gold, lengths)
+    }
 
     fn zero_grad(&mut self);
 

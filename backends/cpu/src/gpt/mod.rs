@@ -239,29 +239,6 @@ impl<T: Tensor> Policy for Gpt<T> {
         Ok(())
     }
 
-    fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32]) -> Result<f64> {
-        let v = self.cfg.vocab;
-        let logits = self.forward_host(prompts, 1, gold)?;
-        let rows = gold.len();
-        let mut dlogits = vec![0.0f32; rows * v];
-        let mut loss = 0.0;
-        for (i, &y) in gold.iter().enumerate() {
-            let z = &logits[i * v..(i + 1) * v];
-            let max = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-            let sum: f64 = z.iter().map(|&x| ((x - max) as f64).exp()).sum();
-            let lse = max as f64 + sum.ln();
-            loss += lse - z[y as usize] as f64;
-            let d = &mut dlogits[i * v..(i + 1) * v];
-            for k in 0..v {
-                let p = (z[k] as f64 - lse).exp();
-                let onehot = if k == y as usize { 1.0 } else { 0.0 };
-                d[k] = ((p - onehot) / rows as f64) as f32;
-            }
-        }
-        self.backward_host(&dlogits)?;
-        Ok(loss / rows as f64)
-    }
-
     fn zero_grad(&mut self) {
         self.grads.fill(0.0);
     }

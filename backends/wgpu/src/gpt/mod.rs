@@ -6,8 +6,9 @@
 //! backends and both compute the same numbers.
 //!
 //! Parameters, gradients and AdamW moments are one device buffer each, with
-//! the named views of [`Layout`]. A training step reads back two scalars:
-//! the SFT loss and the gradient norm (which the optimizer step returns).
+//! the named views of [`Layout`]. A training step reads back the scored
+//! tokens' statistics (four floats a token, SFT's loss among them) and the
+//! gradient norm (which the optimizer step returns).
 
 mod generate;
 mod head;
@@ -26,7 +27,6 @@ use head::HeadStats;
 use kernels::adamw::{AdamStep, adamw, sum_squares};
 use kernels::rope::RopeTables;
 use kernels::rows::fill;
-use kernels::xent::softmax_xent;
 use kernels::{View, alloc, upload_u32, write};
 use model::{Acts, HostRows, Net};
 
@@ -280,22 +280,6 @@ impl Policy for WgpuGpt {
         }
         let dsel = head::head_backward(self.net(), &self.grads, acts, head, grad_logprobs)?;
         model::backward_from_head(self.net(), &self.grads, acts, &dsel)
-    }
-
-    fn sft(&mut self, prompts: Prompts<'_>, gold: &[u32]) -> Result<f64> {
-        let (v, dev) = (self.cfg.vocab, self.dev.clone());
-        let rows = self.train_forward(prompts, 1, gold, true)?.ns;
-        let logits = self.saved_logits()?;
-        let targets = upload_u32(&dev, gold)?;
-        let (dlogits, loss) = (alloc(&dev, rows * v)?, alloc(&dev, rows)?);
-        let scale = (1.0 / rows as f64) as f32;
-        softmax_xent(View::all(&dlogits), View::all(&loss), View::all(logits), View::all(&targets), rows, v, scale)?;
-        self.backward_from(&dlogits)?;
-        let loss: f64 = loss.to_vec()?.iter().map(|&x| x as f64).sum();
-        if !loss.is_finite() {
-            return Err(Error::NonFinite { field: "sft loss", pos: wapo_core::error::Pos::NONE });
-        }
-        Ok(loss / rows as f64)
     }
 
     fn zero_grad(&mut self) {

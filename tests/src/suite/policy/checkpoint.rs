@@ -17,7 +17,7 @@ fn train_once<P: Policy>(m: &mut P) {
     let prompts = [1u32, 2, 3, 4, 5, 0];
     let gold = [2u32, 3, 4, 5];
     m.zero_grad();
-    m.sft(Prompts { tokens: &prompts, batch: 2, len: 3, pad: &[] }, &gold).unwrap();
+    m.sft(Prompts { tokens: &prompts, batch: 2, len: 3, pad: &[] }, &gold, &[2, 2]).unwrap();
     m.optimizer_step(&OptimConfig { lr: 1e-2, weight_decay: 0.1, ..OptimConfig::default() }).unwrap();
 }
 

@@ -20,7 +20,6 @@ pub mod sample;
 pub mod swiglu;
 #[cfg(test)]
 pub(crate) mod test_util;
-pub mod xent;
 
 use wapo_core::{Error, Result, Shape};
 
