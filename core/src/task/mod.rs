@@ -3,7 +3,10 @@
 //! and a reward function (exact match = 1 else 0 by default).
 //!
 //! Prompts and completions have a fixed length per task configuration, so a
-//! batch needs no padding and the completion mask is all ones.
+//! batch needs no padding. A task with stop tokens pads its gold completion
+//! with them after the answer; SFT counts the gold up to and including its
+//! first stop token ([`crate::rl::counted_len`]), and the toy tasks, which
+//! have none, count every position.
 
 use alloc::string::String;
 use alloc::vec::Vec;
