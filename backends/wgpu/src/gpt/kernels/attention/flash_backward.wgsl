@@ -11,14 +11,7 @@
 //         the tile's keys, BS at a time.
 
 struct FlashParams {
-    p: u32,
-    s: u32,
-    g: u32,
-    bp: u32,
-    c: u32,
-    h: u32,
-    kv: u32,
-    scale: f32,
+    geo: Geometry,
     qkv: u32,
     pad: u32,
     lse: u32,
@@ -46,11 +39,11 @@ fn dq(
     @builtin(local_invocation_index) t: u32,
 ) {
     let g = wg_index(wid, nwg);
-    if g >= n_tiles() * P.h {
+    if g >= n_tiles() * P.geo.h {
         return;
     }
-    let x = tile_of(g / P.h);
-    let h = g % P.h;
+    let x = tile_of(g / P.geo.h);
+    let h = g % P.geo.h;
     let hs = hs();
     let st = stride();
     let w = row_w();
@@ -62,12 +55,12 @@ fn dq(
     let sp = skv + BS * st;
     for (var e = t; e < x.len * hs; e += WG) {
         let row = x.row0 + e / hs;
-        pool[at(e)] = dout[P.dout + row * P.c + qo + e % hs];
+        pool[at(e)] = dout[P.dout + row * P.geo.c + qo + e % hs];
         pool[sq + at(e)] = qkv[P.qkv + row * w + qo + e % hs];
     }
     if t < x.len {
-        sa[t] = lse[P.lse + (x.row0 + t) * P.h + h];
-        sb[t] = dsum[P.dsum + (x.row0 + t) * P.h + h];
+        sa[t] = lse[P.lse + (x.row0 + t) * P.geo.h + h];
+        sb[t] = dsum[P.dsum + (x.row0 + t) * P.geo.h + h];
     }
     let tpq = WG / BT;
     let qi = t / tpq;
@@ -100,8 +93,8 @@ fn dq(
             let j = e % bn;
             var ds = 0.0;
             if i < x.len && sees(x.row0 + i, key_row(x, j0 + j)) {
-                let p = exp(pool_dot(sq + i * st, skv + j * st) * P.scale - sa[i]);
-                ds = p * (pool[sp + i * BS + j] - sb[i]) * P.scale;
+                let p = exp(pool_dot(sq + i * st, skv + j * st) * P.geo.scale - sa[i]);
+                ds = p * (pool[sp + i * BS + j] - sb[i]) * P.geo.scale;
             }
             pool[sp + i * BS + j] = ds;
         }
@@ -140,10 +133,10 @@ struct Queries {
 
 fn tile_queries(x: Tile) -> Queries {
     if x.prompt {
-        let gs = P.g * P.s;
-        return Queries(x.row0, (x.seg + 1u) * P.p - x.row0, P.bp + x.seg * gs, gs);
+        let gs = P.geo.g * P.geo.s;
+        return Queries(x.row0, (x.seg + 1u) * P.geo.p - x.row0, P.geo.bp + x.seg * gs, gs);
     }
-    return Queries(x.row0, P.bp + (x.seg + 1u) * P.s - x.row0, 0u, 0u);
+    return Queries(x.row0, P.geo.bp + (x.seg + 1u) * P.geo.s - x.row0, 0u, 0u);
 }
 
 fn query_row(q: Queries, e: u32) -> u32 {
@@ -162,11 +155,11 @@ fn dkdv(
     @builtin(local_invocation_index) t: u32,
 ) {
     let g = wg_index(wid, nwg);
-    if g >= n_tiles() * P.kv {
+    if g >= n_tiles() * P.geo.kv {
         return;
     }
-    let x = tile_of(g / P.kv);
-    let kh = g % P.kv;
+    let x = tile_of(g / P.geo.kv);
+    let kh = g % P.geo.kv;
     let hs = hs();
     let st = stride();
     let w = row_w();
@@ -188,7 +181,7 @@ fn dkdv(
     let lane = t % tpk;
     var ak: array<f32, MAXR>;
     var av: array<f32, MAXR>;
-    let grp = P.h / P.kv;
+    let grp = P.geo.h / P.geo.kv;
     for (var hi = 0u; hi < grp; hi++) {
         let h = kh * grp + hi;
         let qo = h * hs;
@@ -198,12 +191,12 @@ fn dkdv(
             for (var e = t; e < bn * hs; e += WG) {
                 let row = query_row(qs, e0 + e / hs);
                 pool[sq + at(e)] = qkv[P.qkv + row * w + qo + e % hs];
-                pool[sd + at(e)] = dout[P.dout + row * P.c + qo + e % hs];
+                pool[sd + at(e)] = dout[P.dout + row * P.geo.c + qo + e % hs];
             }
             if t < bn {
                 let row = query_row(qs, e0 + t);
-                sa[t] = lse[P.lse + row * P.h + h];
-                sb[t] = dsum[P.dsum + row * P.h + h];
+                sa[t] = lse[P.lse + row * P.geo.h + h];
+                sb[t] = dsum[P.dsum + row * P.geo.h + h];
             }
             workgroupBarrier();
             for (var e = t; e < bn * BT; e += WG) {
@@ -212,8 +205,8 @@ fn dkdv(
                 var p = 0.0;
                 var ds = 0.0;
                 if j < x.len && sees(query_row(qs, e0 + i), x.row0 + j) {
-                    p = exp(pool_dot(sq + i * st, j * st) * P.scale - sa[i]);
-                    ds = p * (pool_dot(sd + i * st, sv + j * st) - sb[i]) * P.scale;
+                    p = exp(pool_dot(sq + i * st, j * st) * P.geo.scale - sa[i]);
+                    ds = p * (pool_dot(sd + i * st, sv + j * st) - sb[i]) * P.geo.scale;
                 }
                 pool[sp + e] = p;
                 pool[ss + e] = ds;

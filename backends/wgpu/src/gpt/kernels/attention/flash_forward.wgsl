@@ -8,14 +8,7 @@
 // [BS·st] | scores, then weights [BT·BS].
 
 struct FlashParams {
-    p: u32,
-    s: u32,
-    g: u32,
-    bp: u32,
-    c: u32,
-    h: u32,
-    kv: u32,
-    scale: f32,
+    geo: Geometry,
     qkv: u32,
     pad: u32,
     lse: u32,
@@ -36,11 +29,11 @@ fn forward(
     @builtin(local_invocation_index) t: u32,
 ) {
     let g = wg_index(wid, nwg);
-    if g >= n_tiles() * P.h {
+    if g >= n_tiles() * P.geo.h {
         return;
     }
-    let x = tile_of(g / P.h);
-    let h = g % P.h;
+    let x = tile_of(g / P.geo.h);
+    let h = g % P.geo.h;
     let hs = hs();
     let st = stride();
     let w = row_w();
@@ -73,7 +66,7 @@ fn forward(
             let j = e % bn;
             var s = NEG;
             if i < x.len && sees(x.row0 + i, key_row(x, j0 + j)) {
-                s = pool_dot(i * st, skv + j * st) * P.scale;
+                s = pool_dot(i * st, skv + j * st) * P.geo.scale;
             }
             pool[sp + i * BS + j] = s;
         }
@@ -126,7 +119,7 @@ fn forward(
     }
     if t < x.len {
         sb[t] = l;
-        lse[P.lse + (x.row0 + t) * P.h + h] = m + log(l);
+        lse[P.lse + (x.row0 + t) * P.geo.h + h] = m + log(l);
     }
     workgroupBarrier();
     if qi < x.len {
@@ -134,7 +127,7 @@ fn forward(
         for (var k = 0u; k < MAXR; k++) {
             let d = lane + k * tpq;
             if d < hs {
-                out[P.out + (x.row0 + qi) * P.c + qo + d] = acc[k] * inv;
+                out[P.out + (x.row0 + qi) * P.geo.c + qo + d] = acc[k] * inv;
             }
         }
     }

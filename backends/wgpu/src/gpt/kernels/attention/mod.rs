@@ -97,8 +97,9 @@ fn scale(hs: usize) -> f32 {
     1.0 / (hs as f32).sqrt()
 }
 
-/// The geometry fields that lead both training parameter structs (the
-/// WGSL side declares them flat, in this order).
+/// The geometry that leads both training parameter structs (`Geometry` of
+/// tiles.wgsl: 32 bytes, so the uniform's next field starts at 32 on both
+/// sides).
 #[repr(C)]
 #[derive(Clone, Copy, Default, Pod, Zeroable)]
 struct Geometry {

@@ -3,8 +3,19 @@
 // consecutive rows of one segment (one prompt's P rows, or one sample's S
 // rows); the other side of the attention (keys for a query tile, queries
 // for a key tile) streams through workgroup memory BS rows at a time.
-// The kernel file declares `P` (its parameter struct, geometry fields
-// first) and `pads`.
+// The kernel file declares `P` (its parameter struct, whose first field
+// `geo` is the geometry below: `Geometry` of mod.rs) and `pads`.
+
+struct Geometry {
+    p: u32,
+    s: u32,
+    g: u32,
+    bp: u32,
+    c: u32,
+    h: u32,
+    kv: u32,
+    scale: f32,
+}
 
 const WG: u32 = 64u;
 // Marks "no padding" in P.pad.
@@ -26,7 +37,7 @@ var<workgroup> sa: array<f32, WG>;
 var<workgroup> sb: array<f32, WG>;
 
 fn hs() -> u32 {
-    return P.c / P.h;
+    return P.geo.c / P.geo.h;
 }
 
 // Floats between two head vectors in `pool`: hs made odd, so that threads
@@ -42,23 +53,23 @@ fn at(e: u32) -> u32 {
 
 // Width of a q|k|v row: H query heads, H_kv key heads, H_kv value heads.
 fn row_w() -> u32 {
-    return P.c + 2u * P.kv * hs();
+    return P.geo.c + 2u * P.geo.kv * hs();
 }
 
 fn kv_head(h: u32) -> u32 {
-    return h / (P.h / P.kv);
+    return h / (P.geo.h / P.geo.kv);
 }
 
 fn k_off(kh: u32) -> u32 {
-    return P.c + kh * hs();
+    return P.geo.c + kh * hs();
 }
 
 fn v_off(kh: u32) -> u32 {
-    return P.c + (P.kv + kh) * hs();
+    return P.geo.c + (P.geo.kv + kh) * hs();
 }
 
 fn n_prompts() -> u32 {
-    return P.bp / P.p;
+    return P.geo.bp / P.geo.p;
 }
 
 fn pad_of(b: u32) -> u32 {
@@ -79,15 +90,15 @@ struct Tile {
 }
 
 fn prompt_tiles() -> u32 {
-    return (P.p + BT - 1u) / BT;
+    return (P.geo.p + BT - 1u) / BT;
 }
 
 fn sample_tiles() -> u32 {
-    return (P.s + BT - 1u) / BT;
+    return (P.geo.s + BT - 1u) / BT;
 }
 
 fn n_tiles() -> u32 {
-    return n_prompts() * prompt_tiles() + n_prompts() * P.g * sample_tiles();
+    return n_prompts() * prompt_tiles() + n_prompts() * P.geo.g * sample_tiles();
 }
 
 fn tile_of(t: u32) -> Tile {
@@ -95,12 +106,12 @@ fn tile_of(t: u32) -> Tile {
     let np = n_prompts() * tp;
     if t < np {
         let pos0 = t % tp * BT;
-        return Tile(t / tp * P.p + pos0, min(BT, P.p - pos0), true, t / tp, pos0);
+        return Tile(t / tp * P.geo.p + pos0, min(BT, P.geo.p - pos0), true, t / tp, pos0);
     }
     let ts = sample_tiles();
     let n = (t - np) / ts;
     let pos0 = (t - np) % ts * BT;
-    return Tile(P.bp + n * P.s + pos0, min(BT, P.s - pos0), false, n, pos0);
+    return Tile(P.geo.bp + n * P.geo.s + pos0, min(BT, P.geo.s - pos0), false, n, pos0);
 }
 
 // The keys of a query tile, indexed as in `Rows` (a prompt's positions,
@@ -110,17 +121,17 @@ fn tile_keys(x: Tile) -> u32 {
     if x.prompt {
         return x.pos0 + x.len;
     }
-    return P.p + x.pos0 + x.len;
+    return P.geo.p + x.pos0 + x.len;
 }
 
 fn key_row(x: Tile, j: u32) -> u32 {
     if x.prompt {
-        return x.seg * P.p + j;
+        return x.seg * P.geo.p + j;
     }
-    if j < P.p {
-        return x.seg / P.g * P.p + j;
+    if j < P.geo.p {
+        return x.seg / P.geo.g * P.geo.p + j;
     }
-    return P.bp + x.seg * P.s + j - P.p;
+    return P.geo.bp + x.seg * P.geo.s + j - P.geo.p;
 }
 
 // Whether query row qr attends to key row kr: causal within its sequence
@@ -128,21 +139,21 @@ fn key_row(x: Tile, j: u32) -> u32 {
 // by none but a padding query itself (which sees only itself, so that its
 // row stays finite).
 fn sees(qr: u32, kr: u32) -> bool {
-    if qr < P.bp {
-        let b = qr / P.p;
-        if kr >= P.bp || kr / P.p != b {
+    if qr < P.geo.bp {
+        let b = qr / P.geo.p;
+        if kr >= P.geo.bp || kr / P.geo.p != b {
             return false;
         }
-        let qp = qr % P.p;
-        let kp = kr % P.p;
+        let qp = qr % P.geo.p;
+        let kp = kr % P.geo.p;
         return kp <= qp && kp >= min(pad_of(b), qp);
     }
-    let n = (qr - P.bp) / P.s;
-    if kr < P.bp {
-        let b = n / P.g;
-        return kr / P.p == b && kr % P.p >= pad_of(b);
+    let n = (qr - P.geo.bp) / P.geo.s;
+    if kr < P.geo.bp {
+        let b = n / P.geo.g;
+        return kr / P.geo.p == b && kr % P.geo.p >= pad_of(b);
     }
-    return (kr - P.bp) / P.s == n && (kr - P.bp) % P.s <= (qr - P.bp) % P.s;
+    return (kr - P.geo.bp) / P.geo.s == n && (kr - P.geo.bp) % P.geo.s <= (qr - P.geo.bp) % P.geo.s;
 }
 
 // The dot product of two head vectors in `pool`.
