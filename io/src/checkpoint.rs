@@ -16,9 +16,11 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors};
 use wapo_core::rl::{Family, ModelConfig, Named, OptimState, Policy, TrainState};
 use wapo_core::{Error, Result};
+
+use crate::safetensors_out::{self, F32Tensor};
 
 const OPTIM: &str = "optim.";
 const CHECKSUM: &str = "checksum";
@@ -68,23 +70,47 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     c.finish()
 }
 
-/// The checksum of a checkpoint's tensors `(name, shape, bytes)` and
+/// A tensor's values as the checksum reads them: the file's bytes (loading)
+/// or the f32 values whose little-endian bytes the file will hold (saving).
+#[derive(Clone, Copy)]
+enum Data<'a> {
+    Bytes(&'a [u8]),
+    F32(&'a [f32]),
+}
+
+impl Data<'_> {
+    fn byte_len(&self) -> usize {
+        match self {
+            Data::Bytes(b) => b.len(),
+            Data::F32(x) => 4 * x.len(),
+        }
+    }
+
+    fn feed(&self, c: &mut Crc) {
+        match self {
+            Data::Bytes(b) => c.update(b),
+            Data::F32(x) => x.iter().for_each(|v| c.update(&v.to_le_bytes())),
+        }
+    }
+}
+
+/// The checksum of a checkpoint's tensors `(name, shape, data)` and
 /// metadata (the `checksum` entry itself left out).
 fn checksum<'a>(
-    tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [u8])>,
+    tensors: impl Iterator<Item = (&'a str, &'a [usize], Data<'a>)>,
     meta: &HashMap<String, String>,
 ) -> String {
     let mut c = Crc::new();
     let mut tensors: Vec<_> = tensors.collect();
     tensors.sort_by(|a, b| a.0.cmp(b.0));
-    for (name, shape, bytes) in tensors {
+    for (name, shape, data) in tensors {
         c.update(name.as_bytes());
         c.update(&[0]);
         for d in shape {
             c.update(&(*d as u64).to_le_bytes());
         }
-        c.update(&(bytes.len() as u64).to_le_bytes());
-        c.update(bytes);
+        c.update(&(data.byte_len() as u64).to_le_bytes());
+        data.feed(&mut c);
     }
     let mut keys: Vec<&String> = meta.keys().filter(|k| *k != CHECKSUM).collect();
     keys.sort();
@@ -129,7 +155,7 @@ fn open<'a>(data: &'a [u8]) -> Result<(SafeTensors<'a>, HashMap<String, String>)
     }
     if let Some(stored) = meta.get(CHECKSUM) {
         let tensors = st.tensors();
-        let computed = checksum(tensors.iter().map(|(n, v)| (n.as_str(), v.shape(), v.data())), &meta);
+        let computed = checksum(tensors.iter().map(|(n, v)| (n.as_str(), v.shape(), Data::Bytes(v.data()))), &meta);
         if &computed != stored {
             return Err(backend(format!(
                 "checksum mismatch (stored {stored}, computed {computed}): the file is corrupted or truncated"
@@ -143,34 +169,33 @@ fn backend(e: impl std::fmt::Display) -> Error {
     Error::Backend(format!("checkpoint: {e}"))
 }
 
-/// Writes `policy`'s parameters, optimizer state and `state` to `path` atomically.
+/// Writes `policy`'s parameters, optimizer state and `state` to `path`
+/// atomically, streaming the values: the save holds no copy of them beyond
+/// what `parameters` and `optimizer_state` return.
 pub fn save<P: Policy>(path: &Path, policy: &P, state: &TrainState) -> Result<()> {
     let params = policy.parameters()?;
     let opt = policy.optimizer_state()?;
     check_finite("parameter", &params)?;
     check_finite("optimizer moment", &opt.moments)?;
-    let bytes = |t: &Named| t.data.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for t in &params {
-        owned.push((t.name.clone(), t.shape.clone(), bytes(t)));
-    }
-    for t in &opt.moments {
-        owned.push((format!("{OPTIM}{}", t.name), t.shape.clone(), bytes(t)));
-    }
-    let views = owned
+    let moment_names: Vec<String> = opt.moments.iter().map(|t| format!("{OPTIM}{}", t.name)).collect();
+    let tensors: Vec<F32Tensor<'_>> = params
         .iter()
-        .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b).map_err(backend)?)))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|t| F32Tensor { name: &t.name, shape: &t.shape, data: &t.data })
+        .chain(opt.moments.iter().zip(&moment_names).map(|(t, n)| F32Tensor {
+            name: n,
+            shape: &t.shape,
+            data: &t.data,
+        }))
+        .collect();
     let cfg = policy.config();
     let mut meta = HashMap::new();
     meta.insert(FORMAT.into(), FORMAT_CHECKED.into());
     meta.insert("train_state".into(), state.to_text());
     meta.insert("optim_step".into(), opt.step.to_string());
     meta.insert("model".into(), model_text(cfg));
-    let sum = checksum(owned.iter().map(|(n, s, b)| (n.as_str(), s.as_slice(), b.as_slice())), &meta);
+    let sum = checksum(tensors.iter().map(|t| (t.name, t.shape, Data::F32(t.data))), &meta);
     meta.insert(CHECKSUM.into(), sum);
-    let data = safetensors::serialize(views, Some(meta)).map_err(backend)?;
-    crate::atomic::write_bytes(path, &data).map_err(backend)
+    safetensors_out::write_f32(path, &tensors, &meta.into_iter().collect()).map_err(backend)
 }
 
 /// Loads a checkpoint into `policy` (whose config must match) and returns
@@ -239,6 +264,7 @@ fn model_text(c: &ModelConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use safetensors::tensor::TensorView;
 
     #[test]
     fn crc32_is_zlibs() {
@@ -255,7 +281,7 @@ mod tests {
         meta.insert(FORMAT.to_string(), format.to_string());
         meta.insert("train_state".to_string(), "seed=1".to_string());
         if with_checksum {
-            let sum = checksum(owned.iter().map(|(n, s, b)| (n.as_str(), s.as_slice(), b.as_slice())), &meta);
+            let sum = checksum(owned.iter().map(|(n, s, b)| (n.as_str(), s.as_slice(), Data::Bytes(b))), &meta);
             meta.insert(CHECKSUM.into(), sum);
         }
         let views: Vec<_> =

@@ -10,6 +10,7 @@
 //! * [`checkpoint`] — training checkpoints of any backend's policy
 //!   (parameters, optimizer moments, train state), written atomically
 //!   ([`atomic`]).
+//! * [`safetensors_out`] — the one f32 safetensors writer (streamed, atomic).
 //! * [`model`] — one entry point: load a model from either format, save a
 //!   Hugging Face directory.
 //! * [`jsonl`] — the user's own task: a JSONL file of prompts and answers
@@ -24,6 +25,7 @@ pub mod gguf;
 pub mod hf;
 pub mod jsonl;
 pub mod model;
+pub mod safetensors_out;
 pub mod testing;
 pub mod tokenizer;
 

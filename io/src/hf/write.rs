@@ -2,16 +2,17 @@
 //! `generation_config.json`, one f32 `model.safetensors`), and the loader
 //! of such directories. The tokenizer files are the tokenizer's to write.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use wapo_core::rl::{Layout, ModelConfig, Named};
 
 use super::config::{HfConfig, check_writable, read_config, write_config, write_generation_config};
 use super::tensors::{INDEX_FILE, SINGLE_FILE, check_against, read_tensors};
 use crate::atomic;
 use crate::error::{Error, Result};
+use crate::safetensors_out::{self, F32Tensor};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
@@ -94,30 +95,9 @@ fn in_layout_order<'a>(cfg: &ModelConfig, tensors: &'a [Named], file: &Path) -> 
 /// An f32 safetensors file of `tensors`, back to back in the given order,
 /// with the `{"format": "pt"}` metadata transformers expects.
 fn write_safetensors(path: &Path, tensors: &[&Named]) -> Result<()> {
-    let mut header = Map::new();
-    header.insert("__metadata__".into(), json!({ "format": "pt" }));
-    let mut offset = 0usize;
-    for t in tensors {
-        let end = offset + 4 * t.data.len();
-        header.insert(t.name.clone(), json!({ "dtype": "F32", "shape": t.shape, "data_offsets": [offset, end] }));
-        offset = end;
-    }
-    let mut header = serde_json::to_vec(&Value::Object(header)).map_err(|e| Error::file(path, e.to_string()))?;
-    // The format pads the header with spaces so the data starts 8-aligned.
-    header.resize(header.len().next_multiple_of(8), b' ');
-    atomic::write_with(path, |w| {
-        w.write_all(&(header.len() as u64).to_le_bytes())?;
-        w.write_all(&header)?;
-        let mut buf = Vec::with_capacity(4 << 14);
-        for t in tensors {
-            for chunk in t.data.chunks(1 << 14) {
-                buf.clear();
-                buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
-                w.write_all(&buf)?;
-            }
-        }
-        Ok(())
-    })
+    let views: Vec<F32Tensor<'_>> =
+        tensors.iter().map(|t| F32Tensor { name: &t.name, shape: &t.shape, data: &t.data }).collect();
+    safetensors_out::write_f32(path, &views, &BTreeMap::from([("format".into(), "pt".into())]))
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<()> {
