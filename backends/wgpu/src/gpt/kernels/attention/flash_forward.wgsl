@@ -28,18 +28,18 @@ fn forward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) t: u32,
 ) {
-    let g = wg_index(wid, nwg);
-    if g >= n_tiles() * P.geo.h {
+    let q = query_tile(wg_index(wid, nwg));
+    if !q.valid {
         return;
     }
-    let x = tile_of(g / P.geo.h);
-    let h = g % P.geo.h;
+    let x = q.x;
+    let h = q.h;
     let hs = hs();
     let st = stride();
     let w = row_w();
-    let qo = h * hs;
-    let ko = k_off(kv_head(h));
-    let vo = v_off(kv_head(h));
+    let qo = q.qo;
+    let ko = q.ko;
+    let vo = q.vo;
     let skv = BT * st;
     let sp = skv + BS * st;
     for (var e = t; e < x.len * hs; e += WG) {
@@ -57,9 +57,7 @@ fn forward(
     for (var j0 = 0u; j0 < nk; j0 += BS) {
         let bn = min(BS, nk - j0);
         workgroupBarrier();
-        for (var e = t; e < bn * hs; e += WG) {
-            pool[skv + at(e)] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + ko + e % hs];
-        }
+        load_keys(skv, x, j0, bn, ko, t);
         workgroupBarrier();
         for (var e = t; e < BT * bn; e += WG) {
             let i = e / bn;
@@ -99,9 +97,7 @@ fn forward(
             sa[t] = alpha;
         }
         workgroupBarrier();
-        for (var e = t; e < bn * hs; e += WG) {
-            pool[skv + at(e)] = qkv[P.qkv + key_row(x, j0 + e / hs) * w + vo + e % hs];
-        }
+        load_keys(skv, x, j0, bn, vo, t);
         workgroupBarrier();
         if qi < x.len {
             let a = sa[qi];

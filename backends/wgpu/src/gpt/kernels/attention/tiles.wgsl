@@ -4,7 +4,8 @@
 // rows); the other side of the attention (keys for a query tile, queries
 // for a key tile) streams through workgroup memory BS rows at a time.
 // The kernel file declares `P` (its parameter struct, whose first field
-// `geo` is the geometry below: `Geometry` of mod.rs) and `pads`.
+// `geo` is the geometry below: `Geometry` of mod.rs, and a field `qkv`, the
+// shift of the q|k|v rows), `qkv` and `pads`.
 
 struct Geometry {
     p: u32,
@@ -163,4 +164,30 @@ fn pool_dot(a: u32, b: u32) -> f32 {
         s += pool[a + d] * pool[b + d];
     }
     return s;
+}
+
+// Loads rows j0 .. j0 + bn of the tile's keys, `off` floats into each
+// q|k|v row (a key or a value head), into the pool from `dst` on.
+fn load_keys(dst: u32, x: Tile, j0: u32, bn: u32, off: u32, t: u32) {
+    let hs = hs();
+    for (var e = t; e < bn * hs; e += WG) {
+        pool[dst + at(e)] = qkv[P.qkv + key_row(x, j0 + e / hs) * row_w() + off + e % hs];
+    }
+}
+
+// The (query tile, head) of workgroup g, with the head's query, key and
+// value offsets in a q|k|v row; `valid` is false past the last tile.
+struct QueryTile {
+    valid: bool,
+    x: Tile,
+    h: u32,
+    qo: u32,
+    ko: u32,
+    vo: u32,
+}
+
+fn query_tile(g: u32) -> QueryTile {
+    let h = g % P.geo.h;
+    let kh = kv_head(h);
+    return QueryTile(g < n_tiles() * P.geo.h, tile_of(g / P.geo.h), h, h * hs(), k_off(kh), v_off(kh));
 }
