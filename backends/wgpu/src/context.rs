@@ -248,13 +248,13 @@ impl WgpuContext {
         }
     }
 
-    pub(crate) fn pipeline(&self, key: &PipelineKey, source: &str) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub(crate) fn pipeline(&self, key: &PipelineKey, source: &[&str]) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(p) = lock(&self.pipelines)?.get(key) {
             return Ok(p.clone());
         }
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(key.name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
+            source: wgpu::ShaderSource::Wgsl(source.concat().into()),
         });
         let constants: Vec<(&str, f64)> = key.constants.iter().map(|(k, v)| (*k, *v as f64)).collect();
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -7,8 +7,12 @@ use wapo_core::{Error, Result, Shape};
 use crate::launch::{Kernel, dispatch, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str =
-    concat!(include_str!("../kernels/common.wgsl"), include_str!("../kernels/rows.wgsl"), include_str!("counts.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../kernels/positional.wgsl"),
+    include_str!("../kernels/common.wgsl"),
+    include_str!("../kernels/rows.wgsl"),
+    include_str!("counts.wgsl")
+);
 
 /// `[clipped, eligible × 4, kept × 4]` from the (N, T) tensors of `out`.
 pub(crate) fn counts(out: &Output<WgpuTensor>) -> Result<WgpuTensor> {

@@ -7,7 +7,11 @@ use crate::kernels::segment_row_chunks;
 use crate::launch::{Kernel, dispatch, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../kernels/common.wgsl"), include_str!("grad.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../kernels/positional.wgsl"),
+    include_str!("../kernels/common.wgsl"),
+    include_str!("grad.wgsl")
+);
 
 /// `logits` (N, T, V); `tokens`, the row statistics and `g` = (∂loss/∂ℓ)/τ (N, T).
 pub(crate) fn grad_logits(

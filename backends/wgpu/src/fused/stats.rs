@@ -8,8 +8,12 @@ use crate::kernels::{segment_row_chunks, threads_per_row};
 use crate::launch::{Kernel, dispatch, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str =
-    concat!(include_str!("../kernels/common.wgsl"), include_str!("../kernels/rows.wgsl"), include_str!("stats.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../kernels/positional.wgsl"),
+    include_str!("../kernels/common.wgsl"),
+    include_str!("../kernels/rows.wgsl"),
+    include_str!("stats.wgsl")
+);
 
 /// The tensors of one row-statistics pass.
 pub(crate) struct Stats {

@@ -1,29 +1,7 @@
-// Shared by every kernel: the parameter block and the float classifiers.
-// Slots 0..13 belong to the kernel; 14 and 15 hold the bit patterns of −inf
-// and NaN, passed at run time because WGSL constant expressions may not be
-// infinite or NaN.
-
-struct Params {
-    p: array<vec4<u32>, 4>,
-}
-
-@group(0) @binding(15) var<uniform> params: Params;
-
-fn prm(i: u32) -> u32 {
-    return params.p[i / 4u][i % 4u];
-}
-
-fn prmf(i: u32) -> f32 {
-    return bitcast<f32>(prm(i));
-}
-
-fn neg_inf() -> f32 {
-    return bitcast<f32>(prm(14u));
-}
-
-fn nan() -> f32 {
-    return bitcast<f32>(prm(15u));
-}
+// Shared by every kernel: the float classifiers and the workgroup index.
+// A kernel's parameters are its own struct `P` at binding 15, generated
+// from the Rust declaration (`kernel_params!` in launch.rs), which also
+// defines `neg_inf()` and `nan()`.
 
 // Classifiers on the bits, so that a compiler assuming finite math cannot
 // fold them away.

@@ -5,7 +5,8 @@ use wapo_core::Result;
 use crate::launch::{Kernel, dispatch};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("copy.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../positional.wgsl"), include_str!("../common.wgsl"), include_str!("copy.wgsl"));
 
 /// Copies the first `4·⌊numel/4⌋` elements of `x` into `out` (any shapes),
 /// in chunks that each fit one storage binding and lie in one buffer of each

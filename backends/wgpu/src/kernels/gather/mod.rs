@@ -8,7 +8,8 @@ use super::segment_row_chunks;
 use crate::launch::{Kernel, dispatch};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("gather.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../positional.wgsl"), include_str!("../common.wgsl"), include_str!("gather.wgsl"));
 
 pub(crate) fn gather_last(x: &WgpuTensor, idx: &WgpuTensor) -> Result<WgpuTensor> {
     x.same_device(idx)?;

@@ -7,7 +7,8 @@ use wgpu::util::DeviceExt;
 use crate::launch::{Kernel, Window, dispatch, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("index.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../positional.wgsl"), include_str!("../common.wgsl"), include_str!("index.wgsl"));
 
 /// `Ok(None)` when every element of `idx` is in `0..bound`, else the first
 /// bad position. A tensor once found valid is not checked again.

@@ -8,7 +8,12 @@ use crate::context::BIND_ALIGN;
 use crate::launch::{Kernel, dispatch, window};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("reduce.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../positional.wgsl"),
+    include_str!("../common.wgsl"),
+    include_str!("../rows.wgsl"),
+    include_str!("reduce.wgsl")
+);
 
 /// Rows longer than this are reduced in segments: one workgroup per row
 /// would serialize them, and lavapipe miscomputes loops of 2^16 iterations

@@ -7,8 +7,12 @@ use super::index::first_bad_index;
 use crate::launch::{Kernel, dispatch, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str =
-    concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("segment.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../positional.wgsl"),
+    include_str!("../common.wgsl"),
+    include_str!("../rows.wgsl"),
+    include_str!("segment.wgsl")
+);
 
 pub(crate) fn segment_sum(x: &WgpuTensor, seg: &WgpuTensor, n: usize) -> Result<WgpuTensor> {
     x.same_device(seg)?;

@@ -7,7 +7,8 @@ use super::index::first_bad_index;
 use crate::launch::{Kernel, dispatch, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("take.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../positional.wgsl"), include_str!("../common.wgsl"), include_str!("take.wgsl"));
 
 pub(crate) fn take(x: &WgpuTensor, idx: &WgpuTensor) -> Result<WgpuTensor> {
     x.same_device(idx)?;

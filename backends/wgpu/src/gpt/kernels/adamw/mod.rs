@@ -11,7 +11,11 @@ use super::rows::{batches, distinct, groups, need};
 use super::{View, alloc};
 use crate::launch::{Kernel, dispatch, idx32};
 
-const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("adamw.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("adamw.wgsl")
+);
 
 /// Elements per workgroup of the first stage of [`sum_squares`] (CHUNK in
 /// the shader). Batches start on chunk boundaries, so the order of the sum

@@ -2,15 +2,8 @@
 // rowsum the FlashAttention backward subtracts from dout·v. One thread per
 // (row, head); C = H·hs, so item e's dims are e·hs .. e·hs + hs.
 
-struct DeltaParams {
-    n: u32,
-    hs: u32,
-    out: u32,
-    dout: u32,
-    dsum: u32,
-}
+// Parameters: P (`DeltaParams` of mod.rs, where the struct is declared).
 
-@group(0) @binding(15) var<uniform> P: DeltaParams;
 @group(0) @binding(0) var<storage, read> out: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dsum: array<f32>;

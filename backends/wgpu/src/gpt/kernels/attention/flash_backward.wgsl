@@ -10,17 +10,8 @@
 //   dq:   a workgroup per (query tile, head) sums dq = Σ_j dS_ij·k_j over
 //         the tile's keys, BS at a time.
 
-struct FlashParams {
-    geo: Geometry,
-    qkv: u32,
-    pad: u32,
-    lse: u32,
-    dout: u32,
-    dsum: u32,
-    dqkv: u32,
-}
+// Parameters: P (`BackwardParams` of mod.rs, where the struct is declared).
 
-@group(0) @binding(15) var<uniform> P: FlashParams;
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(2) var<storage, read> lse: array<f32>;

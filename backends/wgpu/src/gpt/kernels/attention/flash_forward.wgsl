@@ -7,15 +7,8 @@
 // pool (st: the odd row stride of tiles.wgsl): q [BT·st] | k, then v
 // [BS·st] | scores, then weights [BT·BS].
 
-struct FlashParams {
-    geo: Geometry,
-    qkv: u32,
-    pad: u32,
-    lse: u32,
-    out: u32,
-}
+// Parameters: P (`ForwardParams` of mod.rs, where the struct is declared).
 
-@group(0) @binding(15) var<uniform> P: FlashParams;
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
 // u32 (B): the left padding of each prompt.
 @group(0) @binding(3) var<storage, read> pads: array<u32>;

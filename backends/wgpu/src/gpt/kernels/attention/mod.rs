@@ -16,20 +16,26 @@
 #[cfg(test)]
 mod tests;
 
-use bytemuck::{Pod, Zeroable};
 use wapo_core::rl::Rows;
 use wapo_core::{Error, Result};
 
 use super::rows::{distinct, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, Window, dispatch, dispatch_with, idx32};
+use crate::launch::{Kernel, Window, dispatch, dispatch_with, idx32, kernel_params, wgsl_struct};
 
-const FORWARD: &str =
-    concat!(include_str!("../grid.wgsl"), include_str!("tiles.wgsl"), include_str!("flash_forward.wgsl"));
-const BACKWARD: &str =
-    concat!(include_str!("../grid.wgsl"), include_str!("tiles.wgsl"), include_str!("flash_backward.wgsl"));
-const DELTA: &str = concat!(include_str!("../grid.wgsl"), include_str!("delta.wgsl"));
+const FORWARD: &str = concat!(
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("tiles.wgsl"),
+    include_str!("flash_forward.wgsl")
+);
+const BACKWARD: &str = concat!(
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("tiles.wgsl"),
+    include_str!("flash_backward.wgsl")
+);
+const DELTA: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("delta.wgsl"));
 const DECODE: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
     include_str!("../../../kernels/common.wgsl"),
     include_str!("workgroup.wgsl"),
     include_str!("decode.wgsl"),
@@ -97,55 +103,54 @@ fn scale(hs: usize) -> f32 {
     1.0 / (hs as f32).sqrt()
 }
 
-/// The geometry that leads both training parameter structs (`Geometry` of
-/// tiles.wgsl: 32 bytes, so the uniform's next field starts at 32 on both
-/// sides).
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-struct Geometry {
-    p: u32,
-    s: u32,
-    g: u32,
-    bp: u32,
-    c: u32,
-    h: u32,
-    kv: u32,
-    scale: f32,
+wgsl_struct! {
+    /// The geometry that leads both training parameter structs, read by
+    /// tiles.wgsl as `P.geo`.
+    struct Geometry {
+        p: u32,
+        s: u32,
+        g: u32,
+        bp: u32,
+        c: u32,
+        h: u32,
+        kv: u32,
+        scale: f32,
+    }
 }
 
-/// `FlashParams` of flash_forward.wgsl: the geometry, then the views' shifts.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-struct ForwardParams {
-    geo: Geometry,
-    qkv: u32,
-    pad: u32,
-    lse: u32,
-    out: u32,
+kernel_params! {
+    /// P of flash_forward.wgsl: the geometry, then the views' shifts.
+    struct ForwardParams {
+        geo: Geometry,
+        qkv: u32,
+        pad: u32,
+        lse: u32,
+        out: u32,
+    }
 }
 
-/// `FlashParams` of flash_backward.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-struct BackwardParams {
-    geo: Geometry,
-    qkv: u32,
-    pad: u32,
-    lse: u32,
-    dout: u32,
-    dsum: u32,
-    dqkv: u32,
+kernel_params! {
+    /// P of flash_backward.wgsl.
+    struct BackwardParams {
+        geo: Geometry,
+        qkv: u32,
+        pad: u32,
+        lse: u32,
+        dout: u32,
+        dsum: u32,
+        dqkv: u32,
+    }
 }
 
-/// `DeltaParams` of delta.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-struct DeltaParams {
-    n: u32,
-    hs: u32,
-    out: u32,
-    dout: u32,
-    dsum: u32,
+kernel_params! {
+    /// P of delta.wgsl.
+    struct DeltaParams {
+        n: u32,
+        hs: u32,
+        out: u32,
+        dout: u32,
+        dsum: u32,
+    }
 }
 
 /// Rows of a tile: the largest power of two up to 16 whose tile of head

@@ -7,16 +7,7 @@
 // `geo` is the geometry below: `Geometry` of mod.rs, and a field `qkv`, the
 // shift of the q|k|v rows), `qkv` and `pads`.
 
-struct Geometry {
-    p: u32,
-    s: u32,
-    g: u32,
-    bp: u32,
-    c: u32,
-    h: u32,
-    kv: u32,
-    scale: f32,
-}
+// The geometry: `Geometry` of mod.rs.
 
 const WG: u32 = 64u;
 // Marks "no padding" in P.pad.

@@ -11,7 +11,11 @@ use super::View;
 use super::rows::{RowLists, batches, distinct, groups, need, scatter_add_rows};
 use crate::launch::{Kernel, dispatch, idx32};
 
-const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("encoder.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("encoder.wgsl")
+);
 
 /// Positions of the rows: one per row (u32 view), or the same for all
 /// (generation steps).

@@ -10,7 +10,11 @@ use super::View;
 use super::rows::{batches, distinct, groups};
 use crate::launch::{Kernel, dispatch, idx32};
 
-const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("gelu.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("gelu.wgsl")
+);
 
 fn kernel(name: &'static str, entry: &'static str) -> Kernel {
     Kernel { name, source: SOURCE, entry, constants: vec![] }

@@ -11,7 +11,11 @@ use super::rows::{batches, distinct, groups, need};
 use super::{View, alloc};
 use crate::launch::{Kernel, dispatch, idx32};
 
-const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("layernorm.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("layernorm.wgsl")
+);
 
 /// Rows per partial sum of dw and db (`CHUNK` in layernorm.wgsl).
 const LN_CHUNK: u64 = 256;

@@ -20,17 +20,27 @@ use super::{View, alloc};
 use crate::launch::{Kernel, dispatch, idx32};
 
 const GEMM_128: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
     include_str!("../../../kernels/common.wgsl"),
     include_str!("gemm_common.wgsl"),
     include_str!("gemm128.wgsl")
 );
 const GEMM_64: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
     include_str!("../../../kernels/common.wgsl"),
     include_str!("gemm_common.wgsl"),
     include_str!("gemm64.wgsl")
 );
-const SPLIT_SUM: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("split_sum.wgsl"));
-const COLUMN_SUM: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("column_sum.wgsl"));
+const SPLIT_SUM: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("split_sum.wgsl")
+);
+const COLUMN_SUM: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("column_sum.wgsl")
+);
 
 /// Workgroups a GEMM should launch to fill a large GPU (a few per
 /// multiprocessor of a 132-SM H100/H200); below half of it, k is split.

@@ -6,33 +6,34 @@
 #[cfg(test)]
 mod tests;
 
-use bytemuck::{Pod, Zeroable};
 use wapo_core::Result;
 
 use super::rows::{batches, distinct, groups, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, dispatch_with, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
-const SOURCE: &str = concat!(include_str!("../grid.wgsl"), include_str!("rmsnorm.wgsl"));
+const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("rmsnorm.wgsl"));
 
 /// Rows per partial sum of dw (`CHUNK` in rmsnorm.wgsl).
 const RMS_CHUNK: u64 = 256;
 
-/// `RmsNormParams` of rmsnorm.wgsl: the views' shifts and the geometry.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-struct RmsNormParams {
-    rows: u32,
-    c: u32,
-    inp: u32,
-    w: u32,
-    dout: u32,
-    out: u32,
-    rstd: u32,
-    eps: f32,
-    blocks: u32,
-    chunk0: u32,
-    chunks: u32,
+kernel_params! {
+    /// P of rmsnorm.wgsl: the views' shifts and the geometry.
+    struct RmsNormParams {
+        rows: u32,
+        c: u32,
+        inp: u32,
+        w: u32,
+        dout: u32,
+        out: u32,
+        rstd: u32,
+        eps: f32,
+        /// backward_partials: column blocks of 256 and the batch's first chunk.
+        blocks: u32,
+        chunk0: u32,
+        /// backward_sum: chunks to sum.
+        chunks: u32,
+    }
 }
 
 fn kernel(name: &'static str, entry: &'static str) -> Kernel {

@@ -3,23 +3,8 @@
 // over fixed chunks of rows into a scratch buffer, then over the chunks in
 // order (deterministic, no atomics). Field names are the views' shifts.
 
-struct RmsNormParams {
-    rows: u32,
-    c: u32,
-    inp: u32,
-    w: u32,
-    dout: u32,
-    out: u32,
-    rstd: u32,
-    eps: f32,
-    // backward_partials: column blocks of 256 and the batch's first chunk.
-    blocks: u32,
-    chunk0: u32,
-    // backward_sum: chunks to sum.
-    chunks: u32,
-}
+// Parameters: P (`RmsNormParams` of mod.rs, where the struct is declared).
 
-@group(0) @binding(15) var<uniform> P: RmsNormParams;
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> dout: array<f32>;

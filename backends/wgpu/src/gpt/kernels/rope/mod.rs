@@ -7,34 +7,37 @@
 #[cfg(test)]
 mod tests;
 
-use bytemuck::{Pod, Zeroable};
 use wapo_core::{Error, Result};
 
 use super::rows::{groups, need};
 use super::{View, alloc, write};
 use crate::context::WgpuDevice;
-use crate::launch::{Kernel, dispatch_with, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../grid.wgsl"), include_str!("rope.wgsl"));
+const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("rope.wgsl"));
 
-/// `RopeParams` of rope.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct RopeParams {
-    pairs: u32,
-    width: u32,
-    heads: u32,
-    half: u32,
-    x: u32,
-    pos: u32,
-    cos: u32,
-    sin: u32,
-    per_row: u32,
-    same: u32,
-    inverse: u32,
-    npos: u32,
-    nan: f32,
+kernel_params! {
+    /// P of rope.wgsl.
+    struct RopeParams {
+        /// Pairs in all: rows·heads·half.
+        pairs: u32,
+        /// Floats per row, heads rotated per row, pairs per head (head size / 2).
+        width: u32,
+        heads: u32,
+        half: u32,
+        x: u32,
+        pos: u32,
+        cos: u32,
+        sin: u32,
+        /// 1: positions per row from `positions`; 0: `same` for every row.
+        per_row: u32,
+        same: u32,
+        /// 1: the backward (rotation by −angle).
+        inverse: u32,
+        /// Positions in the tables; one past them gives NaN.
+        npos: u32,
+    }
 }
 
 /// cos and sin of position·inv_freq(i) for every position of the context,
@@ -134,7 +137,6 @@ pub fn rope(
         same,
         inverse: u32::from(inverse),
         npos: idx32(tables.positions as u64)?,
-        nan: f32::NAN,
     };
     let k = Kernel { name: "llama_rope", source: SOURCE, entry: "rotate", constants: vec![] };
     dispatch_with(x.t.ctx(), &k, &wins, &p, groups(pairs))

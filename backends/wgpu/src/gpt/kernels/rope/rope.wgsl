@@ -5,28 +5,8 @@
 //   a' = a·cos − b·sin,  b' = b·cos + a·sin
 // (the backward turns by −sin: the transpose). One thread per pair.
 
-struct RopeParams {
-    // Pairs in all: rows·heads·half.
-    pairs: u32,
-    // Floats per row, heads rotated per row, pairs per head (head size / 2).
-    width: u32,
-    heads: u32,
-    half: u32,
-    x: u32,
-    pos: u32,
-    cos: u32,
-    sin: u32,
-    // 1: positions per row from `positions`; 0: `same` for every row.
-    per_row: u32,
-    same: u32,
-    // 1: the backward (rotation by −angle).
-    inverse: u32,
-    // Positions in the tables; one past them gives NaN.
-    npos: u32,
-    nan: f32,
-}
+// Parameters: P (`RopeParams` of mod.rs, where the struct is declared).
 
-@group(0) @binding(15) var<uniform> P: RopeParams;
 @group(0) @binding(0) var<storage, read> cos_t: array<f32>;
 @group(0) @binding(1) var<storage, read> sin_t: array<f32>;
 @group(0) @binding(2) var<storage, read> positions: array<u32>;
@@ -52,8 +32,8 @@ fn rotate(
     let a_at = P.x + row * P.width + head * 2u * P.half + i;
     let b_at = a_at + P.half;
     if p >= P.npos {
-        x[a_at] = P.nan;
-        x[b_at] = P.nan;
+        x[a_at] = nan();
+        x[b_at] = nan();
         return;
     }
     let c = cos_t[P.cos + p * P.half + i];

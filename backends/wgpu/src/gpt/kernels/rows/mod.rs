@@ -16,7 +16,11 @@ use crate::context::WgpuDevice;
 use crate::launch::{Kernel, dispatch, idx32};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("rows.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("rows.wgsl")
+);
 
 fn kernel(name: &'static str, entry: &'static str) -> Kernel {
     Kernel { name, source: SOURCE, entry, constants: vec![] }

@@ -13,8 +13,12 @@ use super::View;
 use super::rows::{batches, distinct, need};
 use crate::launch::{Kernel, dispatch, idx32};
 
-const SOURCE: &str =
-    concat!(include_str!("../../../kernels/common.wgsl"), include_str!("math.wgsl"), include_str!("sample.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../../../kernels/positional.wgsl"),
+    include_str!("../../../kernels/common.wgsl"),
+    include_str!("math.wgsl"),
+    include_str!("sample.wgsl")
+);
 
 /// One sampling step for n rows: the logits of row i are row (i / div) of
 /// logits (·, v) (div = G right after the prompt pass, 1 afterwards);

@@ -1,33 +1,30 @@
 //! Sampling from the top-k / top-p truncation of softmax(z/τ) on the
 //! device (truncated.wgsl), with ℓ of the distribution actually sampled.
 
-use bytemuck::{Pod, Zeroable};
 use wapo_core::{Error, Result};
 
 use super::super::View;
-use crate::launch::{Kernel, dispatch_with, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
-const SOURCE: &str = concat!(include_str!("../grid.wgsl"), include_str!("math.wgsl"), include_str!("truncated.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../../../kernels/common.wgsl"), include_str!("math.wgsl"), include_str!("truncated.wgsl"));
 
-/// `TruncParams` of truncated.wgsl (its last two words, −inf and NaN, are
-/// written by `dispatch`).
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-struct TruncParams {
-    rows: u32,
-    v: u32,
-    div: u32,
-    steps: u32,
-    s: u32,
-    tokens: u32,
-    logprobs: u32,
-    logits: u32,
-    uniforms: u32,
-    tau: f32,
-    top_k: u32,
-    top_p: f32,
-    reserved0: u32,
-    reserved1: u32,
+kernel_params! {
+    /// P of truncated.wgsl.
+    struct TruncParams {
+        rows: u32,
+        v: u32,
+        div: u32,
+        steps: u32,
+        s: u32,
+        tokens: u32,
+        logprobs: u32,
+        logits: u32,
+        uniforms: u32,
+        tau: f32,
+        top_k: u32,
+        top_p: f32,
+    }
 }
 
 /// How a row's distribution is truncated before the draw.

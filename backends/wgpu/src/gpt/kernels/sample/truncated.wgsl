@@ -11,27 +11,8 @@
 // CDF over the kept tokens in id order, as the unrestricted kernel
 // (sample.wgsl) draws, and ℓ is that of the renormalized kept distribution.
 
-struct TruncParams {
-    rows: u32,
-    v: u32,
-    div: u32,
-    steps: u32,
-    s: u32,
-    tokens: u32,
-    logprobs: u32,
-    logits: u32,
-    uniforms: u32,
-    tau: f32,
-    top_k: u32,
-    top_p: f32,
-    reserved0: u32,
-    reserved1: u32,
-    // Written by `dispatch`: WGSL constant expressions may not be infinite.
-    neg_inf_bits: u32,
-    nan_bits: u32,
-}
+// Parameters: P (`TruncParams` of truncated.rs, where the struct is declared).
 
-@group(0) @binding(15) var<uniform> P: TruncParams;
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> uniforms: array<f32>;
 @group(0) @binding(6) var<storage, read_write> logprobs: array<f32>;
@@ -53,20 +34,6 @@ var<private> k1: u32;
 var<private> mx: f32;
 var<private> cut_key: u32;
 var<private> cut_id: u32;
-
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn max_nan(a: f32, b: f32) -> f32 {
-    if is_nan(a) {
-        return b;
-    }
-    if is_nan(b) {
-        return a;
-    }
-    return max(a, b);
-}
 
 // An order-preserving image of a float: a < b ⇔ key(a) < key(b).
 fn sort_key(z: f32) -> u32 {
@@ -232,7 +199,7 @@ fn sample_truncated(
     cut_key = 0u;
     cut_id = NONE;
 
-    var m = bitcast<f32>(P.neg_inf_bits);
+    var m = neg_inf();
     for (var k = k0; k < k1; k++) {
         m = max_nan(m, logits[base + k] / P.tau);
     }

@@ -4,24 +4,24 @@
 #[cfg(test)]
 mod tests;
 
-use bytemuck::{Pod, Zeroable};
 use wapo_core::Result;
 
 use super::View;
 use super::rows::{distinct, groups, need};
-use crate::launch::{Kernel, dispatch_with, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
-const SOURCE: &str = concat!(include_str!("../grid.wgsl"), include_str!("swiglu.wgsl"));
+const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("swiglu.wgsl"));
 
-/// `SwigluParams` of swiglu.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Pod, Zeroable)]
-struct SwigluParams {
-    n: u32,
-    m: u32,
-    fch: u32,
-    dout: u32,
-    out: u32,
+kernel_params! {
+    /// P of swiglu.wgsl.
+    struct SwigluParams {
+        /// rows·M.
+        n: u32,
+        m: u32,
+        fch: u32,
+        dout: u32,
+        out: u32,
+    }
 }
 
 fn kernel(name: &'static str, entry: &'static str) -> Kernel {

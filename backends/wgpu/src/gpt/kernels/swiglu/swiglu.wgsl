@@ -3,16 +3,8 @@
 // with ∂/∂gate = dout·up·σ(g)·(1 + g·(1 − σ(g))) and ∂/∂up = dout·silu(g).
 // One thread per element of a row's M.
 
-struct SwigluParams {
-    // rows·M.
-    n: u32,
-    m: u32,
-    fch: u32,
-    dout: u32,
-    out: u32,
-}
+// Parameters: P (`SwigluParams` of mod.rs, where the struct is declared).
 
-@group(0) @binding(15) var<uniform> P: SwigluParams;
 @group(0) @binding(0) var<storage, read> fch: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
