@@ -87,7 +87,6 @@ pub fn sample_truncated(
             tau: temperature,
             top_k: idx32((cut.top_k as u64).min(v))?,
             top_p: cut.top_p,
-            ..TruncParams::default()
         };
         dispatch_with(logits.t.ctx(), &k, &b.windows, &prm, u64::from(b.rows))
     })?;
