@@ -4,31 +4,25 @@
 //! The (N, T, V) work is two kernels: [`stats`] reads the logits once for
 //! lse, ℓ, H, Σp² and Σp²·log p (so that no caller downloads the logits for
 //! the taxonomy); [`grad`] reads them once more and writes ∂loss/∂z once.
-//! Between them, the per-sequence quantities (advantages, keep mask, weights,
-//! D, GSPO's s_i, ∂loss/∂ℓ) come from the core's token-level engine run on
-//! the host in f64 (the core's `HostTensor<f64>`, the oracle itself) on the
-//! small (N)/(N, T) tensors, so every objective and option has exactly the
-//! composed path's meaning. On the GPU
-//! that engine is some 140 tiny dispatches, each a fixed cost of the driver
-//! whatever its size; on the host it is a few passes over N·T numbers.
+//! Between them, the per-sequence quantities (advantages, keep mask,
+//! weights, D, GSPO's s_i, ∂loss/∂ℓ) come from [`engine`]: three WGSL
+//! kernels that carry the core's token-level engine for every objective and
+//! option. A call is five dispatches, a few buffer copies and one read-back
+//! of the input-check flags at the end; nothing waits in between.
 //!
-//! A call is therefore two dispatches (per binding window of the logits) and
-//! one read-back: the inputs (group ids, rewards, mask, tokens, behaviour
-//! log-probs) and the stats pass's ℓ and Σp² come back together in
-//! [`small::Small::download`]. The input checks of `check_logits_batch` run on
-//! those host copies (shapes before any dispatch), with the same errors and
-//! positions; the logits themselves are never downloaded. The results go
-//! back in one packed queue write (no wait): g = (∂loss/∂ℓ)/τ for the grad
-//! kernel and the [`Output`]'s small tensors. The (9) clipped/bin counts need
-//! only the (N, T) keep mask, bins and clip flags, so they are summed on the
-//! host too ([`small::counts`]) and uploaded with the rest.
+//! The input checks of `check_logits_batch` run as flags on the device
+//! (shapes on the host before any dispatch). When a flag is set, the call
+//! runs the host engine ([`host_engine`]): it reads the small tensors
+//! back and runs the core's engine in f64 on them, which reports the error
+//! with its position and the same message as the composed path. The logits
+//! themselves are never downloaded.
 //!
-//! The host engine's cost grows with N·T while the device's is nearly fixed,
-//! so beyond [`HOST_ENGINE_MAX`] positions the engine runs as device
-//! primitives instead ([`engine_on_device`], with the [`counts`] kernel):
-//! ~140 dispatches and two validation read-backs, the same meaning in f32.
+//! Batches whose (N, T) planes exceed one storage binding run the engine
+//! as device primitives instead ([`engine_on_device`], with the [`counts`]
+//! kernel): ~140 dispatches and two validation read-backs, the same meaning.
 
 mod counts;
+mod engine;
 pub(crate) mod grad;
 mod small;
 pub(crate) mod stats;
@@ -40,27 +34,59 @@ use wapo_core::{ObjectiveConfig, Result, Shape, Tensor};
 
 use crate::tensor::WgpuTensor;
 
-/// Positions (N·T) up to which the per-sequence engine runs on the host.
-/// Measured on an H200 machine's host: the engine alone takes ~0.2 ms at
-/// 4096 positions, ~0.7 ms at 16,384 and ~4 ms at 65,536 (with its
-/// transfers the whole call at 65,536 × 64 took ~8 ms), while the device
-/// primitives cost a near-constant ~4–5 ms; the two meet around here.
-const HOST_ENGINE_MAX: usize = 32_768;
-
 /// The op named by errors of a fused evaluation.
 const OP: &str = "logits_objective";
 
 pub(crate) fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTensor>) -> Result<Output<WgpuTensor>> {
     cfg.validate()?;
     let v = small::check_shapes(b)?;
-    if b.tokens.numel() > HOST_ENGINE_MAX as u64 {
+    let (n, t) = (b.mask.shape.rows() as u64, b.mask.shape.last() as u64);
+    if !engine::fits(b, n, t) {
         return engine_on_device(cfg, b);
     }
     let inv_t = (1.0 / cfg.temperature) as f32;
-    // Token ids are checked after this pass, on the read-back: the kernel
-    // clamps them into the row, and a bad one fails the call below.
+    // The stats kernel clamps token ids into the row; the engine flags a
+    // bad one, and the host engine then reports it.
     let st = stats::row_stats(b.logits, b.tokens, inv_t)?;
-    let host = small::Small::download(b, &st)?;
+    let e = engine::run(cfg, b, &st, v)?;
+    let r = e.results(b.mask.shape)?;
+    let grad_logits = grad::grad_logits(b.logits, b.tokens, &st, &r.g, inv_t)?;
+    if !e.inputs_valid()? {
+        return host_engine(cfg, b, &st, v);
+    }
+    Ok(Output {
+        advantages: r.advantages,
+        weights: r.weights,
+        normalizer: r.normalizer,
+        loss_sum: r.loss_sum,
+        loss: r.loss,
+        grad_logprobs: r.grad_logprobs,
+        grad_logits: Some(grad_logits),
+        logprobs: st.logp.clone(),
+        entropy: Some(st.entropy.clone()),
+        sum_p_sq: Some(st.sum_p_sq.clone()),
+        sum_p_sq_logp: Some(st.sum_p_sq_logp.clone()),
+        ratio: r.ratio,
+        keep: r.keep,
+        mask: b.mask.clone(),
+        clipped: r.clipped,
+        bins: r.bins,
+        counts: Some(r.counts),
+    })
+}
+
+/// The same evaluation with the per-sequence engine run on the host in f64
+/// (the core's `HostTensor<f64>`, the oracle itself) on read-back copies of
+/// the small (N)/(N, T) tensors: the path whose errors are the composed
+/// path's, with positions, for a batch the device flagged.
+pub(crate) fn host_engine(
+    cfg: &ObjectiveConfig,
+    b: &LogitsBatch<'_, WgpuTensor>,
+    st: &stats::Stats,
+    v: usize,
+) -> Result<Output<WgpuTensor>> {
+    let inv_t = (1.0 / cfg.temperature) as f32;
+    let host = small::Small::download(b, st)?;
     host.check_values(v)?;
     // A non-finite ℓ at a real token fails the engine's validation; it is
     // reported at its cause, `logits[i][t][y]`.
@@ -99,7 +125,7 @@ pub(crate) fn logits_objective(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTe
         loss_sum,
         loss,
         grad_logprobs,
-        grad_logits: Some(grad::grad_logits(b.logits, b.tokens, &st, &g, inv_t)?),
+        grad_logits: Some(grad::grad_logits(b.logits, b.tokens, st, &g, inv_t)?),
         logprobs: st.logp.clone(),
         entropy: Some(st.entropy.clone()),
         sum_p_sq: Some(st.sum_p_sq.clone()),

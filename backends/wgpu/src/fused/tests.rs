@@ -57,7 +57,8 @@ fn dispatches_and_readbacks_per_call() {
     let (d, r) = (after.0 - before.0, after.1 - before.1);
     println!("per call: {d} dispatches, {r} read-backs");
     drop(out);
-    assert!(d <= 2 && r <= 1, "{d} dispatches and {r} read-backs per call");
+    // stats, the engine's three passes, grad; the flags' one read-back.
+    assert!(d <= 5 && r <= 1, "{d} dispatches and {r} read-backs per call");
 }
 
 fn host_of(x: &WgpuTensor) -> Vec<f64> {
@@ -66,14 +67,48 @@ fn host_of(x: &WgpuTensor) -> Vec<f64> {
     v
 }
 
-/// Both places of the per-sequence engine (host for small batches, device
-/// primitives for large ones) give the same outputs, for every objective
-/// and the options that change its path.
-#[test]
-fn host_and_device_engines_agree() {
-    let Some(dev) = test_context() else { return };
-    let x = inputs(&dev, 6, 5, 37); // 30 rows × 37 (scalar kernels)
-    let mut cfgs: Vec<ObjectiveConfig> = Objective::ALL.into_iter().map(|o| ObjectiveConfig::new(o, 7)).collect();
+/// A batch whose groups are out of order and of several sizes, with a
+/// group of equal rewards (zero advantages), rows of every length including
+/// an empty one, and old log-probs that put ratios on both sides of the
+/// clip bounds.
+fn mixed_inputs(dev: &WgpuDevice, t: usize, v: usize) -> Inputs {
+    let ids: Vec<i64> = vec![3, 1, 3, 0, 1, 2, 0, 3, 2, 1, 0, 2];
+    let n = ids.len();
+    let rewards: Vec<f64> = vec![1.0, 0.37, 0.0, 0.5, 0.37, 2.0, -1.0, 1.0, 0.25, 0.37, 0.5, 2.5];
+    let lens: Vec<usize> = (0..n).map(|i| (i * 5 + 3) % (t + 1)).collect();
+    let mask: Vec<f64> = (0..n * t).map(|k| f64::from(k % t < lens[k / t])).collect();
+    let tokens: Vec<f64> = (0..n * t).map(|k| ((k * 11 + 3) % v) as f64).collect();
+    let logits: Vec<f64> = (0..n * t * v).map(|k| ((k * 29) % 97) as f64 / 20.0 - 2.4).collect();
+    // ℓ° = a rough ℓ shifted by up to ±0.4: ratios from ~0.67 to ~1.5.
+    let old: Vec<f64> = (0..n * t).map(|k| -(v as f64).ln() + 0.8 + 0.2 * ((k % 5) as f64 - 2.0)).collect();
+    Inputs {
+        groups: Groups::from_ids(dev, &ids).unwrap(),
+        rewards: WgpuTensor::upload(dev, &rewards, Shape::d1(n)).unwrap(),
+        mask: WgpuTensor::upload(dev, &mask, Shape::d2(n, t)).unwrap(),
+        logits: WgpuTensor::upload(dev, &logits, Shape::d3(n, t, v)).unwrap(),
+        tokens: WgpuTensor::upload(dev, &tokens, Shape::d2(n, t)).unwrap(),
+        old: WgpuTensor::upload(dev, &old, Shape::d2(n, t)).unwrap(),
+    }
+}
+
+/// Every objective, and each option that changes the engine's path.
+fn engine_configs() -> Vec<ObjectiveConfig> {
+    use wapo_core::objective::Aggregation;
+    let mut cfgs = Vec::new();
+    for o in Objective::ALL {
+        let base = ObjectiveConfig::new(o, 7);
+        cfgs.push(base.clone());
+        let mut c = base.clone();
+        c.normalize_by_kept_tokens = true;
+        c.exclude_bins = wapo_core::BinSpec::parse("neg_valley").unwrap();
+        cfgs.push(c);
+        for level in [Aggregation::Seq, Aggregation::Group, Aggregation::Global] {
+            let mut c = base.clone();
+            c.aggregation = Some(level);
+            c.normalize_by_kept_tokens = level == Aggregation::Global;
+            cfgs.push(c);
+        }
+    }
     let mut c = ObjectiveConfig::new(Objective::Grpo, 7);
     c.temperature = 0.7;
     c.normalize_by_kept_tokens = true;
@@ -83,40 +118,61 @@ fn host_and_device_engines_agree() {
     c.importance_sampling = false;
     c.exclude_bins = wapo_core::BinSpec::parse("valley").unwrap();
     cfgs.push(c);
-    let mut worst = 0.0f64;
-    for cfg in &cfgs {
-        let host = super::logits_objective(cfg, &x.batch()).unwrap();
-        let devc = super::engine_on_device(cfg, &x.batch()).unwrap();
-        let pairs = [
-            ("advantages", &host.advantages, &devc.advantages),
-            ("weights", &host.weights, &devc.weights),
-            ("normalizer", &host.normalizer, &devc.normalizer),
-            ("loss_sum", &host.loss_sum, &devc.loss_sum),
-            ("loss", &host.loss, &devc.loss),
-            ("grad_logprobs", &host.grad_logprobs, &devc.grad_logprobs),
-            ("grad_logits", host.grad_logits.as_ref().unwrap(), devc.grad_logits.as_ref().unwrap()),
-            ("logprobs", &host.logprobs, &devc.logprobs),
-            ("ratio", &host.ratio, &devc.ratio),
-            ("keep", &host.keep, &devc.keep),
-            ("clipped", &host.clipped, &devc.clipped),
-            ("bins", &host.bins, &devc.bins),
-        ];
-        for (name, a, b) in pairs {
-            let (a, b) = (host_of(a), host_of(b));
-            let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            for (k, (p, q)) in a.iter().zip(&b).enumerate() {
-                let err = (p - q).abs() / (scale + 1e-30);
-                worst = worst.max(if scale > 0.0 { err } else { (p - q).abs() });
-                assert!(
-                    (p - q).abs() <= 1e-5 * (q.abs() + scale) + 1e-7,
-                    "{:?} {name}[{k}]: {p} vs {q}",
-                    cfg.objective
-                );
+    let mut c = ObjectiveConfig::new(Objective::Dapo, 7);
+    c.include_bins = wapo_core::BinSpec::parse("pos_peak").unwrap();
+    c.temperature = 1.3;
+    cfgs.push(c);
+    cfgs
+}
+
+/// The three places of the per-sequence engine give the same outputs: the
+/// WGSL kernels (every call), the host in f64 (the reference, for errors)
+/// and the device primitives (batches beyond one binding), for every
+/// objective and the options that change its path.
+#[test]
+fn kernel_host_and_primitive_engines_agree() {
+    let Some(dev) = test_context() else { return };
+    let mut worst = [0.0f64; 2];
+    for x in [inputs(&dev, 6, 5, 37), mixed_inputs(&dev, 6, 40)] {
+        for cfg in &engine_configs() {
+            let inv_t = (1.0 / cfg.temperature) as f32;
+            let st = super::stats::row_stats(&x.logits, &x.tokens, inv_t).unwrap();
+            let host = super::host_engine(cfg, &x.batch(), &st, x.logits.shape().last()).unwrap();
+            let kernels = super::logits_objective(cfg, &x.batch()).unwrap();
+            let prims = super::engine_on_device(cfg, &x.batch()).unwrap();
+            for (k, (engine, devc)) in [("kernels", &kernels), ("primitives", &prims)].into_iter().enumerate() {
+                let pairs = [
+                    ("advantages", &host.advantages, &devc.advantages),
+                    ("weights", &host.weights, &devc.weights),
+                    ("normalizer", &host.normalizer, &devc.normalizer),
+                    ("loss_sum", &host.loss_sum, &devc.loss_sum),
+                    ("loss", &host.loss, &devc.loss),
+                    ("grad_logprobs", &host.grad_logprobs, &devc.grad_logprobs),
+                    ("grad_logits", host.grad_logits.as_ref().unwrap(), devc.grad_logits.as_ref().unwrap()),
+                    ("logprobs", &host.logprobs, &devc.logprobs),
+                    ("ratio", &host.ratio, &devc.ratio),
+                    ("keep", &host.keep, &devc.keep),
+                    ("clipped", &host.clipped, &devc.clipped),
+                    ("bins", &host.bins, &devc.bins),
+                ];
+                for (name, a, b) in pairs {
+                    let (a, b) = (host_of(a), host_of(b));
+                    let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                    for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                        let err = (p - q).abs() / (scale + 1e-30);
+                        worst[k] = worst[k].max(if scale > 0.0 { err } else { (p - q).abs() });
+                        assert!(
+                            (p - q).abs() <= 1e-5 * (p.abs() + scale) + 1e-7,
+                            "{engine}, {:?} {cfg:?}: {name}[{i}]: host {p} vs {q}",
+                            cfg.objective
+                        );
+                    }
+                }
+                assert_eq!(host.count_values().unwrap(), devc.count_values().unwrap(), "{engine}, {cfg:?}: counts");
             }
         }
-        assert_eq!(host.count_values().unwrap(), devc.count_values().unwrap(), "{:?}: counts", cfg.objective);
     }
-    println!("host vs device engine: max error {worst:e} of the field's scale");
+    println!("vs the host engine: kernels {:e}, primitives {:e} of the field's scale", worst[0], worst[1]);
 }
 
 /// Logits held in several buffers (a context whose buffers are capped at
@@ -138,7 +194,7 @@ fn segmented_logits_match_one_buffer() {
         type Run = fn(&ObjectiveConfig, &LogitsBatch<'_, WgpuTensor>) -> wapo_core::Result<Output>;
         type Output = wapo_core::objective::Output<WgpuTensor>;
         let runs: [(&str, Run); 2] =
-            [("host engine", super::logits_objective), ("device engine", super::engine_on_device)];
+            [("kernel engine", super::logits_objective), ("primitive engine", super::engine_on_device)];
         for (engine, run) in runs {
             let (p, q) = (run(&cfg, &a.batch()).unwrap(), run(&cfg, &b.batch()).unwrap());
             assert!(q.grad_logits.as_ref().unwrap().segment_count() > 1);
