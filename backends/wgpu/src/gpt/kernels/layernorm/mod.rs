@@ -180,13 +180,7 @@ pub fn layernorm_backward(
     let (ws, ss) = scratch.bind(0, "scratch")?;
     let (wa, sa) = dw.bind(6, "dw")?;
     let (wb, sb) = db.bind(7, "db")?;
-    let p = LayernormParams {
-        c: idx32(c)?,
-        chunks: idx32(chunks)?,
-        inp: ss,
-        out_a: sa,
-        out_b: sb,
-        ..Default::default()
-    };
+    let p =
+        LayernormParams { c: idx32(c)?, chunks: idx32(chunks)?, inp: ss, out_a: sa, out_b: sb, ..Default::default() };
     dispatch_with(ctx, &k_sum, &[ws, wa, wb], &p, groups(2 * c))
 }

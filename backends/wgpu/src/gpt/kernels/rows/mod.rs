@@ -94,7 +94,8 @@ pub fn gather_rows(out: View<'_>, x: View<'_>, idx: View<'_>, k: usize, c: usize
         let (wx, sx) = x.bind(0, "x")?;
         let (wo, so) = out.sub(r0 * c, n * c).bind(7, "out")?;
         let (wi, si) = idx.sub(r0, n).bind(2, "idx")?;
-        let p = RowsParams { n: idx32(n * c)?, out: so, x: sx, idx: si, c: idx32(c)?, x_rows: nx, ..Default::default() };
+        let p =
+            RowsParams { n: idx32(n * c)?, out: so, x: sx, idx: si, c: idx32(c)?, x_rows: nx, ..Default::default() };
         dispatch_with(ctx, &kern, &[wx, wi, wo], &p, groups(n * c))?;
     }
     Ok(())
@@ -207,15 +208,8 @@ pub fn scatter_add_rows(out: View<'_>, x: View<'_>, lists: &RowLists, c: usize) 
         let (wl, sl) = list.bind(2, "lists.rows")?;
         let (wf, sf) = offsets.sub(d0, nd + 1).bind(3, "lists.offsets")?;
         let (wo, so) = out.sub(d0 * c, nd * c).bind(7, "out")?;
-        let p = RowsParams {
-            n: idx32(nd * c)?,
-            out: so,
-            x: sx,
-            idx: sl,
-            offsets: sf,
-            c: idx32(c)?,
-            ..Default::default()
-        };
+        let p =
+            RowsParams { n: idx32(nd * c)?, out: so, x: sx, idx: sl, offsets: sf, c: idx32(c)?, ..Default::default() };
         dispatch_with(ctx, &k, &[wx, wl, wf, wo], &p, groups(nd * c))?;
     }
     Ok(())
