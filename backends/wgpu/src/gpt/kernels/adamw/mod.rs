@@ -9,13 +9,34 @@ use wapo_core::{Error, Result};
 
 use super::rows::{batches, distinct, groups, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, dispatch, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
-const SOURCE: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("adamw.wgsl")
-);
+const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("adamw.wgsl"));
+
+kernel_params! {
+    /// P of adamw.wgsl, shared by its entry points; a shift is the index of
+    /// a view's first element in the binding of the same name. The norm's
+    /// stages read n, x and out only.
+    struct AdamwParams {
+        n: u32,
+        /// The parameters, in the update.
+        out: u32,
+        /// The gradients, in the update.
+        x: u32,
+        m: u32,
+        v: u32,
+        decay: u32,
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        bc1: f32,
+        bc2_sqrt: f32,
+        /// The clipping factor of the gradients.
+        scale: f32,
+    }
+}
 
 /// Elements per workgroup of the first stage of [`sum_squares`] (CHUNK in
 /// the shader). Batches start on chunk boundaries, so the order of the sum
@@ -41,12 +62,14 @@ pub fn sum_squares(out: View<'_>, x: View<'_>) -> Result<()> {
     for (e0, n) in batches(ctx, x.len, 1, CHUNK)? {
         let (wx, sx) = x.sub(e0, n).bind(0, "x")?;
         let (ws, ss) = View::at(&scratch, e0 / CHUNK, n.div_ceil(CHUNK)).bind(7, "scratch")?;
-        dispatch(ctx, &k1, &[wx, ws], &[idx32(n)?, sx, ss], n.div_ceil(CHUNK))?;
+        let p = AdamwParams { n: idx32(n)?, x: sx, out: ss, ..Default::default() };
+        dispatch_with(ctx, &k1, &[wx, ws], &p, n.div_ceil(CHUNK))?;
     }
     let k2 = kernel("gpt_adamw_sum_partials", "sum_partials");
     let (ws, ss) = View::at(&scratch, 0, parts).bind(0, "scratch")?;
     let (wo, so) = out.sub(0, 1).bind(7, "out")?;
-    dispatch(ctx, &k2, &[ws, wo], &[idx32(parts)?, ss, so], 1)
+    let p = AdamwParams { n: idx32(parts)?, x: ss, out: so, ..Default::default() };
+    dispatch_with(ctx, &k2, &[ws, wo], &p, 1)
 }
 
 /// The host-computed constants of one AdamW step (as in optim.rs:
@@ -109,9 +132,23 @@ pub fn adamw(params: View<'_>, grads: View<'_>, m: View<'_>, v: View<'_>, decay:
         let (wm, sm) = m.sub(e0, len).bind(5, "m")?;
         let (wv, sv) = v.sub(e0, len).bind(6, "v")?;
         let (wp, sp) = params.sub(e0, len).bind(7, "params")?;
-        let f = [s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.bc1, s.bc2_sqrt, s.scale].map(f32::to_bits);
-        let p = [idx32(len)?, sp, sg, sm, sv, sd, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]];
-        dispatch(ctx, &k, &[wg, wd, wm, wv, wp], &p, groups(len))?;
+        let p = AdamwParams {
+            n: idx32(len)?,
+            out: sp,
+            x: sg,
+            m: sm,
+            v: sv,
+            decay: sd,
+            lr: s.lr,
+            beta1: s.beta1,
+            beta2: s.beta2,
+            eps: s.eps,
+            weight_decay: s.weight_decay,
+            bc1: s.bc1,
+            bc2_sqrt: s.bc2_sqrt,
+            scale: s.scale,
+        };
+        dispatch_with(ctx, &k, &[wg, wd, wm, wv, wp], &p, groups(len))?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ fn main(
     @builtin(local_invocation_index) t: u32,
 ) {
     let g = wg_index(wid, nwg);
-    if g >= n_groups() {
+    if g >= P.groups {
         return;
     }
     let x = ctx_of(g);
@@ -30,7 +30,7 @@ fn main(
         let j = c0 + t;
         var s = neg_inf();
         if j < nk {
-            s = score(x, j) * qk_scale();
+            s = score(x, j) * P.scale;
         }
         // Every chunk holds a key (lo < nk), so mn is finite and alpha is 0 on the first.
         let mn = max(m, reduce_max(t, s));

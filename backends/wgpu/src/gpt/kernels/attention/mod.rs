@@ -21,7 +21,7 @@ use wapo_core::{Error, Result};
 
 use super::rows::{distinct, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, Window, dispatch, dispatch_with, idx32, kernel_params, wgsl_struct};
+use crate::launch::{Kernel, Window, dispatch_with, idx32, kernel_params, wgsl_struct};
 
 const FORWARD: &str = concat!(
     include_str!("../../../kernels/common.wgsl"),
@@ -35,7 +35,6 @@ const BACKWARD: &str = concat!(
 );
 const DELTA: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("delta.wgsl"));
 const DECODE: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
     include_str!("../../../kernels/common.wgsl"),
     include_str!("workgroup.wgsl"),
     include_str!("decode.wgsl"),
@@ -150,6 +149,33 @@ kernel_params! {
         out: u32,
         dout: u32,
         dsum: u32,
+    }
+}
+
+kernel_params! {
+    /// P of the generation step (decode.wgsl, workgroup.wgsl); a shift is
+    /// the index of a view's first element in the binding of the same name.
+    struct DecodeParams {
+        out: u32,
+        step_qkv: u32,
+        prefix: u32,
+        cache: u32,
+        /// Workgroups: n·H, one per (row, head).
+        groups: u32,
+        /// Prompt rows.
+        p: u32,
+        /// Rows per prompt.
+        g: u32,
+        /// Cache rows per row.
+        steps: u32,
+        /// Cache rows attended.
+        ns: u32,
+        c: u32,
+        h: u32,
+        /// NO_PAD: no padding.
+        pads: u32,
+        scale: f32,
+        kv: u32,
     }
 }
 
@@ -375,25 +401,24 @@ pub fn attention_decode(
     let (wp, sp) = prefix.sub(0, pre).bind(1, "prefix")?;
     let (wc, sc) = cache.sub(0, cached).bind(2, "cache")?;
     let (wd, sd) = bind_pad(pad, step_qkv, n / g)?;
-    let scale = scale(hs).to_bits();
-    let prm = [
-        so,
-        sq,
-        sp,
-        sc,
-        idx32(n64 * h as u64)?,
-        p as u32,
-        g as u32,
-        steps as u32,
-        ns as u32,
-        c as u32,
-        h as u32,
-        sd,
-        scale,
-        hd.kv as u32,
-    ];
+    let params = DecodeParams {
+        out: so,
+        step_qkv: sq,
+        prefix: sp,
+        cache: sc,
+        groups: idx32(n64 * h as u64)?,
+        p: p as u32,
+        g: g as u32,
+        steps: steps as u32,
+        ns: ns as u32,
+        c: c as u32,
+        h: h as u32,
+        pads: sd,
+        scale: scale(hs),
+        kv: hd.kv as u32,
+    };
     let k = kernel("gpt_attention_decode", DECODE, "main");
-    dispatch(out.t.ctx(), &k, &[wq, wp, wc, wd, wo], &prm, n64 * h as u64)
+    dispatch_with(out.t.ctx(), &k, &[wq, wp, wc, wd, wo], &params, n64 * h as u64)
 }
 
 /// Marks "no padding" in a pad shift parameter.

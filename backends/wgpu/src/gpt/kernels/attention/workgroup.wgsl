@@ -70,26 +70,23 @@ fn slice_total(t: u32, sp: Split, x: f32) -> f32 {
 
 // Grouped-query attention: the q|k|v row holds H query heads, then H_kv key
 // heads, then H_kv value heads, and query head h reads key/value head
-// h / (H / H_kv). Parameter 13 is H_kv (= H without GQA); each layout
-// file defines n_c, n_h and head_size.
-fn n_kv() -> u32 {
-    return prm(13u);
-}
+// h / (H / H_kv), with H_kv = P.kv (= H without GQA); the layout file
+// (decode.wgsl) defines head_size.
 
 // Width of one q|k|v row: C + 2·H_kv·hs.
 fn row_w() -> u32 {
-    return n_c() + 2u * n_kv() * head_size();
+    return P.c + 2u * P.kv * head_size();
 }
 
 fn kv_head(h: u32) -> u32 {
-    return h / (n_h() / n_kv());
+    return h / (P.h / P.kv);
 }
 
 // Offsets of query head h's key and value inside a q|k|v row.
 fn k_off(h: u32) -> u32 {
-    return n_c() + kv_head(h) * head_size();
+    return P.c + kv_head(h) * head_size();
 }
 
 fn v_off(h: u32) -> u32 {
-    return n_c() + (n_kv() + kv_head(h)) * head_size();
+    return P.c + (P.kv + kv_head(h)) * head_size();
 }

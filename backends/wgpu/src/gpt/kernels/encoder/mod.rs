@@ -9,13 +9,33 @@ use wapo_core::{Error, Result};
 
 use super::View;
 use super::rows::{RowLists, batches, distinct, groups, need, scatter_add_rows};
-use crate::launch::{Kernel, dispatch, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
-const SOURCE: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("encoder.wgsl")
-);
+const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("encoder.wgsl"));
+
+kernel_params! {
+    /// P of encoder.wgsl; a shift is the index of a view's first element in
+    /// the binding of the same name.
+    struct EncoderParams {
+        /// rows·c: one thread per output element.
+        n: u32,
+        c: u32,
+        out: u32,
+        wte: u32,
+        wpe: u32,
+        tokens: u32,
+        /// Elements from one row's token to the next's.
+        tok_stride: u32,
+        /// forward_rows only.
+        positions: u32,
+        /// forward_same only: the position of every row.
+        pos: u32,
+        /// Rows of wte: a token at or beyond gives a NaN row.
+        vocab: u32,
+        /// Rows of wpe, 0 without a position table (positions then ignored).
+        npos: u32,
+    }
+}
 
 /// Positions of the rows: one per row (u32 view), or the same for all
 /// (generation steps).
@@ -73,16 +93,27 @@ pub fn encoder_forward(
         let (wp, sp) = wpe.bind(1, "wpe")?;
         let (wt, st) = tokens.sub(r0 * ts, (n - 1) * ts + 1).bind(2, "tokens")?;
         let mut wins = vec![we, wp, wt, wo];
-        let p7 = match &pos {
-            Positions::PerRow(p) => {
-                let (wq, sq) = p.sub(r0, n).bind(3, "pos")?;
-                wins.push(wq);
-                sq
-            }
-            Positions::Same(p) => *p,
+        let mut p = EncoderParams {
+            n: idx32(n * c)?,
+            c: idx32(c)?,
+            out: so,
+            wte: se,
+            wpe: sp,
+            tokens: st,
+            tok_stride: idx32(ts)?,
+            vocab,
+            npos,
+            ..Default::default()
         };
-        let p = [idx32(n * c)?, idx32(c)?, so, se, sp, st, idx32(ts)?, p7, vocab, npos];
-        dispatch(ctx, &k, &wins, &p, groups(n * c))?;
+        match &pos {
+            Positions::PerRow(q) => {
+                let (wq, sq) = q.sub(r0, n).bind(3, "pos")?;
+                wins.push(wq);
+                p.positions = sq;
+            }
+            Positions::Same(q) => p.pos = *q,
+        }
+        dispatch_with(ctx, &k, &wins, &p, groups(n * c))?;
     }
     Ok(())
 }

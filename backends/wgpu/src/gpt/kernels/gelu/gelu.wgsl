@@ -1,6 +1,8 @@
 // GELU, tanh approximation (GPT-2): ½x(1 + tanh(√(2/π)(x + 0.044715x³))),
 // and its derivative. One thread per element.
 
+// Parameters: P (`GeluParams` of mod.rs, where the struct is declared).
+
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
@@ -30,7 +32,6 @@ fn parts(x: f32) -> Parts {
     return Parts(one_plus_t, term);
 }
 
-// params: 0 n, 1 out shift, 2 inp shift.
 @compute @workgroup_size(256)
 fn forward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -38,14 +39,13 @@ fn forward(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = wg_index(wid, nwg) * 256u + lid;
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    let x = inp[prm(2u) + i];
-    out[prm(1u) + i] = 0.5 * x * parts(x).one_plus_t;
+    let x = inp[P.inp + i];
+    out[P.out + i] = 0.5 * x * parts(x).one_plus_t;
 }
 
-// params: 0 n, 1 dinp shift, 2 inp shift, 3 dout shift.
 @compute @workgroup_size(256)
 fn backward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -53,9 +53,9 @@ fn backward(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = wg_index(wid, nwg) * 256u + lid;
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    let p = parts(inp[prm(2u) + i]);
-    out[prm(1u) + i] = (0.5 * p.one_plus_t + p.sech2_term) * dout[prm(3u) + i];
+    let p = parts(inp[P.inp + i]);
+    out[P.out + i] = (0.5 * p.one_plus_t + p.sech2_term) * dout[P.dout + i];
 }

@@ -8,13 +8,22 @@ use wapo_core::{Error, Result};
 
 use super::View;
 use super::rows::{batches, distinct, groups};
-use crate::launch::{Kernel, dispatch, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
-const SOURCE: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("gelu.wgsl")
-);
+const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("gelu.wgsl"));
+
+kernel_params! {
+    /// P of gelu.wgsl, for both directions; shifts are of the bound windows.
+    struct GeluParams {
+        /// Elements.
+        n: u32,
+        /// out (forward) or dinp (backward).
+        out: u32,
+        inp: u32,
+        /// Backward only.
+        dout: u32,
+    }
+}
 
 fn kernel(name: &'static str, entry: &'static str) -> Kernel {
     Kernel { name, source: SOURCE, entry, constants: vec![] }
@@ -32,7 +41,8 @@ pub fn gelu_forward(out: View<'_>, inp: View<'_>) -> Result<()> {
     for (e0, n) in batches(ctx, out.len, 1, 1)? {
         let (wo, so) = out.sub(e0, n).bind(7, "out")?;
         let (wi, si) = inp.sub(e0, n).bind(0, "inp")?;
-        dispatch(ctx, &k, &[wi, wo], &[idx32(n)?, so, si], groups(n))?;
+        let p = GeluParams { n: idx32(n)?, out: so, inp: si, ..Default::default() };
+        dispatch_with(ctx, &k, &[wi, wo], &p, groups(n))?;
     }
     Ok(())
 }
@@ -53,7 +63,8 @@ pub fn gelu_backward(dinp: View<'_>, inp: View<'_>, dout: View<'_>) -> Result<()
         let (wo, so) = dinp.sub(e0, n).bind(7, "dinp")?;
         let (wi, si) = inp.sub(e0, n).bind(0, "inp")?;
         let (wd, sd) = dout.sub(e0, n).bind(1, "dout")?;
-        dispatch(ctx, &k, &[wi, wd, wo], &[idx32(n)?, so, si, sd], groups(n))?;
+        let p = GeluParams { n: idx32(n)?, out: so, inp: si, dout: sd };
+        dispatch_with(ctx, &k, &[wi, wd, wo], &p, groups(n))?;
     }
     Ok(())
 }

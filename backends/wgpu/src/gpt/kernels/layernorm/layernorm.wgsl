@@ -3,6 +3,9 @@
 // gradients are summed over fixed chunks of rows into a scratch buffer, then
 // over the chunks in order (deterministic, no atomics).
 
+// Parameters: P (`LayernormParams` of mod.rs, where the struct is declared);
+// a shift `P.x` is that of the view bound to `x`.
+
 @group(0) @binding(0) var<storage, read> inp: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
@@ -33,8 +36,7 @@ fn reduce2(v: vec2<f32>, lid: u32) -> vec2<f32> {
     return r;
 }
 
-// params: 0 rows, 1 c, 2 inp shift, 3 w shift, 4 b shift, 5 out shift,
-// 6 mean shift, 7 rstd shift. src is b, out_a mean, out_b rstd.
+// src is b, out_a mean, out_b rstd.
 @compute @workgroup_size(256)
 fn forward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -42,11 +44,11 @@ fn forward(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = wg_index(wid, nwg);
-    if row >= prm(0u) {
+    if row >= P.rows {
         return;
     }
-    let c = prm(1u);
-    let xs = prm(2u) + row * c;
+    let c = P.c;
+    let xs = P.inp + row * c;
     var s = 0.0;
     for (var j = lid; j < c; j += 256u) {
         s += inp[xs + j];
@@ -59,18 +61,17 @@ fn forward(
     }
     let var_ = reduce2(vec2(q, 0.0), lid).x / f32(c);
     let rs = 1.0 / sqrt(var_ + EPS);
-    let os = prm(5u) + row * c;
+    let os = P.out + row * c;
     for (var j = lid; j < c; j += 256u) {
-        out[os + j] = (inp[xs + j] - mu) * rs * w[prm(3u) + j] + src[prm(4u) + j];
+        out[os + j] = (inp[xs + j] - mu) * rs * w[P.w + j] + src[P.src + j];
     }
     if lid == 0u {
-        out_a[prm(6u) + row] = mu;
-        out_b[prm(7u) + row] = rs;
+        out_a[P.out_a + row] = mu;
+        out_b[P.out_b + row] = rs;
     }
 }
 
-// params: 0 rows, 1 c, 2 inp shift, 3 w shift, 4 dout shift, 5 dinp shift,
-// 6 mean shift, 7 rstd shift. src is dout, out dinp (accumulated).
+// src is dout, out dinp (accumulated).
 @compute @workgroup_size(256)
 fn backward_inp(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -78,33 +79,32 @@ fn backward_inp(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let row = wg_index(wid, nwg);
-    if row >= prm(0u) {
+    if row >= P.rows {
         return;
     }
-    let c = prm(1u);
-    let xs = prm(2u) + row * c;
-    let ds = prm(4u) + row * c;
-    let mu = mean_in[prm(6u) + row];
-    let rs = rstd_in[prm(7u) + row];
+    let c = P.c;
+    let xs = P.inp + row * c;
+    let ds = P.src + row * c;
+    let mu = mean_in[P.mean_in + row];
+    let rs = rstd_in[P.rstd_in + row];
     var acc = vec2(0.0, 0.0);
     for (var j = lid; j < c; j += 256u) {
         let norm = (inp[xs + j] - mu) * rs;
-        let dn = src[ds + j] * w[prm(3u) + j];
+        let dn = src[ds + j] * w[P.w + j];
         acc += vec2(dn, dn * norm);
     }
     let m = reduce2(acc, lid) / f32(c);
-    let os = prm(5u) + row * c;
+    let os = P.out + row * c;
     for (var j = lid; j < c; j += 256u) {
         let norm = (inp[xs + j] - mu) * rs;
-        let dn = src[ds + j] * w[prm(3u) + j];
+        let dn = src[ds + j] * w[P.w + j];
         out[os + j] += (dn - m.x - norm * m.y) * rs;
     }
 }
 
-// params: 0 rows, 1 c, 2 inp shift, 3 column blocks, 4 dout shift,
-// 5 scratch shift, 6 mean shift, 7 rstd shift, 8 first chunk.
-// Workgroup (chunk, column block): scratch rows 2q and 2q + 1 get
-// Σ dout·norm and Σ dout over the chunk's rows for the block's columns.
+// src is dout, out the scratch. Workgroup (chunk, column block): scratch
+// rows 2q and 2q + 1 get Σ dout·norm and Σ dout over the chunk's rows for
+// the block's columns.
 @compute @workgroup_size(256)
 fn backward_partials(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -112,29 +112,28 @@ fn backward_partials(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let g = wg_index(wid, nwg);
-    let nb = prm(3u);
+    let nb = P.blocks;
     let q = g / nb;
-    let c = prm(1u);
+    let c = P.c;
     let j = (g - q * nb) * 256u + lid;
     let r0 = q * CHUNK;
-    if j >= c || r0 >= prm(0u) {
+    if j >= c || r0 >= P.rows {
         return;
     }
-    let r1 = min(r0 + CHUNK, prm(0u));
+    let r1 = min(r0 + CHUNK, P.rows);
     var pw = 0.0;
     var pb = 0.0;
     for (var r = r0; r < r1; r++) {
-        let d = src[prm(4u) + r * c + j];
-        let norm = (inp[prm(2u) + r * c + j] - mean_in[prm(6u) + r]) * rstd_in[prm(7u) + r];
+        let d = src[P.src + r * c + j];
+        let norm = (inp[P.inp + r * c + j] - mean_in[P.mean_in + r]) * rstd_in[P.rstd_in + r];
         pw += d * norm;
         pb += d;
     }
-    let o = prm(5u) + (prm(8u) + q) * 2u * c + j;
+    let o = P.out + (P.first_chunk + q) * 2u * c + j;
     out[o] = pw;
     out[o + c] = pb;
 }
 
-// params: 0 c, 1 chunks, 2 scratch shift, 3 dw shift, 4 db shift.
 // Thread j < c sums column j of the weight partials onto dw, thread c + j
 // that of the bias partials onto db, chunk by chunk in order. inp is the
 // scratch, out_a dw, out_b db.
@@ -145,26 +144,26 @@ fn backward_sum(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = wg_index(wid, nwg) * 256u + lid;
-    let c = prm(0u);
+    let c = P.c;
     if i >= 2u * c {
         return;
     }
     let part = i / c;
     let j = i - part * c;
-    var idx = prm(2u) + part * c + j;
+    var idx = P.inp + part * c + j;
     if part == 0u {
-        var acc = out_a[prm(3u) + j];
-        for (var q = 0u; q < prm(1u); q++) {
+        var acc = out_a[P.out_a + j];
+        for (var q = 0u; q < P.chunks; q++) {
             acc += inp[idx];
             idx += 2u * c;
         }
-        out_a[prm(3u) + j] = acc;
+        out_a[P.out_a + j] = acc;
     } else {
-        var acc = out_b[prm(4u) + j];
-        for (var q = 0u; q < prm(1u); q++) {
+        var acc = out_b[P.out_b + j];
+        for (var q = 0u; q < P.chunks; q++) {
             acc += inp[idx];
             idx += 2u * c;
         }
-        out_b[prm(4u) + j] = acc;
+        out_b[P.out_b + j] = acc;
     }
 }

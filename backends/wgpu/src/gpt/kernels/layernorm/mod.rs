@@ -9,13 +9,34 @@ use wapo_core::Result;
 
 use super::rows::{batches, distinct, groups, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, dispatch, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
-const SOURCE: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("layernorm.wgsl")
-);
+const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("layernorm.wgsl"));
+
+kernel_params! {
+    /// P of layernorm.wgsl, shared by its entry points. The shifts are named
+    /// after the bindings, which hold different views per entry point (see
+    /// the shader's comments); an entry point leaves the others 0.
+    struct LayernormParams {
+        rows: u32,
+        c: u32,
+        /// backward_partials: workgroups per chunk of rows, ⌈c / 256⌉.
+        blocks: u32,
+        /// backward_partials: the chunk of the batch's first row, so that
+        /// each batch writes its own scratch rows.
+        first_chunk: u32,
+        /// backward_sum: chunks of partial sums to add up.
+        chunks: u32,
+        inp: u32,
+        w: u32,
+        src: u32,
+        mean_in: u32,
+        rstd_in: u32,
+        out: u32,
+        out_a: u32,
+        out_b: u32,
+    }
+}
 
 /// Rows per partial sum of dw and db (`CHUNK` in layernorm.wgsl).
 const LN_CHUNK: u64 = 256;
@@ -58,8 +79,18 @@ pub fn layernorm_forward(
         let (wo, so) = out.sub(r0 * c, n * c).bind(5, "out")?;
         let (wm, sm) = mean.sub(r0, n).bind(6, "mean")?;
         let (wr, sr) = rstd.sub(r0, n).bind(7, "rstd")?;
-        let p = [idx32(n)?, idx32(c)?, si, sw, sb, so, sm, sr];
-        dispatch(ctx, &k, &[wi, ww, wb, wo, wm, wr], &p, n)?;
+        let p = LayernormParams {
+            rows: idx32(n)?,
+            c: idx32(c)?,
+            inp: si,
+            w: sw,
+            src: sb,
+            out: so,
+            out_a: sm,
+            out_b: sr,
+            ..Default::default()
+        };
+        dispatch_with(ctx, &k, &[wi, ww, wb, wo, wm, wr], &p, n)?;
     }
     Ok(())
 }
@@ -113,21 +144,43 @@ pub fn layernorm_backward(
         let (wm, sm) = mean.sub(r0, n).bind(3, "mean")?;
         let (wr, sr) = rstd.sub(r0, n).bind(4, "rstd")?;
         let (wo, so) = dinp.sub(r0 * c, n * c).bind(5, "dinp")?;
-        let p = [idx32(n)?, idx32(c)?, si, sw, sd, so, sm, sr];
-        dispatch(ctx, &k_inp, &[wi, ww, wd, wm, wr, wo], &p, n)?;
+        let p = LayernormParams {
+            rows: idx32(n)?,
+            c: idx32(c)?,
+            inp: si,
+            w: sw,
+            src: sd,
+            out: so,
+            mean_in: sm,
+            rstd_in: sr,
+            ..Default::default()
+        };
+        dispatch_with(ctx, &k_inp, &[wi, ww, wd, wm, wr, wo], &p, n)?;
 
         let (wi, si) = inp.sub(r0 * c, n * c).bind(0, "inp")?;
         let (wd, sd) = dout.sub(r0 * c, n * c).bind(2, "dout")?;
         let (wm, sm) = mean.sub(r0, n).bind(3, "mean")?;
         let (wr, sr) = rstd.sub(r0, n).bind(4, "rstd")?;
         let (ws, ss) = scratch.bind(5, "scratch")?;
-        let p = [idx32(n)?, idx32(c)?, si, idx32(blocks)?, sd, ss, sm, sr, idx32(r0 / LN_CHUNK)?];
-        dispatch(ctx, &k_part, &[wi, wd, wm, wr, ws], &p, n.div_ceil(LN_CHUNK) * blocks)?;
+        let p = LayernormParams {
+            rows: idx32(n)?,
+            c: idx32(c)?,
+            blocks: idx32(blocks)?,
+            first_chunk: idx32(r0 / LN_CHUNK)?,
+            inp: si,
+            src: sd,
+            out: ss,
+            mean_in: sm,
+            rstd_in: sr,
+            ..Default::default()
+        };
+        dispatch_with(ctx, &k_part, &[wi, wd, wm, wr, ws], &p, n.div_ceil(LN_CHUNK) * blocks)?;
     }
     let k_sum = kernel("gpt_layernorm_backward_sum", "backward_sum");
     let (ws, ss) = scratch.bind(0, "scratch")?;
     let (wa, sa) = dw.bind(6, "dw")?;
     let (wb, sb) = db.bind(7, "db")?;
-    let p = [idx32(c)?, idx32(chunks)?, ss, sa, sb];
-    dispatch(ctx, &k_sum, &[ws, wa, wb], &p, groups(2 * c))
+    let p =
+        LayernormParams { c: idx32(c)?, chunks: idx32(chunks)?, inp: ss, out_a: sa, out_b: sb, ..Default::default() };
+    dispatch_with(ctx, &k_sum, &[ws, wa, wb], &p, groups(2 * c))
 }

@@ -55,7 +55,7 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let wg = wg_index(wid, nwg);
-    if wg >= prm(11u) {
+    if wg >= P.groups {
         return;
     }
     let t = tile_of(wg);

@@ -9,11 +9,8 @@
 // shared tile: TILE / 4 + 1, the padding spreads transposed stores over the
 // memory banks). Shared tiles hold op(a) as [k][row] and op(b) as [k][col],
 // so that the inner loop reads both operands as vec4 along the output.
-//
-// Parameters: 0 m, 1 n, 2 k, 3 shift of a, 4 shift of b, 5 shift of bias,
-// 6 shift of out, 7 k per split, 8 flags (1 accumulate, 2 bias, 4 partial),
-// 9 tiles along n, 10 tiles per split, 11 workgroups (tiles × splits; a 2D
-// dispatch may launch a few more, which return at once).
+
+// Parameters: P (`GemmParams` of mod.rs, where the struct is declared).
 
 // 1 when a is stored (k, m); 0 when (m, k).
 override A_T: u32 = 0u;
@@ -35,11 +32,11 @@ struct Tile {
 }
 
 fn tile_of(wg: u32) -> Tile {
-    let per_split = prm(10u);
+    let per_split = P.tiles;
     let split = wg / per_split;
     let t = wg % per_split;
-    let k0 = split * prm(7u);
-    return Tile((t / prm(9u)) * TILE, (t % prm(9u)) * TILE, k0, min(prm(2u), k0 + prm(7u)), split);
+    let k0 = split * P.split_k;
+    return Tile((t / P.tiles_n) * TILE, (t % P.tiles_n) * TILE, k0, min(P.k, k0 + P.split_k), split);
 }
 
 // (k, mn) inside the tile of element i (0..4) of thread lid. Threads run
@@ -60,8 +57,8 @@ fn a_elem(t: Tile, kt: u32, lid: u32, i: u32) -> f32 {
     let e = tile_elem(kc, lid, i);
     let r = t.row0 + e.y;
     let kk = kt + e.x;
-    if r < prm(0u) && kk < t.k1 {
-        return a_buf[prm(3u) + select(kk * prm(0u) + r, r * prm(2u) + kk, kc)];
+    if r < P.m && kk < t.k1 {
+        return a_buf[P.a + select(kk * P.m + r, r * P.k + kk, kc)];
     }
     return 0.0;
 }
@@ -71,8 +68,8 @@ fn b_elem(t: Tile, kt: u32, lid: u32, i: u32) -> f32 {
     let e = tile_elem(kc, lid, i);
     let c = t.col0 + e.y;
     let kk = kt + e.x;
-    if c < prm(1u) && kk < t.k1 {
-        return b_buf[prm(4u) + select(kk * prm(1u) + c, c * prm(2u) + kk, kc)];
+    if c < P.n && kk < t.k1 {
+        return b_buf[P.b + select(kk * P.n + c, c * P.k + kk, kc)];
     }
     return 0.0;
 }
@@ -102,12 +99,12 @@ fn stage(a: vec4<f32>, b: vec4<f32>, lid: u32) {
 
 // Writes out[row, col] (when inside the matrix).
 fn store1(t: Tile, row: u32, col: u32, v: f32) {
-    let m = prm(0u);
-    let n = prm(1u);
+    let m = P.m;
+    let n = P.n;
     if row >= m || col >= n {
         return;
     }
-    let flags = prm(8u);
+    let flags = P.flags;
     let o = row * n + col;
     if (flags & 4u) != 0u {
         out_buf[t.split * m * n + o] = v;
@@ -115,12 +112,12 @@ fn store1(t: Tile, row: u32, col: u32, v: f32) {
     }
     var x = v;
     if (flags & 1u) != 0u {
-        x = out_buf[prm(6u) + o] + x;
+        x = out_buf[P.out + o] + x;
     }
     if (flags & 2u) != 0u {
-        x = x + bias_buf[prm(5u) + col];
+        x = x + bias_buf[P.bias + col];
     }
-    out_buf[prm(6u) + o] = x;
+    out_buf[P.out + o] = x;
 }
 
 // Writes out[row, col .. col + 4] (the part inside the matrix).

@@ -17,30 +17,78 @@ use wapo_core::{Error, Result};
 
 use super::rows::{distinct, fill, groups, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, dispatch, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
 const GEMM_128: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
     include_str!("../../../kernels/common.wgsl"),
     include_str!("gemm_common.wgsl"),
     include_str!("gemm128.wgsl")
 );
 const GEMM_64: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
     include_str!("../../../kernels/common.wgsl"),
     include_str!("gemm_common.wgsl"),
     include_str!("gemm64.wgsl")
 );
-const SPLIT_SUM: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("split_sum.wgsl")
-);
-const COLUMN_SUM: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("column_sum.wgsl")
-);
+const SPLIT_SUM: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("split_sum.wgsl"));
+const COLUMN_SUM: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("column_sum.wgsl"));
+
+kernel_params! {
+    /// P of the GEMM (gemm_common.wgsl, both tile configurations); a shift
+    /// is the index of a view's first element in its binding.
+    struct GemmParams {
+        m: u32,
+        n: u32,
+        k: u32,
+        a: u32,
+        b: u32,
+        bias: u32,
+        /// 0 when writing split partials, which fill their buffer.
+        out: u32,
+        /// k per split, a multiple of the tile depth.
+        split_k: u32,
+        /// 1 accumulate, 2 add the bias, 4 write one split's raw partial.
+        flags: u32,
+        /// Tiles along n.
+        tiles_n: u32,
+        /// Tiles per split: the output's.
+        tiles: u32,
+        /// Tiles × splits: a 2D dispatch may launch a few more, which
+        /// return at once.
+        groups: u32,
+    }
+}
+
+kernel_params! {
+    /// P of split_sum.wgsl.
+    struct SplitSumParams {
+        /// m·n.
+        mn: u32,
+        n: u32,
+        splits: u32,
+        out: u32,
+        bias: u32,
+        /// 1 accumulate, 2 add the bias.
+        flags: u32,
+    }
+}
+
+kernel_params! {
+    /// P of column_sum.wgsl, shared by `partial` and `finish` (which reads
+    /// chunks, n, dst and accumulate).
+    struct ColumnSumParams {
+        rows: u32,
+        n: u32,
+        src: u32,
+        dst: u32,
+        /// Rows per chunk.
+        chunk: u32,
+        /// Column blocks of 64.
+        blocks: u32,
+        /// Adds to dst (0/1).
+        accumulate: u32,
+        chunks: u32,
+    }
+}
 
 /// Workgroups a GEMM should launch to fill a large GPU (a few per
 /// multiprocessor of a 132-SM H100/H200); below half of it, k is split.
@@ -181,19 +229,30 @@ pub(crate) fn gemm_planned(
     let tiles = m.div_ceil(tile) * tiles_n;
     let flags = u32::from(g.accumulate) | if bias.is_some() { 2 } else { 0 };
     let split_k = idx32(p.split_k as u64)?;
-    let (m32, n32, k32, tiles_n32, tiles32) = (idx32(m)?, idx32(n)?, idx32(k)?, idx32(tiles_n)?, idx32(tiles)?);
-    let groups32 = idx32(tiles * p.splits as u64)?;
-    let params = |so: u32, flags: u32| [m32, n32, k32, sa, sb, sbias, so, split_k, flags, tiles_n32, tiles32, groups32];
+    let params = GemmParams {
+        m: idx32(m)?,
+        n: idx32(n)?,
+        k: idx32(k)?,
+        a: sa,
+        b: sb,
+        bias: sbias,
+        out: 0,
+        split_k,
+        flags,
+        tiles_n: idx32(tiles_n)?,
+        tiles: idx32(tiles)?,
+        groups: idx32(tiles * p.splits as u64)?,
+    };
     if p.splits <= 1 {
         let (wo, so) = out.bind(7, "out")?;
-        return dispatch(ctx, &kernel, &[wa, wb, wbias, wo], &params(so, flags), tiles);
+        return dispatch_with(ctx, &kernel, &[wa, wb, wbias, wo], &GemmParams { out: so, ..params }, tiles);
     }
     let splits = p.splits as u64;
     let part = alloc(&out.t.store.dev, (splits * m * n) as usize)?;
     let pv = View::all(&part);
     idx32(splits * m * n)?;
     let (wp, _) = pv.bind(7, "partials")?;
-    dispatch(ctx, &kernel, &[wa, wb, wbias, wp], &params(0, 4), tiles * splits)?;
+    dispatch_with(ctx, &kernel, &[wa, wb, wbias, wp], &GemmParams { out: 0, flags: 4, ..params }, tiles * splits)?;
     let sum = Kernel { name: "gpt_matmul_split_sum", source: SPLIT_SUM, entry: "main", constants: vec![] };
     let (wp, _) = pv.bind(0, "partials")?;
     let (wbias, sbias) = match &bias {
@@ -201,8 +260,8 @@ pub(crate) fn gemm_planned(
         None => pv.bind(2, "partials")?,
     };
     let (wo, so) = out.bind(7, "out")?;
-    let p = [idx32(m * n)?, idx32(n)?, idx32(splits)?, so, sbias, flags];
-    dispatch(ctx, &sum, &[wp, wbias, wo], &p, groups(m * n))
+    let p = SplitSumParams { mn: idx32(m * n)?, n: idx32(n)?, splits: idx32(splits)?, out: so, bias: sbias, flags };
+    dispatch_with(ctx, &sum, &[wp, wbias, wo], &p, groups(m * n))
 }
 
 /// out (n) = Σ_rows x (rows, n) [+ out when accumulate]: bias gradients. Deterministic (fixed reduction order).
@@ -228,16 +287,40 @@ pub fn column_sum(out: View<'_>, x: View<'_>, rows: usize, n: usize, accumulate:
     let (wx, sx) = x.bind(0, "x")?;
     if chunks == 1 {
         let (wo, so) = out.bind(7, "out")?;
-        let p = [idx32(rows)?, idx32(n)?, sx, so, idx32(chunk)?, idx32(blocks)?, u32::from(accumulate), 1];
-        return dispatch(ctx, &kernel("partial"), &[wx, wo], &p, blocks);
+        let p = ColumnSumParams {
+            rows: idx32(rows)?,
+            n: idx32(n)?,
+            src: sx,
+            dst: so,
+            chunk: idx32(chunk)?,
+            blocks: idx32(blocks)?,
+            accumulate: u32::from(accumulate),
+            chunks: 1,
+        };
+        return dispatch_with(ctx, &kernel("partial"), &[wx, wo], &p, blocks);
     }
     let part = alloc(&out.t.store.dev, (chunks * n) as usize)?;
     let pv = View::all(&part);
     let (wp, _) = pv.bind(7, "partials")?;
-    let p = [idx32(rows)?, idx32(n)?, sx, 0, idx32(chunk)?, idx32(blocks)?, 0, idx32(chunks)?];
-    dispatch(ctx, &kernel("partial"), &[wx, wp], &p, chunks * blocks)?;
+    let p = ColumnSumParams {
+        rows: idx32(rows)?,
+        n: idx32(n)?,
+        src: sx,
+        dst: 0,
+        chunk: idx32(chunk)?,
+        blocks: idx32(blocks)?,
+        accumulate: 0,
+        chunks: idx32(chunks)?,
+    };
+    dispatch_with(ctx, &kernel("partial"), &[wx, wp], &p, chunks * blocks)?;
     let (wp, _) = pv.bind(0, "partials")?;
     let (wo, so) = out.bind(7, "out")?;
-    let p = [idx32(chunks)?, idx32(n)?, so, u32::from(accumulate)];
-    dispatch(ctx, &kernel("finish"), &[wp, wo], &p, groups(n))
+    let p = ColumnSumParams {
+        chunks: idx32(chunks)?,
+        n: idx32(n)?,
+        dst: so,
+        accumulate: u32::from(accumulate),
+        ..Default::default()
+    };
+    dispatch_with(ctx, &kernel("finish"), &[wp, wo], &p, groups(n))
 }

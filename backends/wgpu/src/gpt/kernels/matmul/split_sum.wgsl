@@ -1,8 +1,7 @@
 // The epilogue of a GEMM split over k: out = Σ_splits part [+ out] [+ bias],
 // summing the splits in order so that the result is deterministic.
-//
-// Parameters: 0 m·n, 1 n, 2 splits, 3 shift of out, 4 shift of bias,
-// 5 flags (1 accumulate, 2 bias).
+
+// Parameters: P (`SplitSumParams` of mod.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> part: array<f32>;
 @group(0) @binding(2) var<storage, read> bias_buf: array<f32>;
@@ -14,21 +13,21 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let mn = prm(0u);
+    let mn = P.mn;
     let i = wg_index(wid, nwg) * 256u + lid;
     if i >= mn {
         return;
     }
     var x = 0.0;
-    for (var s = 0u; s < prm(2u); s++) {
+    for (var s = 0u; s < P.splits; s++) {
         x += part[s * mn + i];
     }
-    let flags = prm(5u);
+    let flags = P.flags;
     if (flags & 1u) != 0u {
-        x = out_buf[prm(3u) + i] + x;
+        x = out_buf[P.out + i] + x;
     }
     if (flags & 2u) != 0u {
-        x = x + bias_buf[prm(4u) + i % prm(1u)];
+        x = x + bias_buf[P.bias + i % P.n];
     }
-    out_buf[prm(3u) + i] = x;
+    out_buf[P.out + i] = x;
 }

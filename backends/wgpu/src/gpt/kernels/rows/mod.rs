@@ -13,14 +13,34 @@ use wapo_core::{Error, Result};
 
 use super::{View, upload_u32};
 use crate::context::WgpuDevice;
-use crate::launch::{Kernel, dispatch, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("rows.wgsl")
-);
+const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("rows.wgsl"));
+
+kernel_params! {
+    /// P of rows.wgsl, shared by its entry points: each reads the fields it
+    /// needs and leaves the rest 0. A shift is the index of a view's first
+    /// element in the binding of the same name.
+    struct RowsParams {
+        /// Output elements: one thread each.
+        n: u32,
+        out: u32,
+        x: u32,
+        y: u32,
+        idx: u32,
+        offsets: u32,
+        /// Row length.
+        c: u32,
+        /// Rows x holds (gather): an index at or beyond gives a NaN row.
+        x_rows: u32,
+        /// copy_rows: elements from one row's start to the next's, in out and x.
+        dst_stride: u32,
+        src_stride: u32,
+        /// fill.
+        value: f32,
+    }
+}
 
 fn kernel(name: &'static str, entry: &'static str) -> Kernel {
     Kernel { name, source: SOURCE, entry, constants: vec![] }
@@ -32,7 +52,8 @@ pub fn fill(out: View<'_>, value: f32) -> Result<()> {
     let k = kernel("gpt_rows_fill", "fill");
     for (e0, n) in batches(ctx, out.len, 1, 1)? {
         let (wo, so) = out.sub(e0, n).bind(7, "out")?;
-        dispatch(ctx, &k, &[wo], &[idx32(n)?, so, value.to_bits()], groups(n))?;
+        let p = RowsParams { n: idx32(n)?, out: so, value, ..Default::default() };
+        dispatch_with(ctx, &k, &[wo], &p, groups(n))?;
     }
     Ok(())
 }
@@ -50,7 +71,8 @@ pub fn add(out: View<'_>, a: View<'_>, b: View<'_>) -> Result<()> {
         let (wo, so) = out.sub(e0, n).bind(7, "out")?;
         let (wa, sa) = a.sub(e0, n).bind(0, "a")?;
         let (wb, sb) = b.sub(e0, n).bind(1, "b")?;
-        dispatch(ctx, &k, &[wa, wb, wo], &[idx32(n)?, so, sa, sb], groups(n))?;
+        let p = RowsParams { n: idx32(n)?, out: so, x: sa, y: sb, ..Default::default() };
+        dispatch_with(ctx, &k, &[wa, wb, wo], &p, groups(n))?;
     }
     Ok(())
 }
@@ -72,8 +94,9 @@ pub fn gather_rows(out: View<'_>, x: View<'_>, idx: View<'_>, k: usize, c: usize
         let (wx, sx) = x.bind(0, "x")?;
         let (wo, so) = out.sub(r0 * c, n * c).bind(7, "out")?;
         let (wi, si) = idx.sub(r0, n).bind(2, "idx")?;
-        let p = [idx32(n * c)?, so, sx, si, idx32(c)?, nx];
-        dispatch(ctx, &kern, &[wx, wi, wo], &p, groups(n * c))?;
+        let p =
+            RowsParams { n: idx32(n * c)?, out: so, x: sx, idx: si, c: idx32(c)?, x_rows: nx, ..Default::default() };
+        dispatch_with(ctx, &kern, &[wx, wi, wo], &p, groups(n * c))?;
     }
     Ok(())
 }
@@ -104,8 +127,16 @@ pub fn copy_rows(
     for (r0, n) in batches(ctx, rows, ds.max(ss), 1)? {
         let (wd, sd) = dst.sub(r0 * ds, (n - 1) * ds + c).bind(7, "dst")?;
         let (ws, s0) = src.sub(r0 * ss, (n - 1) * ss + c).bind(0, "src")?;
-        let p = [idx32(n * c)?, sd, s0, idx32(c)?, idx32(ds)?, idx32(ss)?];
-        dispatch(ctx, &k, &[ws, wd], &p, groups(n * c))?;
+        let p = RowsParams {
+            n: idx32(n * c)?,
+            out: sd,
+            x: s0,
+            c: idx32(c)?,
+            dst_stride: idx32(ds)?,
+            src_stride: idx32(ss)?,
+            ..Default::default()
+        };
+        dispatch_with(ctx, &k, &[ws, wd], &p, groups(n * c))?;
     }
     Ok(())
 }
@@ -177,8 +208,9 @@ pub fn scatter_add_rows(out: View<'_>, x: View<'_>, lists: &RowLists, c: usize) 
         let (wl, sl) = list.bind(2, "lists.rows")?;
         let (wf, sf) = offsets.sub(d0, nd + 1).bind(3, "lists.offsets")?;
         let (wo, so) = out.sub(d0 * c, nd * c).bind(7, "out")?;
-        let p = [idx32(nd * c)?, so, sx, sf, sl, idx32(c)?];
-        dispatch(ctx, &k, &[wx, wl, wf, wo], &p, groups(nd * c))?;
+        let p =
+            RowsParams { n: idx32(nd * c)?, out: so, x: sx, idx: sl, offsets: sf, c: idx32(c)?, ..Default::default() };
+        dispatch_with(ctx, &k, &[wx, wl, wf, wo], &p, groups(nd * c))?;
     }
     Ok(())
 }

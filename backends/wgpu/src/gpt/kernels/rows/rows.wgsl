@@ -1,6 +1,7 @@
 // Elementwise fills and sums, row gathers, strided row copies and
-// scatter-adds of rows by CSR lists. One thread per output element; every
-// `*_shift` parameter is the index of a view's first element in its binding.
+// scatter-adds of rows by CSR lists. One thread per output element.
+
+// Parameters: P (`RowsParams` of mod.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -12,7 +13,6 @@ fn thread_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return wg_index(wid, nwg) * 256u + lid;
 }
 
-// params: 0 n, 1 out shift, 2 value (f32 bits).
 @compute @workgroup_size(256)
 fn fill(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -20,13 +20,12 @@ fn fill(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = thread_index(wid, nwg, lid);
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    out[prm(1u) + i] = prmf(2u);
+    out[P.out + i] = P.value;
 }
 
-// params: 0 n, 1 out shift, 2 x shift, 3 y shift.
 @compute @workgroup_size(256)
 fn add(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -34,13 +33,12 @@ fn add(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = thread_index(wid, nwg, lid);
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    out[prm(1u) + i] = x[prm(2u) + i] + y[prm(3u) + i];
+    out[P.out + i] = x[P.x + i] + y[P.y + i];
 }
 
-// params: 0 k·c, 1 out shift, 2 x shift, 3 idx shift, 4 c, 5 rows of x.
 // An index outside x gives a NaN row, so that the error shows downstream.
 @compute @workgroup_size(256)
 fn gather_rows(
@@ -49,21 +47,20 @@ fn gather_rows(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = thread_index(wid, nwg, lid);
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    let c = prm(4u);
+    let c = P.c;
     let r = i / c;
     let j = i - r * c;
-    let s = idx[prm(3u) + r];
+    let s = idx[P.idx + r];
     var v = nan();
-    if s < prm(5u) {
-        v = x[prm(2u) + s * c + j];
+    if s < P.x_rows {
+        v = x[P.x + s * c + j];
     }
-    out[prm(1u) + i] = v;
+    out[P.out + i] = v;
 }
 
-// params: 0 rows·c, 1 out shift, 2 x shift, 3 c, 4 dst stride, 5 src stride.
 @compute @workgroup_size(256)
 fn copy_rows(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -71,16 +68,15 @@ fn copy_rows(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = thread_index(wid, nwg, lid);
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    let c = prm(3u);
+    let c = P.c;
     let r = i / c;
     let j = i - r * c;
-    out[prm(1u) + r * prm(4u) + j] = x[prm(2u) + r * prm(5u) + j];
+    out[P.out + r * P.dst_stride + j] = x[P.x + r * P.src_stride + j];
 }
 
-// params: 0 dests·c, 1 out shift, 2 x shift, 3 offsets shift, 4 list shift, 5 c.
 // Sums onto the destination in list order, as a sequential loop would.
 @compute @workgroup_size(256)
 fn scatter_add_rows(
@@ -89,21 +85,21 @@ fn scatter_add_rows(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = thread_index(wid, nwg, lid);
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    let c = prm(5u);
+    let c = P.c;
     let d = i / c;
     let j = i - d * c;
-    let a = offsets[prm(3u) + d];
-    let b = offsets[prm(3u) + d + 1u];
+    let a = offsets[P.offsets + d];
+    let b = offsets[P.offsets + d + 1u];
     if a >= b {
         return;
     }
-    let o = prm(1u) + i;
+    let o = P.out + i;
     var acc = out[o];
     for (var k = a; k < b; k++) {
-        acc += x[prm(2u) + idx[prm(4u) + k] * c + j];
+        acc += x[P.x + idx[P.idx + k] * c + j];
     }
     out[o] = acc;
 }

@@ -11,14 +11,30 @@ use wapo_core::{Error, Result};
 
 use super::View;
 use super::rows::{batches, distinct, need};
-use crate::launch::{Kernel, dispatch, idx32};
+use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
 
-const SOURCE: &str = concat!(
-    include_str!("../../../kernels/positional.wgsl"),
-    include_str!("../../../kernels/common.wgsl"),
-    include_str!("math.wgsl"),
-    include_str!("sample.wgsl")
-);
+const SOURCE: &str =
+    concat!(include_str!("../../../kernels/common.wgsl"), include_str!("math.wgsl"), include_str!("sample.wgsl"));
+
+kernel_params! {
+    /// P of sample.wgsl; the four shifts are those of the views bound
+    /// (see [`Bound`]).
+    struct SampleParams {
+        rows: u32,
+        v: u32,
+        div: u32,
+        steps: u32,
+        s: u32,
+        tokens: u32,
+        logprobs: u32,
+        logits: u32,
+        uniforms: u32,
+        /// 1 when greedy.
+        tau: f32,
+        /// 0 or 1.
+        greedy: u32,
+    }
+}
 
 /// One sampling step for n rows: the logits of row i are row (i / div) of
 /// logits (·, v) (div = G right after the prompt pass, 1 afterwards);
@@ -61,9 +77,20 @@ pub fn sample(
     let k = Kernel { name: "gpt_sample_step", source: SOURCE, entry: "sample", constants: vec![] };
     step.for_each_batch(!greedy, |b| {
         let [sz, su, sl, st] = b.at;
-        let p =
-            [b.rows, idx32(v)?, idx32(div)?, idx32(steps)?, idx32(s)?, st, sl, sz, su, tau.to_bits(), greedy as u32];
-        dispatch(logits.t.ctx(), &k, &b.windows, &p, u64::from(b.rows))
+        let p = SampleParams {
+            rows: b.rows,
+            v: idx32(v)?,
+            div: idx32(div)?,
+            steps: idx32(steps)?,
+            s: idx32(s)?,
+            tokens: st,
+            logprobs: sl,
+            logits: sz,
+            uniforms: su,
+            tau,
+            greedy: greedy as u32,
+        };
+        dispatch_with(logits.t.ctx(), &k, &b.windows, &p, u64::from(b.rows))
     })?;
     Ok(())
 }

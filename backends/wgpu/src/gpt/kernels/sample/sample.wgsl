@@ -9,10 +9,8 @@
 // reduced (exp_acc), so a different token is drawn only when u·Σ lies within
 // a few ulp of a CDF boundary. "Has mass" is decided as the f64 reference
 // decides it (exp(d) > 0 in f64, i.e. d > −745.13), not by the f32 exp.
-//
-// params: 0 rows, 1 v, 2 div, 3 steps, 4 s, 5 shift of tokens, 6 shift of
-// logprobs, 7 shift of logits, 8 shift of uniforms, 9 τ (f32 bits; 1 when
-// greedy), 10 greedy (0/1).
+
+// Parameters: P (`SampleParams` of mod.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> uniforms: array<f32>;
@@ -35,13 +33,13 @@ fn sample(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = wg_index(wid, nwg);
-    if i >= prm(0u) {
+    if i >= P.rows {
         return;
     }
-    let v = prm(1u);
-    let tau = prmf(9u);
-    let greedy = prm(10u) != 0u;
-    let base = prm(7u) + (i / prm(2u)) * v;
+    let v = P.v;
+    let tau = P.tau;
+    let greedy = P.greedy != 0u;
+    let base = P.logits + (i / P.div) * v;
     let chunk = (v + WG - 1u) / WG;
     let k0 = min(lid * chunk, v);
     let k1 = min(k0 + chunk, v);
@@ -129,12 +127,12 @@ fn sample(
             }
         }
     } else {
-        let goal = uniforms[prm(8u) + i * prm(3u) + prm(4u)] * sum;
+        let goal = uniforms[P.uniforms + i * P.steps + P.s] * sum;
         if goal <= 0.0 {
             // Every token with mass passes `goal < acc`: the first one.
             pick = any_first;
         } else {
-            // acc_k = P.s + (P.c + local_k) with P the running sum of the
+            // acc_k = R.s + (R.c + local_k) with R the running sum of the
             // chunk sums: at the end of a chunk it is exactly the value the
             // chunk test used, so a chunk that passes yields its element.
             var pre = vec2<f32>(0.0, 0.0);
@@ -164,7 +162,7 @@ fn sample(
     if pick == NONE {
         pick = 0u;
     }
-    let out = i * prm(3u) + prm(4u);
-    tokens[prm(5u) + out] = pick;
-    logprobs[prm(6u) + out] = (logits[base + pick] / tau - m) - log_sum;
+    let out = i * P.steps + P.s;
+    tokens[P.tokens + out] = pick;
+    logprobs[P.logprobs + out] = (logits[base + pick] / tau - m) - log_sum;
 }
