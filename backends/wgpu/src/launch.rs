@@ -229,3 +229,6 @@ fn record(
         pass.dispatch_workgroups(x as u32, y as u32, 1);
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -140,7 +140,8 @@ pub(crate) fn host_engine(
 }
 
 /// The same evaluation with the engine as device primitives (~140 dispatches
-/// and two validation read-backs), for batches beyond [`HOST_ENGINE_MAX`].
+/// and two validation read-backs), for batches whose (N, T) planes exceed
+/// one storage binding.
 pub(crate) fn engine_on_device(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTensor>) -> Result<Output<WgpuTensor>> {
     cfg.validate()?;
     check_logits_batch(b)?;
