@@ -163,11 +163,7 @@ pub(crate) fn elementwise_with(
 /// Source of an elementwise kernel: the shared preludes, then its own file.
 macro_rules! elementwise_source {
     ($file:literal) => {
-        concat!(
-            include_str!("../common.wgsl"),
-            include_str!("../elementwise.wgsl"),
-            include_str!($file)
-        )
+        concat!(include_str!("../common.wgsl"), include_str!("../elementwise.wgsl"), include_str!($file))
     };
 }
 pub(crate) use elementwise_source;
