@@ -4,15 +4,19 @@
 use wapo_core::objective::Output;
 use wapo_core::{Error, Result, Shape};
 
-use crate::launch::{Kernel, dispatch, whole};
+use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(
-    include_str!("../kernels/positional.wgsl"),
-    include_str!("../kernels/common.wgsl"),
-    include_str!("../kernels/rows.wgsl"),
-    include_str!("counts.wgsl")
-);
+const SOURCE: &str =
+    concat!(include_str!("../kernels/common.wgsl"), include_str!("../kernels/rows.wgsl"), include_str!("counts.wgsl"));
+
+kernel_params! {
+    /// P of counts.wgsl.
+    struct CountsParams {
+        /// (N, T) positions.
+        n: u32,
+    }
+}
 
 /// `[clipped, eligible × 4, kept × 4]` from the (N, T) tensors of `out`.
 pub(crate) fn counts(out: &Output<WgpuTensor>) -> Result<WgpuTensor> {
@@ -30,6 +34,6 @@ pub(crate) fn counts(out: &Output<WgpuTensor>) -> Result<WgpuTensor> {
         whole(3, out.keep.single(super::OP)?),
         whole(7, res.single(super::OP)?),
     ];
-    dispatch(ctx, &kernel, &wins, &[n as u32], 1)?;
+    dispatch_with(ctx, &kernel, &wins, &CountsParams { n: n as u32 }, 1)?;
     Ok(res)
 }

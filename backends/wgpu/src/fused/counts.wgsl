@@ -1,6 +1,7 @@
 // The (9) counts of an evaluation in one workgroup: clipped tokens, then
 // completion tokens (eligible) and kept tokens per bin code 0..3.
-// params: 0 number of (N, T) positions.
+
+// Parameters: P (`CountsParams` of counts.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> clipped: array<f32>;
 @group(0) @binding(1) var<storage, read> bins: array<f32>;
@@ -14,7 +15,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     for (var k = 0u; k < 9u; k = k + 1u) {
         c[k] = 0.0;
     }
-    for (var i = lid; i < prm(0u); i = i + 256u) {
+    for (var i = lid; i < P.n; i = i + 256u) {
         c[0] = c[0] + clipped[i];
         let code = u32(bins[i]);
         if code < 4u {

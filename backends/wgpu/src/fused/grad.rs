@@ -4,14 +4,30 @@ use wapo_core::{Error, Result};
 
 use super::OP;
 use crate::kernels::segment_row_chunks;
-use crate::launch::{Kernel, dispatch, whole};
+use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(
-    include_str!("../kernels/positional.wgsl"),
-    include_str!("../kernels/common.wgsl"),
-    include_str!("grad.wgsl")
-);
+const SOURCE: &str = concat!(include_str!("../kernels/common.wgsl"), include_str!("grad.wgsl"));
+
+kernel_params! {
+    /// P of grad.wgsl: one chunk of whole rows.
+    struct GradParams {
+        /// Elements in this chunk.
+        n: u32,
+        /// Vocabulary size V (the row length).
+        v: u32,
+        /// Window index of the chunk's first logit (a multiple of 4 for
+        /// main_vec4, which indexes vec4s).
+        z: u32,
+        /// Global row of the chunk's first element: its index in tokens,
+        /// shift and g, which are bound whole.
+        row0: u32,
+        /// 1/τ.
+        inv_t: f32,
+        /// Window index of the chunk's first gradient element (as `z`).
+        out: u32,
+    }
+}
 
 /// `logits` (N, T, V); `tokens`, the row statistics and `g` = (∂loss/∂ℓ)/τ (N, T).
 pub(crate) fn grad_logits(
@@ -65,10 +81,17 @@ pub(crate) fn grad_logits_at(
         let (e0, e1) = (r0 * v, r1 * v);
         let (zw, zs) = logits.window_at(if vec4 { 1 } else { 0 }, e0, e1)?;
         let (ow, os) = out.window_at(if vec4 { 6 } else { 5 }, e0, e1)?;
-        let params = [(e1 - e0) as u32, v as u32, zs as u32, (row0 + r0) as u32, inv_t.to_bits(), os as u32];
+        let p = GradParams {
+            n: (e1 - e0) as u32,
+            v: v as u32,
+            z: zs as u32,
+            row0: (row0 + r0) as u32,
+            inv_t,
+            out: os as u32,
+        };
         let threads = if vec4 { (e1 - e0) / 4 } else { e1 - e0 };
         let wins = [zw, whole(2, tok), whole(3, shift), whole(4, g), ow];
-        dispatch(logits.ctx(), &kernel, &wins, &params, threads.div_ceil(256))?;
+        dispatch_with(logits.ctx(), &kernel, &wins, &p, threads.div_ceil(256))?;
     }
     Ok(())
 }

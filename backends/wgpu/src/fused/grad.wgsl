@@ -4,9 +4,8 @@
 // g = (∂loss/∂ℓ)/τ per row. Rows with g = 0 (padding, dropped sequences) are
 // written as zeros without reading their logits. One thread per element
 // (main_scalar) or per 4 elements of one row (main_vec4, V % 4 = 0).
-// params: 0 elements in this chunk, 1 V, 2 window index of the chunk's first
-// logit, 3 global row of the chunk's first element, 4 1/τ, 5 window index of
-// the chunk's first gradient element.
+
+// Parameters: P (`GradParams` of grad.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> z: array<f32>;
 @group(0) @binding(1) var<storage, read> z4: array<vec4<f32>>;
@@ -32,21 +31,21 @@ fn main_vec4(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i4 = wg_index(wid, nwg) * 256u + lid;
-    if i4 * 4u >= prm(0u) {
+    if i4 * 4u >= P.n {
         return;
     }
-    let v = prm(1u);
+    let v = P.v;
     let local = i4 * 4u;
     let row = local / v;
     let col = local % v;
-    let r = prm(3u) + row;
+    let r = P.row0 + row;
     let gr = g[r];
     if gr == 0.0 && !is_nan(gr) {
-        out4[prm(5u) / 4u + i4] = vec4<f32>(0.0);
+        out4[P.out / 4u + i4] = vec4<f32>(0.0);
         return;
     }
-    let x = z4[prm(2u) / 4u + i4];
-    let inv_t = prmf(4u);
+    let x = z4[P.z / 4u + i4];
+    let inv_t = P.inv_t;
     let m = shift[2u * r];
     let ls = shift[2u * r + 1u];
     let y = u32(tokens[r]);
@@ -55,7 +54,7 @@ fn main_vec4(
     o.y = grad1(x.y, col + 1u == y, m, ls, gr, inv_t);
     o.z = grad1(x.z, col + 2u == y, m, ls, gr, inv_t);
     o.w = grad1(x.w, col + 3u == y, m, ls, gr, inv_t);
-    out4[prm(5u) / 4u + i4] = o;
+    out4[P.out / 4u + i4] = o;
 }
 
 @compute @workgroup_size(256)
@@ -65,17 +64,17 @@ fn main_scalar(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = wg_index(wid, nwg) * 256u + lid;
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    let v = prm(1u);
+    let v = P.v;
     let row = i / v;
-    let r = prm(3u) + row;
+    let r = P.row0 + row;
     let gr = g[r];
     if gr == 0.0 && !is_nan(gr) {
-        out[prm(5u) + i] = 0.0;
+        out[P.out + i] = 0.0;
         return;
     }
     let hot = i % v == u32(tokens[r]);
-    out[prm(5u) + i] = grad1(z[prm(2u) + i], hot, shift[2u * r], shift[2u * r + 1u], gr, prmf(4u));
+    out[P.out + i] = grad1(z[P.z + i], hot, shift[2u * r], shift[2u * r + 1u], gr, P.inv_t);
 }

@@ -5,15 +5,29 @@ use wapo_core::{Error, Result, Shape};
 use super::OP;
 use crate::context::WgpuDevice;
 use crate::kernels::{segment_row_chunks, threads_per_row};
-use crate::launch::{Kernel, dispatch, whole};
+use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(
-    include_str!("../kernels/positional.wgsl"),
-    include_str!("../kernels/common.wgsl"),
-    include_str!("../kernels/rows.wgsl"),
-    include_str!("stats.wgsl")
-);
+const SOURCE: &str =
+    concat!(include_str!("../kernels/common.wgsl"), include_str!("../kernels/rows.wgsl"), include_str!("stats.wgsl"));
+
+kernel_params! {
+    /// P of stats.wgsl: one chunk of whole rows.
+    struct StatsParams {
+        /// Rows in this chunk.
+        rows: u32,
+        /// Vocabulary size V (the row length).
+        v: u32,
+        /// Window index of the chunk's first logit (a multiple of 4 for
+        /// main_vec4, which indexes vec4s).
+        z: u32,
+        /// Index of the chunk's first row in tokens and the per-row
+        /// outputs, which are bound whole.
+        row0: u32,
+        /// 1/τ.
+        inv_t: f32,
+    }
+}
 
 /// The tensors of one row-statistics pass.
 pub(crate) struct Stats {
@@ -83,10 +97,10 @@ pub(crate) fn row_stats_at(
     // Each chunk lies in one buffer of the logits.
     for (r0, r1) in segment_row_chunks(logits.ctx(), &[(logits, v)], rows, v, OP)? {
         let (zw, zs) = logits.window_at(if vec4 { 1 } else { 0 }, r0 * v, r1 * v)?;
-        let params = [(r1 - r0) as u32, v as u32, zs as u32, (row0 + r0) as u32, inv_t.to_bits()];
+        let p = StatsParams { rows: (r1 - r0) as u32, v: v as u32, z: zs as u32, row0: (row0 + r0) as u32, inv_t };
         let wins = [zw, whole(2, tok), whole(3, shift), whole(4, logp), whole(5, ent), whole(6, sps), whole(7, spsl)];
         let groups = (r1 - r0).div_ceil(256 / tpr as u64);
-        dispatch(logits.ctx(), &kernel, &wins, &params, groups)?;
+        dispatch_with(logits.ctx(), &kernel, &wins, &p, groups)?;
     }
     Ok(())
 }

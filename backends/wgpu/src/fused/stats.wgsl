@@ -15,8 +15,8 @@
 // Token ids are validated after this pass (on the host copy read back with
 // its outputs), so an out-of-range id is clamped into its row here and the
 // call then fails.
-// params: 0 rows in this chunk, 1 V, 2 window index of the chunk's first
-// logit, 3 index of the chunk's first row in the per-row buffers, 4 1/τ.
+
+// Parameters: P (`StatsParams` of stats.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> z: array<f32>;
 @group(0) @binding(1) var<storage, read> z4: array<vec4<f32>>;
@@ -157,7 +157,7 @@ fn reduce_row(a: Acc, lid: u32, inv_t: f32) -> Acc {
 
 // `zy` is the sampled token's raw logit.
 fn finish(row: u32, a: Acc, zy: f32, inv_t: f32) {
-    let o = prm(3u) + row;
+    let o = P.row0 + row;
     if a.bad != 0u {
         shift_out[2u * o] = nan();
         shift_out[2u * o + 1u] = nan();
@@ -198,10 +198,10 @@ fn main_vec4(
 ) {
     let row = row_of(wid, nwg, lid);
     let lane = lid % TPR;
-    let live = row < prm(0u);
-    let v4 = prm(1u) / 4u;
-    let inv_t = prmf(4u);
-    let base4 = prm(2u) / 4u + row * v4;
+    let live = row < P.rows;
+    let v4 = P.v / 4u;
+    let inv_t = P.inv_t;
+    let base4 = P.z / 4u + row * v4;
     var a = acc_new();
     if live {
         for (var j = lane; j < v4; j = j + TPR) {
@@ -210,7 +210,7 @@ fn main_vec4(
     }
     let total = reduce_row(a, lid, inv_t);
     if live && lane == 0u {
-        let y = min(u32(tokens[prm(3u) + row]), prm(1u) - 1u);
+        let y = min(u32(tokens[P.row0 + row]), P.v - 1u);
         finish(row, total, z4[base4 + y / 4u][y % 4u], inv_t);
     }
 }
@@ -223,10 +223,10 @@ fn main_scalar(
 ) {
     let row = row_of(wid, nwg, lid);
     let lane = lid % TPR;
-    let live = row < prm(0u);
-    let v = prm(1u);
-    let inv_t = prmf(4u);
-    let base = prm(2u) + row * v;
+    let live = row < P.rows;
+    let v = P.v;
+    let inv_t = P.inv_t;
+    let base = P.z + row * v;
     var a = acc_new();
     if live {
         for (var j = lane; j < v; j = j + TPR) {
@@ -235,7 +235,7 @@ fn main_scalar(
     }
     let total = reduce_row(a, lid, inv_t);
     if live && lane == 0u {
-        let y = min(u32(tokens[prm(3u) + row]), v - 1u);
+        let y = min(u32(tokens[P.row0 + row]), v - 1u);
         finish(row, total, z[base + y], inv_t);
     }
 }

@@ -1,25 +1,25 @@
 // Elementwise kernels: one thread per output element of a chunk.
-// params: 0 = elements in this chunk, 1 = global index of its first element,
-// 2 = row length of the output (for per-row operands), 3 = element index of
-// the output window's start; operand k: 4 + 2k = mode (0 full, 1 per row,
-// 2 scalar), 5 + 2k = element index of its window's start.
+// Parameters: P (`ElementwiseParams` of kernels/mod.rs, where the struct is
+// declared); an operand is read at `operand_at(P.modeK, P.baseK, i)`.
 
 fn elem_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return wg_index(wid, nwg) * 256u + lid;
 }
 
-fn operand_at(k: u32, i: u32) -> u32 {
-    let mode = prm(4u + 2u * k);
-    let g = prm(1u) + i;
+// The index in its window of an operand's element for output element i of
+// the chunk, given the operand's mode (0 full, 1 per row, 2 scalar) and
+// window start.
+fn operand_at(mode: u32, base: u32, i: u32) -> u32 {
+    let g = P.first + i;
     var at = 0u;
     if mode == 0u {
         at = g;
     } else if mode == 1u {
-        at = g / prm(2u);
+        at = g / P.row;
     }
-    return at - prm(5u + 2u * k);
+    return at - base;
 }
 
 fn out_at(i: u32) -> u32 {
-    return prm(1u) + i - prm(3u);
+    return P.first + i - P.out;
 }

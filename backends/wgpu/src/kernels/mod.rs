@@ -16,7 +16,7 @@ use wapo_core::shape::Broadcast;
 use wapo_core::{Error, Result, Shape};
 
 use crate::context::{BIND_ALIGN, WORKGROUP};
-use crate::launch::{Kernel, Window, dispatch, idx32, window};
+use crate::launch::{Kernel, Window, dispatch_with, idx32, kernel_params, window};
 use crate::tensor::WgpuTensor;
 
 /// How one operand of an elementwise op maps onto the output (HostTensor's rules).
@@ -38,23 +38,68 @@ pub(crate) fn bcast(op: Shape, out: Shape, field: &'static str) -> Result<Mode> 
     })
 }
 
+/// Operands an elementwise kernel may have (`mode0`/`base0` .. `mode2`/`base2`).
+const MAX_OPERANDS: usize = 3;
+
+kernel_params! {
+    /// P of every elementwise kernel (elementwise.wgsl and the op's file):
+    /// the chunk, then each operand's mode and window, then the op's
+    /// constant.
+    struct ElementwiseParams {
+        /// Elements in this chunk.
+        n: u32,
+        /// Index in the tensor of the chunk's first element.
+        first: u32,
+        /// Row length of the output, for per-row operands.
+        row: u32,
+        /// Element index of the output window's start.
+        out: u32,
+        /// Operand 0: 0 full, 1 per row, 2 scalar, 3 the constant `value`.
+        mode0: u32,
+        /// Element index of operand 0's window start.
+        base0: u32,
+        mode1: u32,
+        base1: u32,
+        mode2: u32,
+        base2: u32,
+        /// The constant of a `Mode::Constant` operand, or a fill's value.
+        value: f32,
+    }
+}
+
 /// Runs `kernel` over every element of `out` (bound at slot 7), operand k at
 /// slot k, in chunks that each fit one storage binding.
 pub(crate) fn elementwise(kernel: &Kernel, operands: &[(&WgpuTensor, Mode)], out: &WgpuTensor) -> Result<()> {
-    elementwise_with(kernel, operands, out, &[])
+    elementwise_with(kernel, operands, out, 0.0)
 }
 
-/// [`elementwise`] with `extra` parameters after the operands' slots.
+/// [`elementwise`] with `value` as the kernel's `P.value` (a fill's
+/// constant) unless an operand is a constant, which then sets it: the
+/// parameters hold one constant, so at most one operand may be one.
 pub(crate) fn elementwise_with(
     kernel: &Kernel,
     operands: &[(&WgpuTensor, Mode)],
     out: &WgpuTensor,
-    extra: &[u32],
+    value: f32,
 ) -> Result<()> {
     let ctx = out.ctx();
     let total = out.numel();
     let row = out.shape.last().max(1) as u64;
     idx32(total)?;
+    if operands.len() > MAX_OPERANDS {
+        return Err(Error::Backend(format!("{}: more than {MAX_OPERANDS} elementwise operands", kernel.name)));
+    }
+    let mut value = value;
+    let mut constants = 0;
+    for (_, mode) in operands {
+        if let Mode::Constant(v) = *mode {
+            value = v;
+            constants += 1;
+        }
+    }
+    if constants > 1 {
+        return Err(Error::Backend(format!("{}: more than one constant operand", kernel.name)));
+    }
     let chunk = (ctx.max_binding - BIND_ALIGN) / 4;
     // Only full operands may be held in several buffers; per-row and scalar
     // ones are read through one binding (a constant's is bound, not read).
@@ -77,8 +122,8 @@ pub(crate) fn elementwise_with(
         // plus the window's start in its buffer), as the kernels index by
         // the element's index in the tensor.
         let (ow, oshift) = out.window_at(7, e0, e1)?;
-        let mut params = vec![(e1 - e0) as u32, e0 as u32, row as u32, (e0 - oshift) as u32];
         wins.push(ow);
+        let mut slots = [(0u32, 0u32); MAX_OPERANDS];
         for (k, (t, mode)) in operands.iter().enumerate() {
             let (code, w, base) = match *mode {
                 Mode::Full => {
@@ -93,15 +138,23 @@ pub(crate) fn elementwise_with(
                 Mode::Scalar => (2, window(k as u32, t.buf(), 0, 1), 0),
                 Mode::Constant(_) => (3, window(k as u32, t.buf(), 0, 1), 0),
             };
-            params.push(code);
-            params.push(match *mode {
-                Mode::Constant(v) => v.to_bits(),
-                _ => base as u32,
-            });
+            slots[k] = (code, base as u32);
             wins.push(w);
         }
-        params.extend_from_slice(extra);
-        dispatch(ctx, kernel, &wins, &params, (e1 - e0).div_ceil(WORKGROUP as u64))?;
+        let p = ElementwiseParams {
+            n: (e1 - e0) as u32,
+            first: e0 as u32,
+            row: row as u32,
+            out: (e0 - oshift) as u32,
+            mode0: slots[0].0,
+            base0: slots[0].1,
+            mode1: slots[1].0,
+            base1: slots[1].1,
+            mode2: slots[2].0,
+            base2: slots[2].1,
+            value,
+        };
+        dispatch_with(ctx, kernel, &wins, &p, (e1 - e0).div_ceil(WORKGROUP as u64))?;
         e0 = e1;
     }
     Ok(())
@@ -110,12 +163,7 @@ pub(crate) fn elementwise_with(
 /// Source of an elementwise kernel: the shared preludes, then its own file.
 macro_rules! elementwise_source {
     ($file:literal) => {
-        concat!(
-            include_str!("../positional.wgsl"),
-            include_str!("../common.wgsl"),
-            include_str!("../elementwise.wgsl"),
-            include_str!($file)
-        )
+        concat!(include_str!("../common.wgsl"), include_str!("../elementwise.wgsl"), include_str!($file))
     };
 }
 pub(crate) use elementwise_source;

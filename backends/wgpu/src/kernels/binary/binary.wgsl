@@ -1,7 +1,9 @@
 // out = a ∘ b for one `Binary` op, chosen by the override OP (the order of
 // `wapo_core::Binary`); comparisons give 1 or 0 and are false on NaN.
-// Operand mode 3 is a constant held in the operand's second parameter slot
-// (x ∘ 0.5 without a one-element tensor and the dispatch that fills it).
+// Operand mode 3 is the constant `P.value` (x ∘ 0.5 without a one-element
+// tensor and the dispatch that fills it).
+
+// Parameters: P (`ElementwiseParams` of kernels/mod.rs).
 
 override OP: u32;
 
@@ -35,18 +37,23 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = elem_index(wid, nwg, lid);
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    out[out_at(i)] = apply(value(0u, i), value(1u, i));
+    out[out_at(i)] = apply(lhs(i), rhs(i));
 }
 
-fn value(k: u32, i: u32) -> f32 {
-    if prm(4u + 2u * k) == 3u {
-        return prmf(5u + 2u * k);
+// The operands of output element i (mode 3: the constant).
+fn lhs(i: u32) -> f32 {
+    if P.mode0 == 3u {
+        return P.value;
     }
-    if k == 0u {
-        return a[operand_at(0u, i)];
+    return a[operand_at(P.mode0, P.base0, i)];
+}
+
+fn rhs(i: u32) -> f32 {
+    if P.mode1 == 3u {
+        return P.value;
     }
-    return b[operand_at(1u, i)];
+    return b[operand_at(P.mode1, P.base1, i)];
 }

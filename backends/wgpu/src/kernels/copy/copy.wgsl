@@ -1,8 +1,8 @@
 // A plain copy: the bandwidth yardstick of the benchmark. vec4 loads and
 // stores where both windows allow (main), else one f32 per thread
 // (main_scalar, at buffer boundaries that are not on 4 elements).
-// params: 0 number of vec4s (main) or f32s (main_scalar), 1 index of the
-// first element in x's binding, 2 in out's binding (multiples of 4 for main).
+
+// Parameters: P (`CopyParams` of mod.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> out: array<vec4<f32>>;
@@ -16,10 +16,10 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = wg_index(wid, nwg) * 256u + lid;
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    out[prm(2u) / 4u + i] = x[prm(1u) / 4u + i];
+    out[P.out / 4u + i] = x[P.x / 4u + i];
 }
 
 @compute @workgroup_size(256)
@@ -29,8 +29,8 @@ fn main_scalar(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = wg_index(wid, nwg) * 256u + lid;
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    out1[prm(2u) + i] = x1[prm(1u) + i];
+    out1[P.out + i] = x1[P.x + i];
 }

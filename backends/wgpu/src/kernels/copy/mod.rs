@@ -2,11 +2,23 @@
 
 use wapo_core::Result;
 
-use crate::launch::{Kernel, dispatch};
+use crate::launch::{Kernel, dispatch_with, kernel_params};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str =
-    concat!(include_str!("../positional.wgsl"), include_str!("../common.wgsl"), include_str!("copy.wgsl"));
+const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("copy.wgsl"));
+
+kernel_params! {
+    /// P of copy.wgsl.
+    struct CopyParams {
+        /// vec4s (main) or f32s (main_scalar) to copy.
+        n: u32,
+        /// Element index of the first element in x's binding (a multiple of
+        /// 4 for main, which indexes vec4s).
+        x: u32,
+        /// The same in out's binding.
+        out: u32,
+    }
+}
 
 /// Copies the first `4·⌊numel/4⌋` elements of `x` into `out` (any shapes),
 /// in chunks that each fit one storage binding and lie in one buffer of each
@@ -33,7 +45,8 @@ pub(crate) fn copy(x: &WgpuTensor, out: &WgpuTensor) -> Result<()> {
             constants: vec![],
         };
         let threads = if vec4 { n / 4 } else { n };
-        dispatch(ctx, &kernel, &[xw, ow], &[threads as u32, xs as u32, os as u32], threads.div_ceil(256))?;
+        let p = CopyParams { n: threads as u32, x: xs as u32, out: os as u32 };
+        dispatch_with(ctx, &kernel, &[xw, ow], &p, threads.div_ceil(256))?;
         e0 = e1;
     }
     Ok(())

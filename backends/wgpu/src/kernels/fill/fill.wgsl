@@ -1,5 +1,7 @@
-// out = a constant (OP 0, value in params 8) or the index along the last
-// axis (OP 1).
+// out = a constant (OP 0, `P.value`) or the index along the last axis
+// (OP 1).
+
+// Parameters: P (`ElementwiseParams` of kernels/mod.rs).
 
 override OP: u32;
 
@@ -12,12 +14,12 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = elem_index(wid, nwg, lid);
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    var v = prmf(8u);
+    var v = P.value;
     if OP == 1u {
-        v = f32((prm(1u) + i) % prm(2u));
+        v = f32((P.first + i) % P.row);
     }
     out[out_at(i)] = v;
 }

@@ -12,9 +12,7 @@ const SOURCE: &str = elementwise_source!("fill.wgsl");
 fn fill(dev: &WgpuDevice, shape: Shape, op: u32, value: f32) -> Result<WgpuTensor> {
     let out = WgpuTensor::empty(dev, shape)?;
     let kernel = Kernel { name: "fill", source: SOURCE, entry: "main", constants: vec![("OP", op)] };
-    // The value travels in parameter slot 8, after the operand slots, which
-    // stay unused here: pad with zeros.
-    crate::kernels::elementwise_with(&kernel, &[], &out, &[0, 0, 0, 0, value.to_bits()])?;
+    crate::kernels::elementwise_with(&kernel, &[], &out, value)?;
     Ok(out)
 }
 

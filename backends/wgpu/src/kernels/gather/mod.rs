@@ -5,11 +5,24 @@ use wapo_core::{Error, Result};
 
 use super::index::first_bad_index;
 use super::segment_row_chunks;
-use crate::launch::{Kernel, dispatch};
+use crate::launch::{Kernel, dispatch_with, kernel_params};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str =
-    concat!(include_str!("../positional.wgsl"), include_str!("../common.wgsl"), include_str!("gather.wgsl"));
+const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("gather.wgsl"));
+
+kernel_params! {
+    /// P of gather.wgsl: one chunk of rows.
+    struct GatherParams {
+        /// Rows in this chunk.
+        rows: u32,
+        /// Row length C of x.
+        c: u32,
+        /// Window indices of the chunk's first x element, index and output.
+        x: u32,
+        idx: u32,
+        out: u32,
+    }
+}
 
 pub(crate) fn gather_last(x: &WgpuTensor, idx: &WgpuTensor) -> Result<WgpuTensor> {
     x.same_device(idx)?;
@@ -31,8 +44,8 @@ pub(crate) fn gather_last(x: &WgpuTensor, idx: &WgpuTensor) -> Result<WgpuTensor
         let (xw, xs) = x.window_at(0, r0 * c, r1 * c)?;
         let (iw, is) = idx.window_at(1, r0, r1)?;
         let (ow, os) = out.window_at(7, r0, r1)?;
-        let params = [(r1 - r0) as u32, c as u32, xs as u32, is as u32, os as u32];
-        dispatch(x.ctx(), &kernel, &[xw, iw, ow], &params, (r1 - r0).div_ceil(256))?;
+        let p = GatherParams { rows: (r1 - r0) as u32, c: c as u32, x: xs as u32, idx: is as u32, out: os as u32 };
+        dispatch_with(x.ctx(), &kernel, &[xw, iw, ow], &p, (r1 - r0).div_ceil(256))?;
     }
     Ok(out)
 }

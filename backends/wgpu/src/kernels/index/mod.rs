@@ -4,11 +4,20 @@
 use wapo_core::{Error, Result};
 use wgpu::util::DeviceExt;
 
-use crate::launch::{Kernel, Window, dispatch, whole};
+use crate::launch::{Kernel, Window, dispatch_with, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str =
-    concat!(include_str!("../positional.wgsl"), include_str!("../common.wgsl"), include_str!("index.wgsl"));
+const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("index.wgsl"));
+
+kernel_params! {
+    /// P of index.wgsl.
+    struct IndexParams {
+        /// Indices to check.
+        n: u32,
+        /// Valid indices are below it (compared as floats, as they are held).
+        bound: f32,
+    }
+}
 
 /// `Ok(None)` when every element of `idx` is in `0..bound`, else the first
 /// bad position. A tensor once found valid is not checked again.
@@ -28,7 +37,8 @@ pub(crate) fn first_bad_index(idx: &WgpuTensor, bound: usize) -> Result<Option<u
     let kernel = Kernel { name: "index_check", source: SOURCE, entry: "main", constants: vec![] };
     let n = idx.numel();
     let wins: [Window<'_>; 2] = [whole(0, idx.buf()), whole(6, &status)];
-    dispatch(ctx, &kernel, &wins, &[n as u32, (bound as f32).to_bits()], n.div_ceil(256))?;
+    let p = IndexParams { n: n as u32, bound: bound as f32 };
+    dispatch_with(ctx, &kernel, &wins, &p, n.div_ceil(256))?;
     let word = crate::transfer::read_f32(ctx, &status, 1)?[0].to_bits();
     if word == u32::MAX {
         idx.mark_indices_checked(bound);

@@ -5,15 +5,23 @@ use wapo_core::{Reduce, Result, Tensor};
 
 use super::{segment_row_chunks, threads_per_row};
 use crate::context::BIND_ALIGN;
-use crate::launch::{Kernel, dispatch, window};
+use crate::launch::{Kernel, dispatch_with, kernel_params, window};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(
-    include_str!("../positional.wgsl"),
-    include_str!("../common.wgsl"),
-    include_str!("../rows.wgsl"),
-    include_str!("reduce.wgsl")
-);
+const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("reduce.wgsl"));
+
+kernel_params! {
+    /// P of reduce.wgsl: one chunk of rows.
+    struct ReduceParams {
+        /// Rows in this chunk.
+        rows: u32,
+        /// Row length C (of a segment, for rows reduced in segments).
+        c: u32,
+        /// Window indices of the chunk's first input element and output.
+        x: u32,
+        out: u32,
+    }
+}
 
 /// Rows longer than this are reduced in segments: one workgroup per row
 /// would serialize them, and lavapipe miscomputes loops of 2^16 iterations
@@ -45,8 +53,8 @@ fn long_rows(x: &WgpuTensor, op: Reduce, c: u64, rows: u64) -> Result<WgpuTensor
             let xin = window(0, xbuf, j0, j1);
             let at = r * nseg + s;
             let o = window(7, partial.buf(), at, at + 1);
-            let params = [1, (j1 - j0) as u32, (j0 - xin.base) as u32, (at - o.base) as u32];
-            dispatch(ctx, &k, &[xin, o], &params, 1)?;
+            let p = ReduceParams { rows: 1, c: (j1 - j0) as u32, x: (j0 - xin.base) as u32, out: (at - o.base) as u32 };
+            dispatch_with(ctx, &k, &[xin, o], &p, 1)?;
         }
     }
     partial.reduce_last(op)?.reshape(x.shape.without_last())
@@ -69,9 +77,9 @@ pub(crate) fn reduce_last(x: &WgpuTensor, op: Reduce) -> Result<WgpuTensor> {
     for (r0, r1) in segment_row_chunks(x.ctx(), &[(x, c), (&out, 1)], rows, c, "reduce_last")? {
         let (xin, xs) = x.window_at(0, r0 * c, r1 * c)?;
         let (o, os) = out.window_at(7, r0, r1)?;
-        let params = [(r1 - r0) as u32, c as u32, xs as u32, os as u32];
+        let p = ReduceParams { rows: (r1 - r0) as u32, c: c as u32, x: xs as u32, out: os as u32 };
         let groups = (r1 - r0).div_ceil(256 / tpr as u64);
-        dispatch(x.ctx(), &kernel, &[xin, o], &params, groups)?;
+        dispatch_with(x.ctx(), &kernel, &[xin, o], &p, groups)?;
     }
     Ok(out)
 }

@@ -1,8 +1,8 @@
 // Row reductions over the last axis: OP 0 sum, 1 max (NaN ignored, as on the
 // host), 2 stable log-sum-exp (max first, then Σ exp(x − max); a row of
 // −inf gives −inf, a NaN entry gives NaN).
-// params: 0 rows in this chunk, 1 row length C, 2 window index of the
-// chunk's first input element, 3 window index of its first output.
+
+// Parameters: P (`ReduceParams` of mod.rs, where the struct is declared).
 
 override OP: u32;
 
@@ -17,9 +17,9 @@ fn main(
 ) {
     let row = row_of(wid, nwg, lid);
     let lane = lid % TPR;
-    let c = prm(1u);
-    let live = row < prm(0u);
-    let base = prm(2u) + row * c;
+    let c = P.c;
+    let live = row < P.rows;
+    let base = P.x + row * c;
     var acc = 0.0;
     if OP != 0u {
         acc = neg_inf();
@@ -54,6 +54,6 @@ fn main(
         }
     }
     if live && lane == 0u {
-        out[prm(3u) + row] = r;
+        out[P.out + row] = r;
     }
 }

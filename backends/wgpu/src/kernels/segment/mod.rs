@@ -4,15 +4,21 @@ use wapo_core::error::Pos;
 use wapo_core::{Error, Result, Shape};
 
 use super::index::first_bad_index;
-use crate::launch::{Kernel, dispatch, whole};
+use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(
-    include_str!("../positional.wgsl"),
-    include_str!("../common.wgsl"),
-    include_str!("../rows.wgsl"),
-    include_str!("segment.wgsl")
-);
+const SOURCE: &str =
+    concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("segment.wgsl"));
+
+kernel_params! {
+    /// P of segment.wgsl.
+    struct SegmentParams {
+        /// Rows of x (and of the segment ids).
+        rows: u32,
+        /// Segments: one workgroup each.
+        segments: u32,
+    }
+}
 
 pub(crate) fn segment_sum(x: &WgpuTensor, seg: &WgpuTensor, n: usize) -> Result<WgpuTensor> {
     x.same_device(seg)?;
@@ -29,6 +35,7 @@ pub(crate) fn segment_sum(x: &WgpuTensor, seg: &WgpuTensor, n: usize) -> Result<
     let out = WgpuTensor::empty(&x.store.dev, Shape::d1(n))?;
     let kernel = Kernel { name: "segment_sum", source: SOURCE, entry: "main", constants: vec![] };
     let wins = [whole(0, x.buf()), whole(1, seg.buf()), whole(7, out.buf())];
-    dispatch(ctx, &kernel, &wins, &[x.numel() as u32, n as u32], n as u64)?;
+    let p = SegmentParams { rows: x.numel() as u32, segments: n as u32 };
+    dispatch_with(ctx, &kernel, &wins, &p, n as u64)?;
     Ok(out)
 }

@@ -1,6 +1,7 @@
 // out[s] = Σ_{r: seg[r] = s} x[r]: one workgroup per segment, its threads
 // striding over all rows (segments are few and short: groups of a batch).
-// params: 0 number of rows, 1 number of segments.
+
+// Parameters: P (`SegmentParams` of mod.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> seg: array<f32>;
@@ -13,17 +14,16 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let s = wg_index(wid, nwg);
-    let n = prm(0u);
     var acc = 0.0;
-    if s < prm(1u) {
-        for (var r = lid; r < n; r = r + 256u) {
+    if s < P.segments {
+        for (var r = lid; r < P.rows; r = r + 256u) {
             if u32(seg[r]) == s {
                 acc = acc + x[r];
             }
         }
     }
     let total = reduce_lanes(acc, lid, false);
-    if s < prm(1u) && lid == 0u {
+    if s < P.segments && lid == 0u {
         out[s] = total;
     }
 }

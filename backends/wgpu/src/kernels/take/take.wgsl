@@ -1,4 +1,6 @@
-// out[r] = x[idx[r]] (indices validated beforehand). params: 0 count.
+// out[r] = x[idx[r]] (indices validated beforehand).
+
+// Parameters: P (`TakeParams` of mod.rs, where the struct is declared).
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> idx: array<f32>;
@@ -11,7 +13,7 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let r = wg_index(wid, nwg) * 256u + lid;
-    if r >= prm(0u) {
+    if r >= P.n {
         return;
     }
     out[r] = x[u32(idx[r])];

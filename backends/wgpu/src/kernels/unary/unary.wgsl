@@ -1,6 +1,8 @@
 // out = f(a) for one `Unary` op, chosen by the override OP (the order of
 // `wapo_core::Unary`).
 
+// Parameters: P (`ElementwiseParams` of kernels/mod.rs).
+
 override OP: u32;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -36,8 +38,8 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = elem_index(wid, nwg, lid);
-    if i >= prm(0u) {
+    if i >= P.n {
         return;
     }
-    out[out_at(i)] = apply(a[operand_at(0u, i)]);
+    out[out_at(i)] = apply(a[operand_at(P.mode0, P.base0, i)]);
 }
