@@ -148,7 +148,7 @@ pub(crate) use kernel_params;
 /// Records one dispatch of `kernel` with its parameters `params`, whose
 /// WGSL struct (`P`) is prepended to the kernel's source; −inf and NaN
 /// follow the fields, as WGSL constant expressions may not be infinite.
-pub(crate) fn dispatch_with<P: Params>(
+pub(crate) fn dispatch<P: Params>(
     ctx: &WgpuContext,
     kernel: &Kernel,
     windows: &[Window<'_>],
@@ -163,22 +163,6 @@ pub(crate) fn dispatch_with<P: Params>(
     block[words.len() + 1] = f32::NAN.to_bits();
     let source: Vec<&str> = P::WGSL.iter().copied().chain([kernel.source]).collect();
     record(ctx, kernel, &source, windows, &block, groups)
-}
-
-/// The positional form of [`dispatch_with`], for kernels that read their
-/// parameters as `prm(i)` (positional.wgsl).
-pub(crate) fn dispatch(
-    ctx: &WgpuContext,
-    kernel: &Kernel,
-    windows: &[Window<'_>],
-    params: &[u32],
-    groups: u64,
-) -> Result<()> {
-    let mut block = [0u32; 16];
-    block[..params.len()].copy_from_slice(params);
-    block[14] = f32::NEG_INFINITY.to_bits();
-    block[15] = f32::NAN.to_bits();
-    record(ctx, kernel, &[kernel.source], windows, &block, groups)
 }
 
 /// Records one dispatch of `groups` workgroups, split over x and y when it

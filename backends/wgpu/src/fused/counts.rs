@@ -4,7 +4,7 @@
 use wapo_core::objective::Output;
 use wapo_core::{Error, Result, Shape};
 
-use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
+use crate::launch::{Kernel, dispatch, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str =
@@ -34,6 +34,6 @@ pub(crate) fn counts(out: &Output<WgpuTensor>) -> Result<WgpuTensor> {
         whole(3, out.keep.single(super::OP)?),
         whole(7, res.single(super::OP)?),
     ];
-    dispatch_with(ctx, &kernel, &wins, &CountsParams { n: n as u32 }, 1)?;
+    dispatch(ctx, &kernel, &wins, &CountsParams { n: n as u32 }, 1)?;
     Ok(res)
 }

@@ -10,7 +10,7 @@ use wapo_core::{Error, ObjectiveConfig, Result, Shape};
 
 use super::OP;
 use super::stats::Stats;
-use crate::launch::{Kernel, Window, dispatch_with, kernel_params, whole};
+use crate::launch::{Kernel, Window, dispatch, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 use wapo_core::logits::LogitsBatch;
 
@@ -105,10 +105,19 @@ pub(crate) struct Engine {
     t: u64,
 }
 
+/// Rows up to which the engine runs: each row's workgroup finds its group
+/// by scanning every row's id (four passes over N), so the work grows as
+/// N²; at 8192 rows that is ~2.7e8 reads of ids and rewards, cached.
+const MAX_ROWS: u64 = 8192;
+
 /// Whether a batch of `n` rows of `t` tokens fits the engine's bindings.
 pub(crate) fn fits(b: &LogitsBatch<'_, WgpuTensor>, n: u64, t: u64) -> bool {
     let max = b.logits.ctx().max_binding / 4;
-    (PLANES * n * t + n) <= max && n * ROW <= max && (SMALL_W + 2 * n) <= max && 4 * b.groups.count as u64 <= max
+    n <= MAX_ROWS
+        && (PLANES * n * t + n) <= max
+        && n * ROW <= max
+        && (SMALL_W + 2 * n) <= max
+        && 4 * b.groups.count as u64 <= max
 }
 
 /// Records the three passes for `b` whose row statistics are `st`.
@@ -136,9 +145,9 @@ pub(crate) fn run(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTensor>, st: &S
         w(5, &st.sum_p_sq)?,
         w(8, &rows)?,
     ];
-    dispatch_with(ctx, &kernel("seq_rows"), &seq_rows, &params, n)?;
+    dispatch(ctx, &kernel("seq_rows"), &seq_rows, &params, n)?;
     let finish = [w(0, &b.groups.ids)?, w(8, &rows)?, w(9, &small)?, w(10, &per_group)?];
-    dispatch_with(ctx, &kernel("seq_finish"), &finish, &params, 1)?;
+    dispatch(ctx, &kernel("seq_finish"), &finish, &params, 1)?;
     let toks = [
         w(2, b.mask)?,
         w(3, b.old_logprobs)?,
@@ -148,7 +157,7 @@ pub(crate) fn run(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTensor>, st: &S
         w(8, &rows)?,
         w(11, &planes)?,
     ];
-    dispatch_with(ctx, &kernel("seq_tokens"), &toks, &params, n)?;
+    dispatch(ctx, &kernel("seq_tokens"), &toks, &params, n)?;
     Ok(Engine { small, planes, n, t })
 }
 

@@ -4,7 +4,7 @@ use wapo_core::{Error, Result};
 
 use super::OP;
 use crate::kernels::segment_row_chunks;
-use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
+use crate::launch::{Kernel, dispatch, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../kernels/common.wgsl"), include_str!("grad.wgsl"));
@@ -91,7 +91,7 @@ pub(crate) fn grad_logits_at(
         };
         let threads = if vec4 { (e1 - e0) / 4 } else { e1 - e0 };
         let wins = [zw, whole(2, tok), whole(3, shift), whole(4, g), ow];
-        dispatch_with(logits.ctx(), &kernel, &wins, &p, threads.div_ceil(256))?;
+        dispatch(logits.ctx(), &kernel, &wins, &p, threads.div_ceil(256))?;
     }
     Ok(())
 }

@@ -17,9 +17,10 @@
 //! with its position and the same message as the composed path. The logits
 //! themselves are never downloaded.
 //!
-//! Batches whose (N, T) planes exceed one storage binding run the engine
-//! as device primitives instead ([`engine_on_device`], with the [`counts`]
-//! kernel): ~140 dispatches and two validation read-backs, the same meaning.
+//! Batches beyond 8192 rows (the kernels' group lookup grows as N²) or
+//! whose (N, T) planes exceed one storage binding run the engine as device
+//! primitives instead ([`engine_on_device`], with the [`counts`] kernel):
+//! ~140 dispatches and two validation read-backs, the same meaning.
 
 mod counts;
 mod engine;
@@ -140,8 +141,7 @@ pub(crate) fn host_engine(
 }
 
 /// The same evaluation with the engine as device primitives (~140 dispatches
-/// and two validation read-backs), for batches whose (N, T) planes exceed
-/// one storage binding.
+/// and two validation read-backs), for batches the kernels do not take.
 pub(crate) fn engine_on_device(cfg: &ObjectiveConfig, b: &LogitsBatch<'_, WgpuTensor>) -> Result<Output<WgpuTensor>> {
     cfg.validate()?;
     check_logits_batch(b)?;

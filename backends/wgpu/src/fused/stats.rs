@@ -5,7 +5,7 @@ use wapo_core::{Error, Result, Shape};
 use super::OP;
 use crate::context::WgpuDevice;
 use crate::kernels::{segment_row_chunks, threads_per_row};
-use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
+use crate::launch::{Kernel, dispatch, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str =
@@ -100,7 +100,7 @@ pub(crate) fn row_stats_at(
         let p = StatsParams { rows: (r1 - r0) as u32, v: v as u32, z: zs as u32, row0: (row0 + r0) as u32, inv_t };
         let wins = [zw, whole(2, tok), whole(3, shift), whole(4, logp), whole(5, ent), whole(6, sps), whole(7, spsl)];
         let groups = (r1 - r0).div_ceil(256 / tpr as u64);
-        dispatch_with(logits.ctx(), &kernel, &wins, &p, groups)?;
+        dispatch(logits.ctx(), &kernel, &wins, &p, groups)?;
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use wapo_core::shape::Broadcast;
 use wapo_core::{Error, Result, Shape};
 
 use crate::context::{BIND_ALIGN, WORKGROUP};
-use crate::launch::{Kernel, Window, dispatch_with, idx32, kernel_params, window};
+use crate::launch::{Kernel, Window, dispatch, idx32, kernel_params, window};
 use crate::tensor::WgpuTensor;
 
 /// How one operand of an elementwise op maps onto the output (HostTensor's rules).
@@ -154,7 +154,7 @@ pub(crate) fn elementwise_with(
             base2: slots[2].1,
             value,
         };
-        dispatch_with(ctx, kernel, &wins, &p, (e1 - e0).div_ceil(WORKGROUP as u64))?;
+        dispatch(ctx, kernel, &wins, &p, (e1 - e0).div_ceil(WORKGROUP as u64))?;
         e0 = e1;
     }
     Ok(())

@@ -1,6 +1,6 @@
 use wapo_core::Shape;
 
-use super::{Kernel, Params, dispatch_with, whole};
+use super::{Kernel, Params, dispatch, whole};
 use crate::tensor::WgpuTensor;
 use crate::test_context;
 
@@ -53,7 +53,7 @@ fn parameter_structs_reach_the_kernel_field_for_field() {
     let out = WgpuTensor::empty(&dev, Shape::d1(8)).unwrap();
     let p = Probe { first: 7, pad0: 0, pad1: 0, pad2: 0, inner: Inner { x: 11, y: -2.5, z: -3, w: 13 }, last: 0.125 };
     let k = Kernel { name: "launch_probe", source: PROBE, entry: "main", constants: vec![] };
-    dispatch_with(out.ctx(), &k, &[whole(7, out.buf())], &p, 1).unwrap();
+    dispatch(out.ctx(), &k, &[whole(7, out.buf())], &p, 1).unwrap();
     let got = out.to_vec().unwrap();
     assert_eq!(&got[..6], &[7.0, 11.0, -2.5, -3.0, 13.0, 0.125]);
     assert_eq!(got[6], f32::NEG_INFINITY);

@@ -2,7 +2,7 @@
 
 use wapo_core::Result;
 
-use crate::launch::{Kernel, dispatch_with, kernel_params};
+use crate::launch::{Kernel, dispatch, kernel_params};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("copy.wgsl"));
@@ -46,7 +46,7 @@ pub(crate) fn copy(x: &WgpuTensor, out: &WgpuTensor) -> Result<()> {
         };
         let threads = if vec4 { n / 4 } else { n };
         let p = CopyParams { n: threads as u32, x: xs as u32, out: os as u32 };
-        dispatch_with(ctx, &kernel, &[xw, ow], &p, threads.div_ceil(256))?;
+        dispatch(ctx, &kernel, &[xw, ow], &p, threads.div_ceil(256))?;
         e0 = e1;
     }
     Ok(())

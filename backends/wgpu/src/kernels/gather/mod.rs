@@ -5,7 +5,7 @@ use wapo_core::{Error, Result};
 
 use super::index::first_bad_index;
 use super::segment_row_chunks;
-use crate::launch::{Kernel, dispatch_with, kernel_params};
+use crate::launch::{Kernel, dispatch, kernel_params};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("gather.wgsl"));
@@ -45,7 +45,7 @@ pub(crate) fn gather_last(x: &WgpuTensor, idx: &WgpuTensor) -> Result<WgpuTensor
         let (iw, is) = idx.window_at(1, r0, r1)?;
         let (ow, os) = out.window_at(7, r0, r1)?;
         let p = GatherParams { rows: (r1 - r0) as u32, c: c as u32, x: xs as u32, idx: is as u32, out: os as u32 };
-        dispatch_with(x.ctx(), &kernel, &[xw, iw, ow], &p, (r1 - r0).div_ceil(256))?;
+        dispatch(x.ctx(), &kernel, &[xw, iw, ow], &p, (r1 - r0).div_ceil(256))?;
     }
     Ok(out)
 }

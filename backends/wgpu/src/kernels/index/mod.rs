@@ -4,7 +4,7 @@
 use wapo_core::{Error, Result};
 use wgpu::util::DeviceExt;
 
-use crate::launch::{Kernel, Window, dispatch_with, kernel_params, whole};
+use crate::launch::{Kernel, Window, dispatch, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("index.wgsl"));
@@ -38,7 +38,7 @@ pub(crate) fn first_bad_index(idx: &WgpuTensor, bound: usize) -> Result<Option<u
     let n = idx.numel();
     let wins: [Window<'_>; 2] = [whole(0, idx.buf()), whole(6, &status)];
     let p = IndexParams { n: n as u32, bound: bound as f32 };
-    dispatch_with(ctx, &kernel, &wins, &p, n.div_ceil(256))?;
+    dispatch(ctx, &kernel, &wins, &p, n.div_ceil(256))?;
     let word = crate::transfer::read_f32(ctx, &status, 1)?[0].to_bits();
     if word == u32::MAX {
         idx.mark_indices_checked(bound);

@@ -5,7 +5,7 @@ use wapo_core::{Reduce, Result, Tensor};
 
 use super::{segment_row_chunks, threads_per_row};
 use crate::context::BIND_ALIGN;
-use crate::launch::{Kernel, dispatch_with, kernel_params, window};
+use crate::launch::{Kernel, dispatch, kernel_params, window};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("reduce.wgsl"));
@@ -54,7 +54,7 @@ fn long_rows(x: &WgpuTensor, op: Reduce, c: u64, rows: u64) -> Result<WgpuTensor
             let at = r * nseg + s;
             let o = window(7, partial.buf(), at, at + 1);
             let p = ReduceParams { rows: 1, c: (j1 - j0) as u32, x: (j0 - xin.base) as u32, out: (at - o.base) as u32 };
-            dispatch_with(ctx, &k, &[xin, o], &p, 1)?;
+            dispatch(ctx, &k, &[xin, o], &p, 1)?;
         }
     }
     partial.reduce_last(op)?.reshape(x.shape.without_last())
@@ -79,7 +79,7 @@ pub(crate) fn reduce_last(x: &WgpuTensor, op: Reduce) -> Result<WgpuTensor> {
         let (o, os) = out.window_at(7, r0, r1)?;
         let p = ReduceParams { rows: (r1 - r0) as u32, c: c as u32, x: xs as u32, out: os as u32 };
         let groups = (r1 - r0).div_ceil(256 / tpr as u64);
-        dispatch_with(x.ctx(), &kernel, &[xin, o], &p, groups)?;
+        dispatch(x.ctx(), &kernel, &[xin, o], &p, groups)?;
     }
     Ok(out)
 }

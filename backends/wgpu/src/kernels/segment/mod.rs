@@ -4,7 +4,7 @@ use wapo_core::error::Pos;
 use wapo_core::{Error, Result, Shape};
 
 use super::index::first_bad_index;
-use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
+use crate::launch::{Kernel, dispatch, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str =
@@ -36,6 +36,6 @@ pub(crate) fn segment_sum(x: &WgpuTensor, seg: &WgpuTensor, n: usize) -> Result<
     let kernel = Kernel { name: "segment_sum", source: SOURCE, entry: "main", constants: vec![] };
     let wins = [whole(0, x.buf()), whole(1, seg.buf()), whole(7, out.buf())];
     let p = SegmentParams { rows: x.numel() as u32, segments: n as u32 };
-    dispatch_with(ctx, &kernel, &wins, &p, n as u64)?;
+    dispatch(ctx, &kernel, &wins, &p, n as u64)?;
     Ok(out)
 }

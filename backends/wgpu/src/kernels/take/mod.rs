@@ -4,7 +4,7 @@ use wapo_core::error::Pos;
 use wapo_core::{Error, Result};
 
 use super::index::first_bad_index;
-use crate::launch::{Kernel, dispatch_with, kernel_params, whole};
+use crate::launch::{Kernel, dispatch, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("take.wgsl"));
@@ -30,6 +30,6 @@ pub(crate) fn take(x: &WgpuTensor, idx: &WgpuTensor) -> Result<WgpuTensor> {
     let kernel = Kernel { name: "take", source: SOURCE, entry: "main", constants: vec![] };
     let n = idx.numel();
     let wins = [whole(0, x.buf()), whole(1, idx.buf()), whole(7, out.buf())];
-    dispatch_with(ctx, &kernel, &wins, &TakeParams { n: n as u32 }, n.div_ceil(256))?;
+    dispatch(ctx, &kernel, &wins, &TakeParams { n: n as u32 }, n.div_ceil(256))?;
     Ok(out)
 }

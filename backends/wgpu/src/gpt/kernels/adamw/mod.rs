@@ -9,7 +9,7 @@ use wapo_core::{Error, Result};
 
 use super::rows::{batches, distinct, groups, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("adamw.wgsl"));
 
@@ -63,13 +63,13 @@ pub fn sum_squares(out: View<'_>, x: View<'_>) -> Result<()> {
         let (wx, sx) = x.sub(e0, n).bind(0, "x")?;
         let (ws, ss) = View::at(&scratch, e0 / CHUNK, n.div_ceil(CHUNK)).bind(7, "scratch")?;
         let p = AdamwParams { n: idx32(n)?, x: sx, out: ss, ..Default::default() };
-        dispatch_with(ctx, &k1, &[wx, ws], &p, n.div_ceil(CHUNK))?;
+        dispatch(ctx, &k1, &[wx, ws], &p, n.div_ceil(CHUNK))?;
     }
     let k2 = kernel("gpt_adamw_sum_partials", "sum_partials");
     let (ws, ss) = View::at(&scratch, 0, parts).bind(0, "scratch")?;
     let (wo, so) = out.sub(0, 1).bind(7, "out")?;
     let p = AdamwParams { n: idx32(parts)?, x: ss, out: so, ..Default::default() };
-    dispatch_with(ctx, &k2, &[ws, wo], &p, 1)
+    dispatch(ctx, &k2, &[ws, wo], &p, 1)
 }
 
 /// The host-computed constants of one AdamW step (as in optim.rs:
@@ -148,7 +148,7 @@ pub fn adamw(params: View<'_>, grads: View<'_>, m: View<'_>, v: View<'_>, decay:
             bc2_sqrt: s.bc2_sqrt,
             scale: s.scale,
         };
-        dispatch_with(ctx, &k, &[wg, wd, wm, wv, wp], &p, groups(len))?;
+        dispatch(ctx, &k, &[wg, wd, wm, wv, wp], &p, groups(len))?;
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ use wapo_core::{Error, Result};
 
 use super::rows::{distinct, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, Window, dispatch_with, idx32, kernel_params, wgsl_struct};
+use crate::launch::{Kernel, Window, dispatch, idx32, kernel_params, wgsl_struct};
 
 const FORWARD: &str = concat!(
     include_str!("../../../kernels/common.wgsl"),
@@ -276,7 +276,7 @@ pub fn attention_forward(
     let (wd, sd) = bind_pad(pad, qkv, rows.b)?;
     let prm = ForwardParams { geo, qkv: sq, pad: sd, lse: sl, out: so };
     let k = tiled("gpt_attention_flash_forward", FORWARD, "forward", bt, bs);
-    dispatch_with(out.t.ctx(), &k, &[wq, wd, wl, wo], &prm, tiles(rows, bt) * h)
+    dispatch(out.t.ctx(), &k, &[wq, wd, wl, wo], &prm, tiles(rows, bt) * h)
 }
 
 /// Training backward: dqkv (R, W) is overwritten with ∂/∂qkv given dout
@@ -319,7 +319,7 @@ pub fn attention_backward(
         let (ws, ss) = dsum.bind(6, "dsum")?;
         let prm = DeltaParams { n: idx32(r * h)?, hs: hs as u32, out: so, dout: sd, dsum: ss };
         let k = kernel("gpt_attention_flash_delta", DELTA, "delta");
-        dispatch_with(ctx, &k, &[wo, wd, ws], &prm, (r * h).div_ceil(WG as u64))?;
+        dispatch(ctx, &k, &[wo, wd, ws], &prm, (r * h).div_ceil(WG as u64))?;
     }
     let (bt, st) = (tile_rows(hs), stride(hs));
     // k [BT·st] | v [BT·st] | q [BS·st] | dout [BS·st] | P, dS [BS·BT] each.
@@ -347,9 +347,9 @@ pub fn attention_backward(
     let prm =
         BackwardParams { geo, qkv: shift[0], pad: sp, lse: shift[2], dout: shift[1], dsum: shift[3], dqkv: shift[4] };
     let k = tiled("gpt_attention_flash_dkdv", BACKWARD, "dkdv", bt, bs_kv);
-    dispatch_with(ctx, &k, &wins, &prm, tiles(rows, bt) * hd.kv as u64)?;
+    dispatch(ctx, &k, &wins, &prm, tiles(rows, bt) * hd.kv as u64)?;
     let k = tiled("gpt_attention_flash_dq", BACKWARD, "dq", bt, bs_q);
-    dispatch_with(ctx, &k, &wins, &prm, tiles(rows, bt) * h)
+    dispatch(ctx, &k, &wins, &prm, tiles(rows, bt) * h)
 }
 
 /// One generation step: for each of the n = B·G rows i, the query of
@@ -418,7 +418,7 @@ pub fn attention_decode(
         kv: hd.kv as u32,
     };
     let k = kernel("gpt_attention_decode", DECODE, "main");
-    dispatch_with(out.t.ctx(), &k, &[wq, wp, wc, wd, wo], &params, n64 * h as u64)
+    dispatch(out.t.ctx(), &k, &[wq, wp, wc, wd, wo], &params, n64 * h as u64)
 }
 
 /// Marks "no padding" in a pad shift parameter.

@@ -9,7 +9,7 @@ use wapo_core::{Error, Result};
 
 use super::View;
 use super::rows::{RowLists, batches, distinct, groups, need, scatter_add_rows};
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("encoder.wgsl"));
 
@@ -113,7 +113,7 @@ pub fn encoder_forward(
             }
             Positions::Same(q) => p.pos = *q,
         }
-        dispatch_with(ctx, &k, &wins, &p, groups(n * c))?;
+        dispatch(ctx, &k, &wins, &p, groups(n * c))?;
     }
     Ok(())
 }

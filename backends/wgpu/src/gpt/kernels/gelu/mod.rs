@@ -8,7 +8,7 @@ use wapo_core::{Error, Result};
 
 use super::View;
 use super::rows::{batches, distinct, groups};
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("gelu.wgsl"));
 
@@ -42,7 +42,7 @@ pub fn gelu_forward(out: View<'_>, inp: View<'_>) -> Result<()> {
         let (wo, so) = out.sub(e0, n).bind(7, "out")?;
         let (wi, si) = inp.sub(e0, n).bind(0, "inp")?;
         let p = GeluParams { n: idx32(n)?, out: so, inp: si, ..Default::default() };
-        dispatch_with(ctx, &k, &[wi, wo], &p, groups(n))?;
+        dispatch(ctx, &k, &[wi, wo], &p, groups(n))?;
     }
     Ok(())
 }
@@ -64,7 +64,7 @@ pub fn gelu_backward(dinp: View<'_>, inp: View<'_>, dout: View<'_>) -> Result<()
         let (wi, si) = inp.sub(e0, n).bind(0, "inp")?;
         let (wd, sd) = dout.sub(e0, n).bind(1, "dout")?;
         let p = GeluParams { n: idx32(n)?, out: so, inp: si, dout: sd };
-        dispatch_with(ctx, &k, &[wi, wd, wo], &p, groups(n))?;
+        dispatch(ctx, &k, &[wi, wd, wo], &p, groups(n))?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use wapo_core::Result;
 
 use super::rows::{batches, distinct, groups, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("layernorm.wgsl"));
 
@@ -90,7 +90,7 @@ pub fn layernorm_forward(
             out_b: sr,
             ..Default::default()
         };
-        dispatch_with(ctx, &k, &[wi, ww, wb, wo, wm, wr], &p, n)?;
+        dispatch(ctx, &k, &[wi, ww, wb, wo, wm, wr], &p, n)?;
     }
     Ok(())
 }
@@ -155,7 +155,7 @@ pub fn layernorm_backward(
             rstd_in: sr,
             ..Default::default()
         };
-        dispatch_with(ctx, &k_inp, &[wi, ww, wd, wm, wr, wo], &p, n)?;
+        dispatch(ctx, &k_inp, &[wi, ww, wd, wm, wr, wo], &p, n)?;
 
         let (wi, si) = inp.sub(r0 * c, n * c).bind(0, "inp")?;
         let (wd, sd) = dout.sub(r0 * c, n * c).bind(2, "dout")?;
@@ -174,7 +174,7 @@ pub fn layernorm_backward(
             rstd_in: sr,
             ..Default::default()
         };
-        dispatch_with(ctx, &k_part, &[wi, wd, wm, wr, ws], &p, n.div_ceil(LN_CHUNK) * blocks)?;
+        dispatch(ctx, &k_part, &[wi, wd, wm, wr, ws], &p, n.div_ceil(LN_CHUNK) * blocks)?;
     }
     let k_sum = kernel("gpt_layernorm_backward_sum", "backward_sum");
     let (ws, ss) = scratch.bind(0, "scratch")?;
@@ -182,5 +182,5 @@ pub fn layernorm_backward(
     let (wb, sb) = db.bind(7, "db")?;
     let p =
         LayernormParams { c: idx32(c)?, chunks: idx32(chunks)?, inp: ss, out_a: sa, out_b: sb, ..Default::default() };
-    dispatch_with(ctx, &k_sum, &[ws, wa, wb], &p, groups(2 * c))
+    dispatch(ctx, &k_sum, &[ws, wa, wb], &p, groups(2 * c))
 }

@@ -17,7 +17,7 @@ use wapo_core::{Error, Result};
 
 use super::rows::{distinct, fill, groups, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const GEMM_128: &str = concat!(
     include_str!("../../../kernels/common.wgsl"),
@@ -245,14 +245,14 @@ pub(crate) fn gemm_planned(
     };
     if p.splits <= 1 {
         let (wo, so) = out.bind(7, "out")?;
-        return dispatch_with(ctx, &kernel, &[wa, wb, wbias, wo], &GemmParams { out: so, ..params }, tiles);
+        return dispatch(ctx, &kernel, &[wa, wb, wbias, wo], &GemmParams { out: so, ..params }, tiles);
     }
     let splits = p.splits as u64;
     let part = alloc(&out.t.store.dev, (splits * m * n) as usize)?;
     let pv = View::all(&part);
     idx32(splits * m * n)?;
     let (wp, _) = pv.bind(7, "partials")?;
-    dispatch_with(ctx, &kernel, &[wa, wb, wbias, wp], &GemmParams { out: 0, flags: 4, ..params }, tiles * splits)?;
+    dispatch(ctx, &kernel, &[wa, wb, wbias, wp], &GemmParams { out: 0, flags: 4, ..params }, tiles * splits)?;
     let sum = Kernel { name: "gpt_matmul_split_sum", source: SPLIT_SUM, entry: "main", constants: vec![] };
     let (wp, _) = pv.bind(0, "partials")?;
     let (wbias, sbias) = match &bias {
@@ -261,7 +261,7 @@ pub(crate) fn gemm_planned(
     };
     let (wo, so) = out.bind(7, "out")?;
     let p = SplitSumParams { mn: idx32(m * n)?, n: idx32(n)?, splits: idx32(splits)?, out: so, bias: sbias, flags };
-    dispatch_with(ctx, &sum, &[wp, wbias, wo], &p, groups(m * n))
+    dispatch(ctx, &sum, &[wp, wbias, wo], &p, groups(m * n))
 }
 
 /// out (n) = Σ_rows x (rows, n) [+ out when accumulate]: bias gradients. Deterministic (fixed reduction order).
@@ -297,7 +297,7 @@ pub fn column_sum(out: View<'_>, x: View<'_>, rows: usize, n: usize, accumulate:
             accumulate: u32::from(accumulate),
             chunks: 1,
         };
-        return dispatch_with(ctx, &kernel("partial"), &[wx, wo], &p, blocks);
+        return dispatch(ctx, &kernel("partial"), &[wx, wo], &p, blocks);
     }
     let part = alloc(&out.t.store.dev, (chunks * n) as usize)?;
     let pv = View::all(&part);
@@ -312,7 +312,7 @@ pub fn column_sum(out: View<'_>, x: View<'_>, rows: usize, n: usize, accumulate:
         accumulate: 0,
         chunks: idx32(chunks)?,
     };
-    dispatch_with(ctx, &kernel("partial"), &[wx, wp], &p, chunks * blocks)?;
+    dispatch(ctx, &kernel("partial"), &[wx, wp], &p, chunks * blocks)?;
     let (wp, _) = pv.bind(0, "partials")?;
     let (wo, so) = out.bind(7, "out")?;
     let p = ColumnSumParams {
@@ -322,5 +322,5 @@ pub fn column_sum(out: View<'_>, x: View<'_>, rows: usize, n: usize, accumulate:
         accumulate: u32::from(accumulate),
         ..Default::default()
     };
-    dispatch_with(ctx, &kernel("finish"), &[wp, wo], &p, groups(n))
+    dispatch(ctx, &kernel("finish"), &[wp, wo], &p, groups(n))
 }

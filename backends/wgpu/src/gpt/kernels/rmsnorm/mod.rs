@@ -10,7 +10,7 @@ use wapo_core::Result;
 
 use super::rows::{batches, distinct, groups, need};
 use super::{View, alloc};
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("rmsnorm.wgsl"));
 
@@ -78,7 +78,7 @@ pub fn rmsnorm_forward(
             eps,
             ..Default::default()
         };
-        dispatch_with(ctx, &k, &[wi, ww, wo, wr], &p, n)?;
+        dispatch(ctx, &k, &[wi, ww, wo, wr], &p, n)?;
     }
     Ok(())
 }
@@ -125,18 +125,18 @@ pub fn rmsnorm_backward(
         let (wo, so) = dinp.sub(r0 * c, n * c).bind(5, "dinp")?;
         let base =
             RmsNormParams { rows: idx32(n)?, c: idx32(c)?, inp: si, w: sw, dout: sd, rstd: sr, ..Default::default() };
-        dispatch_with(ctx, &k_inp, &[wi, ww, wd, wr, wo], &RmsNormParams { out: so, ..base }, n)?;
+        dispatch(ctx, &k_inp, &[wi, ww, wd, wr, wo], &RmsNormParams { out: so, ..base }, n)?;
 
         let (wi, _) = inp.sub(r0 * c, n * c).bind(0, "inp")?;
         let (wd, _) = dout.sub(r0 * c, n * c).bind(2, "dout")?;
         let (wr, _) = rstd.sub(r0, n).bind(4, "rstd")?;
         let (ws, ss) = scratch.bind(5, "scratch")?;
         let p = RmsNormParams { out: ss, blocks: idx32(blocks)?, chunk0: idx32(r0 / RMS_CHUNK)?, ..base };
-        dispatch_with(ctx, &k_part, &[wi, wd, wr, ws], &p, n.div_ceil(RMS_CHUNK) * blocks)?;
+        dispatch(ctx, &k_part, &[wi, wd, wr, ws], &p, n.div_ceil(RMS_CHUNK) * blocks)?;
     }
     let k_sum = kernel("llama_rmsnorm_backward_sum", "backward_sum");
     let (ws, ss) = scratch.bind(0, "scratch")?;
     let (wa, sa) = dw.bind(5, "dw")?;
     let p = RmsNormParams { c: idx32(c)?, inp: ss, out: sa, chunks: idx32(chunks)?, ..Default::default() };
-    dispatch_with(ctx, &k_sum, &[ws, wa], &p, groups(c))
+    dispatch(ctx, &k_sum, &[ws, wa], &p, groups(c))
 }

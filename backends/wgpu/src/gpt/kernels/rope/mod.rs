@@ -12,7 +12,7 @@ use wapo_core::{Error, Result};
 use super::rows::{groups, need};
 use super::{View, alloc, write};
 use crate::context::WgpuDevice;
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("rope.wgsl"));
@@ -139,5 +139,5 @@ pub fn rope(
         npos: idx32(tables.positions as u64)?,
     };
     let k = Kernel { name: "llama_rope", source: SOURCE, entry: "rotate", constants: vec![] };
-    dispatch_with(x.t.ctx(), &k, &wins, &p, groups(pairs))
+    dispatch(x.t.ctx(), &k, &wins, &p, groups(pairs))
 }

@@ -13,7 +13,7 @@ use wapo_core::{Error, Result};
 
 use super::{View, upload_u32};
 use crate::context::WgpuDevice;
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("rows.wgsl"));
@@ -53,7 +53,7 @@ pub fn fill(out: View<'_>, value: f32) -> Result<()> {
     for (e0, n) in batches(ctx, out.len, 1, 1)? {
         let (wo, so) = out.sub(e0, n).bind(7, "out")?;
         let p = RowsParams { n: idx32(n)?, out: so, value, ..Default::default() };
-        dispatch_with(ctx, &k, &[wo], &p, groups(n))?;
+        dispatch(ctx, &k, &[wo], &p, groups(n))?;
     }
     Ok(())
 }
@@ -72,7 +72,7 @@ pub fn add(out: View<'_>, a: View<'_>, b: View<'_>) -> Result<()> {
         let (wa, sa) = a.sub(e0, n).bind(0, "a")?;
         let (wb, sb) = b.sub(e0, n).bind(1, "b")?;
         let p = RowsParams { n: idx32(n)?, out: so, x: sa, y: sb, ..Default::default() };
-        dispatch_with(ctx, &k, &[wa, wb, wo], &p, groups(n))?;
+        dispatch(ctx, &k, &[wa, wb, wo], &p, groups(n))?;
     }
     Ok(())
 }
@@ -96,7 +96,7 @@ pub fn gather_rows(out: View<'_>, x: View<'_>, idx: View<'_>, k: usize, c: usize
         let (wi, si) = idx.sub(r0, n).bind(2, "idx")?;
         let p =
             RowsParams { n: idx32(n * c)?, out: so, x: sx, idx: si, c: idx32(c)?, x_rows: nx, ..Default::default() };
-        dispatch_with(ctx, &kern, &[wx, wi, wo], &p, groups(n * c))?;
+        dispatch(ctx, &kern, &[wx, wi, wo], &p, groups(n * c))?;
     }
     Ok(())
 }
@@ -136,7 +136,7 @@ pub fn copy_rows(
             src_stride: idx32(ss)?,
             ..Default::default()
         };
-        dispatch_with(ctx, &k, &[ws, wd], &p, groups(n * c))?;
+        dispatch(ctx, &k, &[ws, wd], &p, groups(n * c))?;
     }
     Ok(())
 }
@@ -210,7 +210,7 @@ pub fn scatter_add_rows(out: View<'_>, x: View<'_>, lists: &RowLists, c: usize) 
         let (wo, so) = out.sub(d0 * c, nd * c).bind(7, "out")?;
         let p =
             RowsParams { n: idx32(nd * c)?, out: so, x: sx, idx: sl, offsets: sf, c: idx32(c)?, ..Default::default() };
-        dispatch_with(ctx, &k, &[wx, wl, wf, wo], &p, groups(nd * c))?;
+        dispatch(ctx, &k, &[wx, wl, wf, wo], &p, groups(nd * c))?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use wapo_core::{Error, Result};
 
 use super::View;
 use super::rows::{batches, distinct, need};
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const SOURCE: &str =
     concat!(include_str!("../../../kernels/common.wgsl"), include_str!("math.wgsl"), include_str!("sample.wgsl"));
@@ -90,7 +90,7 @@ pub fn sample(
             tau,
             greedy: greedy as u32,
         };
-        dispatch_with(logits.t.ctx(), &k, &b.windows, &p, u64::from(b.rows))
+        dispatch(logits.t.ctx(), &k, &b.windows, &p, u64::from(b.rows))
     })?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use wapo_core::{Error, Result};
 
 use super::super::View;
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const SOURCE: &str =
     concat!(include_str!("../../../kernels/common.wgsl"), include_str!("math.wgsl"), include_str!("truncated.wgsl"));
@@ -88,7 +88,7 @@ pub fn sample_truncated(
             top_k: idx32((cut.top_k as u64).min(v))?,
             top_p: cut.top_p,
         };
-        dispatch_with(logits.t.ctx(), &k, &b.windows, &prm, u64::from(b.rows))
+        dispatch(logits.t.ctx(), &k, &b.windows, &prm, u64::from(b.rows))
     })?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use wapo_core::Result;
 
 use super::View;
 use super::rows::{distinct, groups, need};
-use crate::launch::{Kernel, dispatch_with, idx32, kernel_params};
+use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const SOURCE: &str = concat!(include_str!("../../../kernels/common.wgsl"), include_str!("swiglu.wgsl"));
 
@@ -40,7 +40,7 @@ pub fn swiglu_forward(out: View<'_>, fch: View<'_>, rows: usize, m: usize) -> Re
     let (wf, sf) = fch.sub(0, 2 * n).bind(0, "fch")?;
     let (wo, so) = out.sub(0, n).bind(5, "out")?;
     let p = SwigluParams { n: idx32(n)?, m: m as u32, fch: sf, out: so, ..Default::default() };
-    dispatch_with(out.t.ctx(), &kernel("llama_swiglu_forward", "forward"), &[wf, wo], &p, groups(n))
+    dispatch(out.t.ctx(), &kernel("llama_swiglu_forward", "forward"), &[wf, wo], &p, groups(n))
 }
 
 /// dfch (rows, 2m) = ∂/∂(gate | up) given dout (rows, m) (overwrites).
@@ -57,5 +57,5 @@ pub fn swiglu_backward(dfch: View<'_>, fch: View<'_>, dout: View<'_>, rows: usiz
     let (wd, sd) = dout.sub(0, n).bind(1, "dout")?;
     let (wo, so) = dfch.sub(0, 2 * n).bind(5, "dfch")?;
     let p = SwigluParams { n: idx32(n)?, m: m as u32, fch: sf, dout: sd, out: so };
-    dispatch_with(dfch.t.ctx(), &kernel("llama_swiglu_backward", "backward"), &[wf, wd, wo], &p, groups(n))
+    dispatch(dfch.t.ctx(), &kernel("llama_swiglu_backward", "backward"), &[wf, wd, wo], &p, groups(n))
 }
