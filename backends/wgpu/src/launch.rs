@@ -83,10 +83,10 @@ pub(crate) trait Params: bytemuck::Pod {
     const WGSL: &'static [&'static str];
 }
 
-/// Declares a `#[repr(C)]` struct for kernel parameters (`u32`, `i32`,
-/// `f32` and other such structs as fields) and its WGSL declaration; its
-/// size is a multiple of 16 bytes, as a struct member of a WGSL uniform is.
-macro_rules! wgsl_struct {
+/// The `#[repr(C)]` struct of a [`wgsl_struct!`] or [`kernel_params!`]
+/// declaration, each field at an offset WGSL's uniform layout gives it too,
+/// and the WGSL text of its fields.
+macro_rules! params_struct {
     ($(#[$m:meta])* $vis:vis struct $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ident),* $(,)? }) => {
         $(#[$m])*
         #[repr(C)]
@@ -95,19 +95,33 @@ macro_rules! wgsl_struct {
             $($(#[$fm])* pub $field: $ty,)*
         }
 
+        const _: () = {
+            $(assert!(core::mem::offset_of!($name, $field) % <$ty as $crate::launch::Wgsl>::ALIGN == 0);)*
+        };
+    };
+    (@fields $($field:ident : $ty:ident),*) => {
+        concat!($("    ", stringify!($field), ": ", stringify!($ty), ",\n",)*)
+    };
+}
+pub(crate) use params_struct;
+
+/// Declares a `#[repr(C)]` struct for kernel parameters (`u32`, `i32`,
+/// `f32` and other such structs as fields) and its WGSL declaration; its
+/// size is a multiple of 16 bytes, as a struct member of a WGSL uniform is.
+macro_rules! wgsl_struct {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ident),* $(,)? }) => {
+        $crate::launch::params_struct! { $(#[$m])* $vis struct $name { $($(#[$fm])* $field: $ty),* } }
+
         impl $crate::launch::Wgsl for $name {
             const DECL: &'static str = concat!(
                 "struct ", stringify!($name), " {\n",
-                $("    ", stringify!($field), ": ", stringify!($ty), ",\n",)*
+                $crate::launch::params_struct!(@fields $($field: $ty),*),
                 "}\n",
             );
             const ALIGN: usize = 16;
         }
 
-        const _: () = {
-            assert!(core::mem::size_of::<$name>() % 16 == 0, "a nested WGSL struct's size is a multiple of 16 bytes");
-            $(assert!(core::mem::offset_of!($name, $field) % <$ty as $crate::launch::Wgsl>::ALIGN == 0);)*
-        };
+        const _: () = assert!(core::mem::size_of::<$name>() % 16 == 0, "a nested WGSL struct's size is a multiple of 16 bytes");
     };
 }
 pub(crate) use wgsl_struct;
@@ -116,19 +130,14 @@ pub(crate) use wgsl_struct;
 /// most 14 words) and implements [`Params`] with its WGSL mirror.
 macro_rules! kernel_params {
     ($(#[$m:meta])* $vis:vis struct $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ident),* $(,)? }) => {
-        $(#[$m])*
-        #[repr(C)]
-        #[derive(Clone, Copy, Default, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-        $vis struct $name {
-            $($(#[$fm])* pub $field: $ty,)*
-        }
+        $crate::launch::params_struct! { $(#[$m])* $vis struct $name { $($(#[$fm])* $field: $ty),* } }
 
         impl $crate::launch::Params for $name {
             const WGSL: &'static [&'static str] = &[
                 $(<$ty as $crate::launch::Wgsl>::DECL,)*
                 concat!(
                     "struct ", stringify!($name), " {\n",
-                    $("    ", stringify!($field), ": ", stringify!($ty), ",\n",)*
+                    $crate::launch::params_struct!(@fields $($field: $ty),*),
                     "    neg_inf_bits: u32,\n    nan_bits: u32,\n}\n",
                     "@group(0) @binding(15) var<uniform> P: ", stringify!($name), ";\n",
                     "fn neg_inf() -> f32 {\n    return bitcast<f32>(P.neg_inf_bits);\n}\n",
@@ -137,10 +146,7 @@ macro_rules! kernel_params {
             ];
         }
 
-        const _: () = {
-            assert!(core::mem::size_of::<$name>() <= 4 * $crate::launch::KERNEL_WORDS, "at most 14 parameter words");
-            $(assert!(core::mem::offset_of!($name, $field) % <$ty as $crate::launch::Wgsl>::ALIGN == 0);)*
-        };
+        const _: () = assert!(core::mem::size_of::<$name>() <= 4 * $crate::launch::KERNEL_WORDS, "at most 14 parameter words");
     };
 }
 pub(crate) use kernel_params;
