@@ -182,13 +182,20 @@ impl Engine {
     pub(crate) fn results(&self, rows: Shape) -> Result<Results> {
         let (n, t) = (self.n, self.t);
         let dev = &self.small.store.dev;
-        let (s, p) = (&self.small, &self.planes);
+        let (s, p) = (self.small.buf(), self.planes.buf());
         let mut copies: Vec<(&wgpu::Buffer, u64, WgpuTensor)> = Vec::with_capacity(12);
-        let mut part = |src: &WgpuTensor, at: u64, shape: Shape| -> Result<WgpuTensor> {
+        fn part<'a>(
+            copies: &mut Vec<(&'a wgpu::Buffer, u64, WgpuTensor)>,
+            dev: &crate::context::WgpuDevice,
+            src: &'a wgpu::Buffer,
+            at: u64,
+            shape: Shape,
+        ) -> Result<WgpuTensor> {
             let x = WgpuTensor::empty(dev, shape)?;
-            copies.push((if std::ptr::eq(src, s) { s.buf() } else { p.buf() }, at, x.clone()));
+            copies.push((src, at, x.clone()));
             Ok(x)
-        };
+        }
+        let mut part = |src, at, shape| part(&mut copies, dev, src, at, shape);
         let nt = n * t;
         let r = Results {
             loss_sum: part(s, 1, Shape::d1(1))?,

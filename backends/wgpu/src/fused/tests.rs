@@ -21,17 +21,24 @@ fn inputs(dev: &WgpuDevice, n: usize, t: usize, v: usize) -> Inputs {
     let tokens: Vec<f64> = (0..n * t).map(|k| ((k * 7) % v) as f64).collect();
     let old: Vec<f64> = (0..n * t).map(|k| -(v as f64).ln() + 0.05 * ((k % 5) as f64 - 2.0)).collect();
     let logits: Vec<f64> = (0..n * t * v).map(|k| ((k * 37) % 101) as f64 / 25.0 - 2.0).collect();
-    Inputs {
-        groups: Groups::from_ids(dev, &ids).unwrap(),
-        rewards: WgpuTensor::upload(dev, &rewards, Shape::d1(n)).unwrap(),
-        mask: WgpuTensor::upload(dev, &mask, Shape::d2(n, t)).unwrap(),
-        logits: WgpuTensor::upload(dev, &logits, Shape::d3(n, t, v)).unwrap(),
-        tokens: WgpuTensor::upload(dev, &tokens, Shape::d2(n, t)).unwrap(),
-        old: WgpuTensor::upload(dev, &old, Shape::d2(n, t)).unwrap(),
-    }
+    Inputs::upload(dev, (n, t, v), &ids, [&rewards, &mask, &logits, &tokens, &old])
 }
 
 impl Inputs {
+    /// (N, T, V) and the group ids, then the rewards, mask, logits, tokens
+    /// and old log-probs as host values.
+    fn upload(dev: &WgpuDevice, (n, t, v): (usize, usize, usize), ids: &[i64], x: [&[f64]; 5]) -> Inputs {
+        let up = |data: &[f64], shape| WgpuTensor::upload(dev, data, shape).unwrap();
+        Inputs {
+            groups: Groups::from_ids(dev, ids).unwrap(),
+            rewards: up(x[0], Shape::d1(n)),
+            mask: up(x[1], Shape::d2(n, t)),
+            logits: up(x[2], Shape::d3(n, t, v)),
+            tokens: up(x[3], Shape::d2(n, t)),
+            old: up(x[4], Shape::d2(n, t)),
+        }
+    }
+
     fn batch(&self) -> LogitsBatch<'_, WgpuTensor> {
         LogitsBatch {
             groups: &self.groups,
@@ -81,14 +88,7 @@ fn mixed_inputs(dev: &WgpuDevice, t: usize, v: usize) -> Inputs {
     let logits: Vec<f64> = (0..n * t * v).map(|k| ((k * 29) % 97) as f64 / 20.0 - 2.4).collect();
     // ℓ° = a rough ℓ shifted by up to ±0.4: ratios from ~0.67 to ~1.5.
     let old: Vec<f64> = (0..n * t).map(|k| -(v as f64).ln() + 0.8 + 0.2 * ((k % 5) as f64 - 2.0)).collect();
-    Inputs {
-        groups: Groups::from_ids(dev, &ids).unwrap(),
-        rewards: WgpuTensor::upload(dev, &rewards, Shape::d1(n)).unwrap(),
-        mask: WgpuTensor::upload(dev, &mask, Shape::d2(n, t)).unwrap(),
-        logits: WgpuTensor::upload(dev, &logits, Shape::d3(n, t, v)).unwrap(),
-        tokens: WgpuTensor::upload(dev, &tokens, Shape::d2(n, t)).unwrap(),
-        old: WgpuTensor::upload(dev, &old, Shape::d2(n, t)).unwrap(),
-    }
+    Inputs::upload(dev, (n, t, v), &ids, [&rewards, &mask, &logits, &tokens, &old])
 }
 
 /// Every objective, and each option that changes the engine's path.
