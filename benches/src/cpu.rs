@@ -4,14 +4,14 @@
 use wapo_core::Result;
 use wapo_core::host::HostTensor;
 use wapo_core::rl::{RlConfig, SftConfig, TrainState};
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 
 use crate::train::{BenchReport, ShapeTask, bench_train, toy};
 
 /// Everything one toy-setting training step needs, ready to run.
 pub struct ToySetup {
     pub task: ShapeTask,
-    pub policy: Gpt<HostTensor<f32>>,
+    pub policy: CpuModel<HostTensor<f32>>,
     pub state: TrainState,
     pub rl: RlConfig,
     pub sft: SftConfig,
@@ -20,14 +20,14 @@ pub struct ToySetup {
 /// The toy setting at 64 prompts with a fresh CPU policy (init seed 0).
 pub fn toy_setup(measure_entropy: bool) -> Result<ToySetup> {
     let (task, model, rl, sft) = toy(64, measure_entropy);
-    let policy = Gpt::<HostTensor<f32>>::new(model, 0)?;
+    let policy = CpuModel::<HostTensor<f32>>::new(model, 0)?;
     Ok(ToySetup { task, policy, state: TrainState::new(0), rl, sft })
 }
 
 /// [`bench_train`] of the CPU policy at `prompts` prompts.
 pub fn bench_cpu(prompts: usize, reps: usize) -> Result<BenchReport> {
     let (task, model, rl, sft) = toy(prompts, true);
-    bench_train(Gpt::<HostTensor<f32>>::new(model, 0)?, &task, &rl, &sft, reps)
+    bench_train(CpuModel::<HostTensor<f32>>::new(model, 0)?, &task, &rl, &sft, reps)
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ macro_rules! with_policy {
         let (cfg, model) = ($cfg, $cfg.model_config($task));
         match cfg.backend {
             $crate::config::Backend::Cpu => {
-                let $p = wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::new(model, cfg.seed)?;
+                let $p = wapo_cpu::model::CpuModel::<wapo_cpu::CpuTensor>::new(model, cfg.seed)?;
                 $body
             }
             $crate::config::Backend::Wgpu => {
                 let dev = wapo_wgpu::WgpuContext::new()?;
-                let $p = wapo_wgpu::gpt::WgpuGpt::new(&dev, model, cfg.seed)?;
+                let $p = wapo_wgpu::model::WgpuModel::new(&dev, model, cfg.seed)?;
                 $body
             }
         }
@@ -31,13 +31,14 @@ macro_rules! with_pretrained {
         let $meta = $crate::llm::Meta { config, tokenizer, architecture, model_type };
         match $backend {
             $crate::config::Backend::Cpu => {
-                let $p = wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::from_named(config, &tensors, Default::default())?;
+                let $p =
+                    wapo_cpu::model::CpuModel::<wapo_cpu::CpuTensor>::from_named(config, &tensors, Default::default())?;
                 drop(tensors);
                 $body
             }
             $crate::config::Backend::Wgpu => {
                 let dev = wapo_wgpu::WgpuContext::new()?;
-                let $p = wapo_wgpu::gpt::WgpuGpt::from_named(&dev, config, &tensors)?;
+                let $p = wapo_wgpu::model::WgpuModel::from_named(&dev, config, &tensors)?;
                 drop(tensors);
                 $body
             }

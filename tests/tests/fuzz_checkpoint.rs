@@ -16,10 +16,10 @@ use proptest::prelude::*;
 use serde_json::Value;
 use wapo_core::host::HostTensor;
 use wapo_core::rl::{ModelConfig, TrainState};
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 use wapo_io::checkpoint;
 
-type Policy = Gpt<HostTensor<f32>>;
+type Policy = CpuModel<HostTensor<f32>>;
 
 fn cfg() -> ModelConfig {
     ModelConfig::gpt(6, 4, 4, 1, 2, 8)

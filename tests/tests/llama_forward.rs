@@ -3,11 +3,11 @@
 //! queries, tied embeddings, q/k/v biases and llama3 rotary scaling.
 
 use wapo_core::rl::{ModelConfig, Policy, Prompts, RopeScaling};
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 use wapo_tests::llama_ref::llama_logits;
 
 fn check(cfg: ModelConfig, seed: u64) {
-    let mut model: Gpt = Gpt::new(cfg, seed).unwrap();
+    let mut model: CpuModel = CpuModel::new(cfg, seed).unwrap();
     for x in model.raw_parameters_mut().iter_mut() {
         *x *= 8.0; // well past the init scale, so attention is not uniform
     }

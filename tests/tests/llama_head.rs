@@ -18,12 +18,12 @@ use wapo_core::objective::{Objective, ObjectiveConfig, TokenBatch, token_objecti
 use wapo_core::rl::truncate::OUTSIDE_LOGP;
 use wapo_core::rl::*;
 use wapo_core::{Result, Shape};
-use wapo_cpu::gpt::Gpt;
-use wapo_cpu::gpt::generate::sample_with;
+use wapo_cpu::model::CpuModel;
+use wapo_cpu::model::decode::sample_with;
 
 /// The CPU policy with the trait's default `forward_stats` /
 /// `backward_logprobs` (through the logits, as other backends run them).
-struct ThroughLogits(Gpt);
+struct ThroughLogits(CpuModel);
 
 impl Policy for ThroughLogits {
     type T = HostTensor<f32>;
@@ -79,7 +79,7 @@ enum Path {
 }
 
 /// `f` on the model's statistics path; returns the model.
-fn on_path<R>(m: Gpt, path: Path, f: impl FnOnce(&mut dyn StatsPolicy) -> R) -> (Gpt, R) {
+fn on_path<R>(m: CpuModel, path: Path, f: impl FnOnce(&mut dyn StatsPolicy) -> R) -> (CpuModel, R) {
     match path {
         Path::Chunked => {
             let mut m = m;
@@ -190,11 +190,11 @@ fn check(cfg: ModelConfig, pr: Processing, path: Path) {
     let gl: Vec<f32> = (0..b * g * t).map(|i| ((i * 37 % 19) as f32 - 9.0) / 10.0).collect();
     let uniforms: Vec<f32> = (0..b * g * t).map(|i| ((i * 29 + 3) % 97) as f32 / 97.0).collect();
 
-    let mut a: Gpt = Gpt::new(cfg, 4).unwrap();
+    let mut a: CpuModel = CpuModel::new(cfg, 4).unwrap();
     for x in a.raw_parameters_mut().iter_mut() {
         *x *= 6.0;
     }
-    let mut reference_model: Gpt = Gpt::new(cfg, 4).unwrap();
+    let mut reference_model: CpuModel = CpuModel::new(cfg, 4).unwrap();
     reference_model.raw_parameters_mut().copy_from_slice(a.raw_parameters().0);
     let mut comps = a.generate_with(view, g, t, pr.temperature, &uniforms, &sampling(pr)).unwrap().tokens;
     for (i, y) in comps.iter_mut().enumerate() {
@@ -288,7 +288,7 @@ fn chunked_head_over_several_chunks() {
     let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 3 + 1) % 50) as u32).collect();
     let comps: Vec<u32> = (0..b * g * t).map(|i| ((i * 11 + 2) % 50) as u32).collect();
     let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
-    let mut m: Gpt = Gpt::new(cfg, 1).unwrap();
+    let mut m: CpuModel = CpuModel::new(cfg, 1).unwrap();
     for pr in [Processing::temperature(1.0), processing(0.8, 7, 0.9)] {
         let stats = m.forward_stats(view, g, &comps, pr).unwrap();
         let z = m.forward_host(view, g, &comps).unwrap().to_vec();
@@ -320,7 +320,7 @@ fn padded_prompts_compute_what_they_compute_alone() {
         let (tokens, pad) = left_pad(&[&a, &b], 0);
         assert_eq!(pad, [0, 3]);
         let comps: Vec<u32> = (0..2 * g * t).map(|i| ((i * 5 + 2) % v) as u32).collect();
-        let mut m: Gpt = Gpt::new(cfg, 3).unwrap();
+        let mut m: CpuModel = CpuModel::new(cfg, 3).unwrap();
         for x in m.raw_parameters_mut().iter_mut() {
             *x *= 5.0;
         }
@@ -349,7 +349,7 @@ fn padded_prompts_compute_what_they_compute_alone() {
 /// A llama whose LM head rows come in identical pairs, so that every
 /// logit of a row is tied with another: top-k at an odd k and top-p cut
 /// between the members of a pair, and the tie is broken by id.
-fn tied_pairs(mut m: Gpt) -> Gpt {
+fn tied_pairs(mut m: CpuModel) -> CpuModel {
     let (params, layout) = m.raw_parameters();
     let head = layout.entries.iter().find(|e| e.name == "lm_head.weight").expect("an untied LM head").clone();
     let (v, c) = (head.shape[0], head.shape[1]);
@@ -378,7 +378,7 @@ fn rollout_logprobs_are_the_trainers() {
     let uniforms: Vec<f32> = (0..b * g * t).map(|i| ((i * 31 + 5) % 101) as f32 / 101.0).collect();
     let cases = [(llama, false), (gpt, false), (untied, true)];
     for ((cfg, ties), path) in cases.iter().flat_map(|c| [(*c, Path::Chunked), (*c, Path::Default)]) {
-        let mut m: Gpt = Gpt::new(cfg, 9).unwrap();
+        let mut m: CpuModel = CpuModel::new(cfg, 9).unwrap();
         for x in m.raw_parameters_mut().iter_mut() {
             *x *= 4.0;
         }
@@ -465,7 +465,7 @@ fn tokens_outside_the_kept_set_have_finite_loss_and_no_gradient() {
     let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 7 + 1) % v) as u32).collect();
     let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
     let pr = processing(0.9, 2, 0.8);
-    let mut m: Gpt = Gpt::new(cfg, 5).unwrap();
+    let mut m: CpuModel = CpuModel::new(cfg, 5).unwrap();
     for x in m.raw_parameters_mut().iter_mut() {
         *x *= 4.0;
     }
@@ -572,7 +572,7 @@ fn rl_steps_with_truncated_rollouts_stay_finite() {
                         }
                     }
                 };
-                let mut m: Gpt = Gpt::new(cfg, 2).unwrap();
+                let mut m: CpuModel = CpuModel::new(cfg, 2).unwrap();
                 for x in m.raw_parameters_mut().iter_mut() {
                     *x *= 3.0;
                 }

@@ -26,7 +26,7 @@ use wapo_core::objective::{
 use wapo_core::rl::*;
 use wapo_core::{Shape, Tensor};
 use wapo_cpu::CpuTensor;
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 use wapo_tests::random::Rng;
 
 type H = HostTensor<f64>;
@@ -351,7 +351,7 @@ fn param_diff(start: &[f32], a: &[f32], b: &[f32]) -> f64 {
 
 /// Parameters and metrics after one RL step from the same start and seed.
 fn step(model: ModelConfig, cfg: &RlConfig) -> (Vec<f32>, Vec<f32>, Metrics) {
-    let mut p: Gpt<CpuTensor> = Gpt::new(model, 3).unwrap();
+    let mut p: CpuModel<CpuTensor> = CpuModel::new(model, 3).unwrap();
     let start = flat(&p);
     let mut state = TrainState::new(11);
     let m = rl_step(&mut p, &Ragged, cfg, &mut state, None).unwrap();
@@ -413,7 +413,7 @@ fn a_per_part_normalizer_fails_the_parameter_comparison() {
     for objective in [Objective::Wapo, Objective::DrGrpo, Objective::Grpo] {
         let cfg = ObjectiveConfig::new(objective, t);
         let update = |per_group: bool| {
-            let mut p: Gpt<CpuTensor> = Gpt::new(llama(), 5).unwrap();
+            let mut p: CpuModel<CpuTensor> = CpuModel::new(llama(), 5).unwrap();
             let start = flat(&p);
             let r = p.generate(view, g, t, 1.0, &uniforms).unwrap();
             let s = p.forward_stats(view, g, &r.tokens, Processing::temperature(1.0)).unwrap();
@@ -454,19 +454,19 @@ fn a_non_finite_update_is_skipped_on_every_path() {
     // A NaN gain of the final norm makes every logit NaN, and so every ℓ;
     // weights ×1e38 keep the normalized logits finite but overflow the
     // gradient.
-    let nan_norm = |p: &mut Gpt<CpuTensor>| {
+    let nan_norm = |p: &mut CpuModel<CpuTensor>| {
         let mut params = p.parameters().unwrap();
         let norm = params.iter_mut().find(|t| t.name == "ln_f.weight" || t.name == "model.norm.weight").unwrap();
         norm.data[0] = f32::NAN;
         p.load_parameters(&params).unwrap();
     };
-    let huge = |p: &mut Gpt<CpuTensor>| p.raw_parameters_mut().iter_mut().for_each(|x| *x *= 1e38);
-    type Poison<'a> = &'a dyn Fn(&mut Gpt<CpuTensor>);
+    let huge = |p: &mut CpuModel<CpuTensor>| p.raw_parameters_mut().iter_mut().for_each(|x| *x *= 1e38);
+    type Poison<'a> = &'a dyn Fn(&mut CpuModel<CpuTensor>);
     let poisons: [(Poison, NonFinite); 2] = [(&nan_norm, NonFinite::Logits), (&huge, NonFinite::Gradient)];
     for (poison, cause) in poisons {
         for (model, family) in [(gpt(), "gpt"), (llama(), "llama")] {
             for k in [1, 3] {
-                let mut p: Gpt<CpuTensor> = Gpt::new(model, 3).unwrap();
+                let mut p: CpuModel<CpuTensor> = CpuModel::new(model, 3).unwrap();
                 poison(&mut p);
                 let start = flat(&p);
                 let mut state = TrainState::new(11);
@@ -505,7 +505,7 @@ fn a_non_finite_sft_gradient_is_skipped() {
     // Weights ×1e38 overflow the gradient norm, which a backend may report
     // as an error: SFT must skip the update as RL does, not end the run.
     for (model, family) in [(gpt(), "gpt"), (llama(), "llama")] {
-        let mut p: Gpt<CpuTensor> = Gpt::new(model, 3).unwrap();
+        let mut p: CpuModel<CpuTensor> = CpuModel::new(model, 3).unwrap();
         p.raw_parameters_mut().iter_mut().for_each(|x| *x *= 1e38);
         let start = flat(&p);
         let mut state = TrainState::new(5);

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use wapo_core::rl::{Layout, ModelConfig, Named, Policy, Prompts};
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 use wapo_io::gguf::{GgmlType, write_llama};
 use wapo_io::model::{Loaded, load, save_hf_dir, save_hf_parts};
 use wapo_io::testing::real_model_path;
@@ -37,7 +37,7 @@ fn tiny_llama(tied: bool) -> (ModelConfig, Vec<Named>) {
 /// Logits (T, V) of `text`'s tokens as a prompt of one token and a completion.
 fn logits(model: &Loaded, text: &str) -> Vec<f32> {
     let ids = model.tokenizer.encode(text).unwrap();
-    let mut gpt: Gpt = Gpt::from_named(model.config, &model.tensors, ()).unwrap();
+    let mut gpt: CpuModel = CpuModel::from_named(model.config, &model.tensors, ()).unwrap();
     gpt.forward_host(Prompts { tokens: &ids[..1], batch: 1, len: 1, pad: &[] }, 1, &ids[1..]).unwrap().to_vec()
 }
 
@@ -120,7 +120,7 @@ fn the_real_model_answers_paris() {
     let model = load(&path).unwrap();
     let ids = model.tokenizer.encode("The capital of France is").unwrap();
     assert_eq!(ids, [504, 3575, 282, 4649, 314]);
-    let mut gpt: Gpt = Gpt::from_named(model.config, &model.tensors, ()).unwrap();
+    let mut gpt: CpuModel = CpuModel::from_named(model.config, &model.tensors, ()).unwrap();
     let out = gpt.greedy(Prompts { tokens: &ids, batch: 1, len: ids.len(), pad: &[] }, 3).unwrap();
     let text = model.tokenizer.decode(&out, true).unwrap();
     println!("greedy continuation: {text:?}");
@@ -132,7 +132,7 @@ fn the_real_model_answers_paris() {
     let again = load(&d).unwrap();
     let prompt = Prompts { tokens: &ids[..2], batch: 1, len: 2, pad: &[] };
     let za = gpt.forward_host(prompt, 1, &ids[2..]).unwrap().to_vec();
-    let mut other: Gpt = Gpt::from_named(again.config, &again.tensors, ()).unwrap();
+    let mut other: CpuModel = CpuModel::from_named(again.config, &again.tensors, ()).unwrap();
     assert_eq!(za, other.forward_host(prompt, 1, &ids[2..]).unwrap().to_vec());
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -5,8 +5,8 @@
 //! fused objective) against the host reference tensor.
 
 use wapo_core::rl::*;
-use wapo_cpu::gpt::Gpt;
-use wapo_cpu::gpt::generate::sample;
+use wapo_cpu::model::CpuModel;
+use wapo_cpu::model::decode::sample;
 use wapo_tests::suite::CpuPolicies;
 use wapo_tests::suite::policy::train::{model_config, rl_config, task};
 
@@ -34,8 +34,8 @@ fn inverse_cdf_sampling() {
 #[test]
 fn rl_step_on_cpu_tensor_matches_host_tensor() {
     let cfg = model_config();
-    let mut host: Gpt = Gpt::new(cfg, 0).unwrap();
-    let mut fused: Gpt<wapo_cpu::CpuTensor> = Gpt::new(cfg, 0).unwrap();
+    let mut host: CpuModel = CpuModel::new(cfg, 0).unwrap();
+    let mut fused: CpuModel<wapo_cpu::CpuTensor> = CpuModel::new(cfg, 0).unwrap();
     let (mut sh, mut sf) = (TrainState::new(4), TrainState::new(4));
     let rl = RlConfig { epochs: 1, minibatches: 1, ..rl_config(wapo_core::Objective::Wapo) };
     let mh = rl_step(&mut host, &task(), &rl, &mut sh, None).unwrap();
@@ -46,6 +46,6 @@ fn rl_step_on_cpu_tensor_matches_host_tensor() {
     let diff =
         host.raw_parameters().0.iter().zip(fused.raw_parameters().0).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(diff < 1e-5, "parameters differ by {diff}");
-    let init: Gpt = Gpt::new(cfg, 0).unwrap();
+    let init: CpuModel = CpuModel::new(cfg, 0).unwrap();
     assert_ne!(init.raw_parameters().0, host.raw_parameters().0, "the step must move the weights");
 }

@@ -7,7 +7,7 @@
 //! cross-entropy.
 
 use wapo_core::rl::{ModelConfig, Policy, Prompts};
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 
 fn tinies() -> Vec<ModelConfig> {
     let llama = ModelConfig::llama(5, 8, 8, 2, 2, 1, 12, 100.0);
@@ -37,12 +37,12 @@ fn prompts() -> Prompts<'static> {
 }
 
 /// loss = Σ w · logits, in f64.
-fn linear_loss(model: &mut Gpt, w: &[f32]) -> f64 {
+fn linear_loss(model: &mut CpuModel, w: &[f32]) -> f64 {
     let z = model.forward_host(prompts(), 3, &COMPLETIONS).unwrap();
     z.iter().zip(w).map(|(&z, &w)| z as f64 * w as f64).sum()
 }
 
-fn check_all(model: &mut Gpt, analytic: &[f32], loss: &mut dyn FnMut(&mut Gpt) -> f64) {
+fn check_all(model: &mut CpuModel, analytic: &[f32], loss: &mut dyn FnMut(&mut CpuModel) -> f64) {
     let eps = 1e-3f32;
     let entries = model.raw_parameters().1.entries.clone();
     let mut worst = 0.0f64;
@@ -88,7 +88,7 @@ fn sft_gradient_matches_finite_differences() {
 }
 
 fn rl_logits_gradient(cfg: ModelConfig) {
-    let mut model: Gpt = Gpt::new(cfg, 3).unwrap();
+    let mut model: CpuModel = CpuModel::new(cfg, 3).unwrap();
     // Larger weights than the GPT-2 init, so that every path carries signal.
     for x in model.raw_parameters_mut().iter_mut() {
         *x *= 3.0;
@@ -102,7 +102,7 @@ fn rl_logits_gradient(cfg: ModelConfig) {
 }
 
 fn sft_gradient(cfg: ModelConfig) {
-    let mut model: Gpt = Gpt::new(cfg, 5).unwrap();
+    let mut model: CpuModel = CpuModel::new(cfg, 5).unwrap();
     for x in model.raw_parameters_mut().iter_mut() {
         *x *= 3.0;
     }

@@ -11,8 +11,8 @@
 use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Prompts, SftConfig, TrainState, counted_len, sft_step};
 use wapo_core::task::{Example, Split, Task};
 use wapo_core::{Shape, Tensor};
-use wapo_cpu::gpt::Gpt;
-use wapo_wgpu::gpt::WgpuGpt;
+use wapo_cpu::model::CpuModel;
+use wapo_wgpu::model::WgpuModel;
 
 const V: usize = 7;
 const STOP: u32 = 6;
@@ -140,8 +140,8 @@ fn check<P: Policy>(what: &str, m: &mut P) {
     assert!((la - lb).abs() > 1e-4 * la.abs(), "{what}: the tail changes the all-counted loss ({la} vs {lb})");
 }
 
-fn cpu(cfg: ModelConfig) -> Gpt {
-    let mut m: Gpt = Gpt::new(cfg, 3).unwrap();
+fn cpu(cfg: ModelConfig) -> CpuModel {
+    let mut m: CpuModel = CpuModel::new(cfg, 3).unwrap();
     // Larger weights than the initialisation, so that every row carries signal.
     for x in m.raw_parameters_mut().iter_mut() {
         *x *= 3.0;
@@ -160,7 +160,7 @@ fn cpu_sft_is_the_masked_cross_entropy_of_the_full_logits() {
 fn wgpu_sft_is_the_masked_cross_entropy_of_the_full_logits() {
     let Some(dev) = wapo_wgpu::test_context() else { return };
     for (what, cfg) in tinies() {
-        let mut g = WgpuGpt::new(&dev, cfg, 3).unwrap();
+        let mut g = WgpuModel::new(&dev, cfg, 3).unwrap();
         g.load_parameters(&cpu(cfg).parameters().unwrap()).unwrap();
         check(&format!("wgpu {what}"), &mut g);
     }

@@ -11,10 +11,10 @@
 use wapo_core::Tensor;
 use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Processing, Prompts, RopeScaling, Sampling};
 use wapo_cpu::CpuTensor;
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 use wapo_tests::random::Rng;
 use wapo_wgpu::WgpuDevice;
-use wapo_wgpu::gpt::WgpuGpt;
+use wapo_wgpu::model::WgpuModel;
 
 const TOL: f64 = 1e-4;
 
@@ -43,12 +43,12 @@ fn close(name: &str, a: &[f32], b: &[f32]) {
 
 /// A CPU and a GPU model holding the same parameters: the initialisation
 /// scaled up, so that attention is far from uniform and every path matters.
-fn pair(dev: &WgpuDevice, cfg: ModelConfig, seed: u64) -> (Gpt<CpuTensor>, WgpuGpt) {
-    let mut cpu = Gpt::<CpuTensor>::new(cfg, seed).unwrap();
+fn pair(dev: &WgpuDevice, cfg: ModelConfig, seed: u64) -> (CpuModel<CpuTensor>, WgpuModel) {
+    let mut cpu = CpuModel::<CpuTensor>::new(cfg, seed).unwrap();
     for x in cpu.raw_parameters_mut() {
         *x *= 4.0;
     }
-    let gpu = WgpuGpt::from_named(dev, cfg, &cpu.parameters().unwrap()).unwrap();
+    let gpu = WgpuModel::from_named(dev, cfg, &cpu.parameters().unwrap()).unwrap();
     (cpu, gpu)
 }
 
@@ -118,7 +118,7 @@ fn logits_gradients_and_adamw_step_match_the_cpu() {
 
 /// The parameters [`pair`] starts from.
 fn gpu_free_start(cfg: ModelConfig, seed: u64) -> Vec<Named> {
-    let mut m = Gpt::<CpuTensor>::new(cfg, seed).unwrap();
+    let mut m = CpuModel::<CpuTensor>::new(cfg, seed).unwrap();
     for x in m.raw_parameters_mut() {
         *x *= 4.0;
     }
@@ -156,8 +156,8 @@ fn real_model_first_token_and_logits_match_the_cpu() {
     let t0 = std::time::Instant::now();
     let model = wapo_io::model::load(&path).unwrap();
     let ids = model.tokenizer.encode("The capital of France is").unwrap();
-    let mut cpu: Gpt<CpuTensor> = Gpt::from_named(model.config, &model.tensors, Default::default()).unwrap();
-    let mut gpu = WgpuGpt::from_named(&dev, model.config, &model.tensors).unwrap();
+    let mut cpu: CpuModel<CpuTensor> = CpuModel::from_named(model.config, &model.tensors, Default::default()).unwrap();
+    let mut gpu = WgpuModel::from_named(&dev, model.config, &model.tensors).unwrap();
     let prompt = Prompts { tokens: &ids, batch: 1, len: ids.len(), pad: &[] };
     let (fc, fg) = (cpu.greedy(prompt, 1).unwrap(), gpu.greedy(prompt, 1).unwrap());
     let text = model.tokenizer.decode(&fg, true).unwrap();
@@ -188,7 +188,7 @@ fn ragged_prompts_match_the_cpu_and_the_prompt_alone() {
     }
 }
 
-fn ragged_against_cpu(dev: &WgpuDevice, what: &str, cpu: &mut Gpt<CpuTensor>, gpu: &mut WgpuGpt, rng: &mut Rng) {
+fn ragged_against_cpu(dev: &WgpuDevice, what: &str, cpu: &mut CpuModel<CpuTensor>, gpu: &mut WgpuModel, rng: &mut Rng) {
     let v = cpu.config().vocab;
     let (g, t, steps) = (2, 3, 4);
     let alone: Vec<Vec<u32>> = [3, 1, 5].iter().map(|&len| tokens(rng, len, v)).collect();
@@ -296,7 +296,7 @@ fn the_chunked_head_runs_where_the_whole_logits_cannot_be_bound() {
     let capped = wapo_wgpu::WgpuContext::with_binding_cap(20 << 10).unwrap();
     let cfg = ModelConfig { tied_embeddings: true, ..ModelConfig::llama(256, 12, 16, 2, 4, 2, 24, 10_000.0) };
     let (cpu, mut whole) = pair(&dev, cfg, 83);
-    let mut chunked = WgpuGpt::from_named(&capped, cfg, &cpu.parameters().unwrap()).unwrap();
+    let mut chunked = WgpuModel::from_named(&capped, cfg, &cpu.parameters().unwrap()).unwrap();
     let mut rng = Rng::new(89);
     let (b, p, g, t) = (2, 3, 2, 8);
     let prompts = tokens(&mut rng, b * p, cfg.vocab);

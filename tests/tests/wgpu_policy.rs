@@ -13,9 +13,9 @@ use wapo_core::objective::{Objective, ObjectiveConfig};
 use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Processing, Prompts};
 use wapo_core::{Shape, Tensor};
 use wapo_cpu::CpuTensor;
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 use wapo_tests::random::Rng;
-use wapo_wgpu::gpt::WgpuGpt;
+use wapo_wgpu::model::WgpuModel;
 use wapo_wgpu::{WgpuDevice, WgpuTensor};
 
 wapo_tests::policy_suite!(wgpu: wapo_wgpu::test_context().map(wapo_tests::suite::WgpuPolicies));
@@ -63,9 +63,9 @@ fn close_named(what: &str, a: &[Named], b: &[Named]) {
     }
 }
 
-fn pair(dev: &WgpuDevice, seed: u64) -> (Gpt<CpuTensor>, WgpuGpt) {
-    let cpu = Gpt::new(model(), seed).unwrap();
-    let gpu = WgpuGpt::new(dev, model(), seed).unwrap();
+fn pair(dev: &WgpuDevice, seed: u64) -> (CpuModel<CpuTensor>, WgpuModel) {
+    let cpu = CpuModel::new(model(), seed).unwrap();
+    let gpu = WgpuModel::new(dev, model(), seed).unwrap();
     (cpu, gpu)
 }
 
@@ -119,7 +119,7 @@ fn sft_gradients_and_adamw_step_match() {
     // (the key bias: softmax ignores a shift shared by all scores) both
     // backends step along their own roundoff. Those elements are compared
     // only for staying within one step of their start.
-    let before = Gpt::<CpuTensor>::new(model(), 5).unwrap().parameters().unwrap();
+    let before = CpuModel::<CpuTensor>::new(model(), 5).unwrap().parameters().unwrap();
     let (pc, pg) = (cpu.parameters().unwrap(), gpu.parameters().unwrap());
     let mut at = 0;
     for ((c, g), b) in pc.iter().zip(&pg).zip(&before) {
@@ -228,7 +228,7 @@ fn checkpoints_move_between_backends() {
     assert_eq!(cpu.parameters().unwrap(), gpu.parameters().unwrap());
     assert_eq!(cpu.optimizer_state().unwrap(), gpu.optimizer_state().unwrap());
     // And back: a fresh GPU model takes the CPU's parameters bit for bit.
-    let mut fresh = WgpuGpt::new(&dev, model(), 0).unwrap();
+    let mut fresh = WgpuModel::new(&dev, model(), 0).unwrap();
     fresh.load_parameters(&cpu.parameters().unwrap()).unwrap();
     assert_eq!(fresh.parameters().unwrap(), cpu.parameters().unwrap());
     // A wrong shape is refused with the tensor's name.
@@ -247,8 +247,8 @@ fn forward_stats_match_the_host_path() {
     let Some(dev) = wapo_wgpu::test_context() else { return };
     let (b, p, g, t, tau) = (2, 3, 2, 4, 0.8);
     let batch = Batch::new(53, b, p, g, t, 7);
-    let mut a = WgpuGpt::new(&dev, model(), 47).unwrap();
-    let mut h = WgpuGpt::new(&dev, model(), 47).unwrap();
+    let mut a = WgpuModel::new(&dev, model(), 47).unwrap();
+    let mut h = WgpuModel::new(&dev, model(), 47).unwrap();
     let stats = a.forward_stats(batch.prompts(), g, &batch.completions, Processing::temperature(tau)).unwrap();
     let z = h.forward(batch.prompts(), g, &batch.completions).unwrap();
     let mut host = vec![0.0; z.shape().numel()];
@@ -300,14 +300,14 @@ fn chunked_head_matches_one_chunk_and_the_cpu() {
     let configs =
         [("gpt", model()), ("llama untied", llama), ("llama tied", ModelConfig { tied_embeddings: true, ..llama })];
     for (seed, (what, cfg)) in configs.into_iter().enumerate() {
-        let mut cpu = Gpt::<CpuTensor>::new(cfg, 71 + seed as u64).unwrap();
+        let mut cpu = CpuModel::<CpuTensor>::new(cfg, 71 + seed as u64).unwrap();
         // Scaled up so that the distributions are far from uniform.
         for x in cpu.raw_parameters_mut() {
             *x *= 4.0;
         }
         let params = cpu.parameters().unwrap();
         let gpu = |rows: usize| {
-            let mut m = WgpuGpt::from_named(&dev, cfg, &params).unwrap();
+            let mut m = WgpuModel::from_named(&dev, cfg, &params).unwrap();
             m.set_head_chunk_rows(Some(rows));
             m
         };

@@ -131,7 +131,7 @@ impl Tensor for CpuTensor {
     /// ([`crate::fused`]); pinned to [`wapo_core::logits::composed`] by the
     /// equivalence tests.
     fn logits_objective(cfg: &ObjectiveConfig, batch: &LogitsBatch<'_, Self>) -> Result<Output<Self>> {
-        crate::fused::logits_objective(cfg, batch)
+        crate::kernels::fused::logits_objective(cfg, batch)
     }
 }
 

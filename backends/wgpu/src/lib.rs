@@ -10,10 +10,9 @@
 
 pub mod bench;
 mod context;
-mod fused;
-pub mod gpt;
-mod kernels;
+pub mod kernels;
 mod launch;
+pub mod model;
 mod tensor;
 mod transfer;
 

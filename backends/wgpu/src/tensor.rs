@@ -250,7 +250,7 @@ impl Tensor for WgpuTensor {
         cfg: &wapo_core::ObjectiveConfig,
         batch: &wapo_core::logits::LogitsBatch<'_, Self>,
     ) -> Result<wapo_core::objective::Output<Self>> {
-        crate::fused::logits_objective(cfg, batch)
+        crate::kernels::fused::logits_objective(cfg, batch)
     }
 }
 

@@ -57,7 +57,7 @@ pub fn run(args: &TrainBenchArgs) -> Result<()> {
     match args.backend.as_str() {
         "cpu" => {
             println!("backend cpu, {} threads", std::thread::available_parallelism().map_or(1, |n| n.get()));
-            bench_all(args, |m| wapo_cpu::gpt::Gpt::<wapo_core::host::HostTensor<f32>>::new(m, 0))?
+            bench_all(args, |m| wapo_cpu::model::CpuModel::<wapo_core::host::HostTensor<f32>>::new(m, 0))?
         }
         "wgpu" => wgpu(args)?,
         other => {
@@ -71,10 +71,10 @@ fn wgpu(args: &TrainBenchArgs) -> wapo_core::Result<()> {
     let dev = wapo_wgpu::WgpuContext::new()?;
     println!("backend wgpu on {}", dev.adapter_name());
     if args.gemm > 0 {
-        let tflops = wapo_wgpu::gpt::kernels::matmul::bench::gemm_tflops(&dev, args.gemm, 10)?;
+        let tflops = wapo_wgpu::kernels::matmul::bench::gemm_tflops(&dev, args.gemm, 10)?;
         println!("GEMM {}³ (f32): {tflops:.3} TFLOP/s", args.gemm);
     }
-    bench_all(args, |m| wapo_wgpu::gpt::WgpuGpt::new(&dev, m, 0))
+    bench_all(args, |m| wapo_wgpu::model::WgpuModel::new(&dev, m, 0))
 }
 
 fn bench_all<P: Policy>(

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use wapo_core::Tensor;
 use wapo_core::host::HostTensor;
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 use wapo_io::model::Loaded;
 use wapo_io::tokenizer::Tokenizer;
 
@@ -31,7 +31,7 @@ pub struct ModelArg {
 /// A pretrained model on the CPU backend with its tokenizer; `T` is the
 /// tensor its logits come in.
 pub struct Lm<T: Tensor = HostTensor<f32>> {
-    pub policy: Gpt<T>,
+    pub policy: CpuModel<T>,
     pub tokenizer: Tokenizer,
 }
 
@@ -50,7 +50,7 @@ where
     T::Device: Default,
 {
     let Loaded { config, tensors, tokenizer, .. } = wapo_io::model::load(path)?;
-    let policy = Gpt::from_named(config, &tensors, Default::default())?;
+    let policy = CpuModel::from_named(config, &tensors, Default::default())?;
     Ok(Lm { policy, tokenizer })
 }
 

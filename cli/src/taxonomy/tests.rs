@@ -82,7 +82,7 @@ fn runs_on_a_tiny_gpt_with_either_optimizer() {
     let task = wapo_benches::ShapeTask { prompt_len: 4, completion_len: 3, vocab: 5 };
     let cfg = wapo_core::rl::ModelConfig::gpt(5, 7, 16, 1, 2, 32);
     for (opt, lr) in [(Optimizer::Sgd, 0.5), (Optimizer::Adamw, 1e-3)] {
-        let mut policy = wapo_cpu::gpt::Gpt::<wapo_cpu::CpuTensor>::new(cfg, 0).unwrap();
+        let mut policy = wapo_cpu::model::CpuModel::<wapo_cpu::CpuTensor>::new(cfg, 0).unwrap();
         let (theta, moments) = (policy.parameters().unwrap(), policy.optimizer_state().unwrap());
         let trials: Vec<Trial> =
             experiment::run(&mut policy, &task, &setup(opt, lr, 1.0, 3), &mut TrainState::new(2), &mut |_| {}).unwrap();

@@ -11,7 +11,7 @@
 //! `eval/greedy_exact`, `eval/pass@k`, `time/generate_s`, ...), ready for one
 //! `metrics.jsonl` record per step.
 //!
-//! A run, with the CPU policy (`wapo_cpu::gpt::Gpt`) and some [`Task`]:
+//! A run, with the CPU policy (`wapo_cpu::model::CpuModel`) and some [`Task`]:
 //!
 //! ```ignore
 //! use wapo_core::rl::*;
@@ -20,7 +20,7 @@
 //! let task: &dyn Task = &my_task;
 //! let model = ModelConfig::toy(task.vocab_size(), task.prompt_len() + task.completion_len());
 //! // Logits come out as `CpuTensor` (the fused objective) or `HostTensor<f32>` (the default).
-//! let mut policy: wapo_cpu::gpt::Gpt<wapo_cpu::CpuTensor> = wapo_cpu::gpt::Gpt::new(model, /* init seed */ 0)?;
+//! let mut policy: wapo_cpu::model::CpuModel<wapo_cpu::CpuTensor> = wapo_cpu::model::CpuModel::new(model, /* init seed */ 0)?;
 //! let mut state = TrainState::new(/* seed */ 1);
 //! let optim = OptimConfig { lr: 1e-3, ..OptimConfig::default() };
 //! let sft = SftConfig { batch: 64, max_steps: 500, target_accuracy: 0.3,

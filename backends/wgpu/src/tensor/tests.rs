@@ -112,7 +112,7 @@ fn unsupported_ops_name_themselves() {
     let seg_ids = WgpuTensor::full(&dev, Shape::d1(n), 0.0).unwrap();
     let pairs = WgpuTensor::full(&dev, Shape::d2(n, 2), 1.0).unwrap();
     let rows = WgpuTensor::upload(&dev, &data(n), Shape::d2(ROWS, C)).unwrap();
-    let view = crate::gpt::kernels::View::all(&x);
+    let view = crate::kernels::View::all(&x);
     let cases: [(&str, wapo_core::Result<()>); 6] = [
         ("take", x.take(&idx).map(drop)),
         ("segment_sum", x.segment_sum(&seg_ids, 1).map(drop)),

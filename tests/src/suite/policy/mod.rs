@@ -11,9 +11,9 @@ pub mod train;
 
 use wapo_core::Result;
 use wapo_core::rl::{Family, Layout, ModelConfig, Named, Policy};
-use wapo_cpu::gpt::Gpt;
+use wapo_cpu::model::CpuModel;
 use wapo_wgpu::WgpuDevice;
-use wapo_wgpu::gpt::WgpuGpt;
+use wapo_wgpu::model::WgpuModel;
 
 /// How a backend builds its policy, and what the suite may ask of it
 /// beyond the [`Policy`] trait.
@@ -30,14 +30,14 @@ pub trait Policies {
 pub struct CpuPolicies;
 
 impl Policies for CpuPolicies {
-    type P = Gpt;
-    fn make(&self, cfg: ModelConfig, seed: u64) -> Result<Gpt> {
-        Gpt::new(cfg, seed)
+    type P = CpuModel;
+    fn make(&self, cfg: ModelConfig, seed: u64) -> Result<CpuModel> {
+        CpuModel::new(cfg, seed)
     }
     fn supports(&self, _: &ModelConfig) -> bool {
         true
     }
-    fn gradients(&self, p: &Gpt) -> Vec<f32> {
+    fn gradients(&self, p: &CpuModel) -> Vec<f32> {
         p.raw_gradients().to_vec()
     }
 }
@@ -46,14 +46,14 @@ impl Policies for CpuPolicies {
 pub struct WgpuPolicies(pub WgpuDevice);
 
 impl Policies for WgpuPolicies {
-    type P = WgpuGpt;
-    fn make(&self, cfg: ModelConfig, seed: u64) -> Result<WgpuGpt> {
-        WgpuGpt::new(&self.0, cfg, seed)
+    type P = WgpuModel;
+    fn make(&self, cfg: ModelConfig, seed: u64) -> Result<WgpuModel> {
+        WgpuModel::new(&self.0, cfg, seed)
     }
     fn supports(&self, cfg: &ModelConfig) -> bool {
         cfg.family == Family::Gpt
     }
-    fn gradients(&self, p: &WgpuGpt) -> Vec<f32> {
+    fn gradients(&self, p: &WgpuModel) -> Vec<f32> {
         p.raw_gradients().expect("gradients")
     }
 }

@@ -8,7 +8,8 @@ use crate::context::BIND_ALIGN;
 use crate::launch::{Kernel, dispatch, kernel_params, window};
 use crate::tensor::WgpuTensor;
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("reduce.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../common.wgsl"), include_str!("../lanes.wgsl"), include_str!("reduce.wgsl"));
 
 kernel_params! {
     /// P of reduce.wgsl: one chunk of rows.

@@ -8,7 +8,7 @@ use crate::launch::{Kernel, dispatch, kernel_params, whole};
 use crate::tensor::WgpuTensor;
 
 const SOURCE: &str =
-    concat!(include_str!("../common.wgsl"), include_str!("../rows.wgsl"), include_str!("segment.wgsl"));
+    concat!(include_str!("../common.wgsl"), include_str!("../lanes.wgsl"), include_str!("segment.wgsl"));
 
 kernel_params! {
     /// P of segment.wgsl.
