@@ -140,12 +140,12 @@ macro_rules! policy_suite {
                 p::shared::shared_prefix_body(&m);
             }
             #[test]
-            fn rl_step_runs_with_finite_metrics_and_is_deterministic() {
+            fn rl_step_runs_lowers_the_loss_and_is_deterministic() {
                 let Some(m) = policies() else { return };
                 p::train::rl_step_body(&m);
             }
             #[test]
-            fn warm_start_and_evaluate() {
+            fn sft_lowers_the_loss_and_warm_start_evaluates() {
                 let Some(m) = policies() else { return };
                 p::train::warm_start_body(&m);
             }

@@ -1,6 +1,7 @@
-//! Generation on the GPU with a KV cache: the prompt pass once per unique
+//! Generation on the GPU with a KV cache, as the CPU's `model/decode.rs`: the prompt pass once per unique
 //! prompt (its keys and values serve all G samples), then one-token steps
-//! over the N rows, each step's keys and values appended to a cache. Tokens
+//! over the N rows through the training's block ([`super::block`]) at
+//! T = 1, each step's keys and values appended to a cache. Tokens
 //! are drawn on the device from the given uniforms (top-k / top-p there
 //! too) and feed the next step there; the host reads the rollout at the end.
 //!
@@ -13,11 +14,12 @@
 use wapo_core::Result;
 use wapo_core::rl::{Generation, Rollout, Rows, Sampling};
 
-use super::forward::{HostRows, Net, forward, linear};
+use super::block::{LayerActs, Net, Norm, linear};
+use super::forward::{HostRows, forward};
 use crate::kernels::attention::{Heads, attention_decode};
 use crate::kernels::encoder::{Positions, encoder_forward};
 use crate::kernels::rope::RopePositions;
-use crate::kernels::rows::{add, copy_rows};
+use crate::kernels::rows::copy_rows;
 use crate::kernels::sample::{Truncation, sample, sample_truncated};
 use crate::kernels::{View, alloc, download_u32, upload_u32, write};
 use crate::tensor::WgpuTensor;
@@ -28,8 +30,8 @@ const STOP_CHECK: usize = 8;
 
 pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>, dec: &Sampling) -> Result<Rollout> {
     let (dev, cfg, lay) = (net.dev, net.cfg, net.lay);
-    let (c, m, v, g, steps) = (cfg.channels, cfg.mlp, cfg.vocab, req.g, req.steps);
-    let (qkvc, fcc) = (cfg.qkv_channels(), cfg.fc_channels());
+    let (c, v, g, steps) = (cfg.channels, cfg.vocab, req.g, req.steps);
+    let qkvc = cfg.qkv_channels();
     let (n, p) = (req.b * g, req.p);
     let pv = |rg: &std::ops::Range<usize>| net.p(rg);
     let rows = Rows { b: req.b, g: 1, p, s: 0 };
@@ -62,10 +64,10 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>, dec: &Sampling) -> Re
     draw(prompt_logits, g, 0)?;
 
     let caches = (0..cfg.layers).map(|_| alloc(dev, n * steps * qkvc)).collect::<Result<Vec<_>>>()?;
-    let [x, ln, qkv, atty, tmp, res2, fch, act, logits] = [c, c, qkvc, c, c, c, fcc, m, v].map(|w| alloc(dev, n * w));
-    let (x, ln, qkv, atty, tmp, res2, fch, act, logits) = (x?, ln?, qkv?, atty?, tmp?, res2?, fch?, act?, logits?);
-    let (mean, rstd) = (alloc(dev, n)?, alloc(dev, n)?);
-    let norm = |out: &WgpuTensor, inp: &WgpuTensor, w, b| net.norm(out, &mean, &rstd, inp, w, b, n);
+    // One step's buffers, rewritten by every layer: the block's saved
+    // activations serve no backward here.
+    let (x, tmp, logits) = (alloc(dev, n * c)?, alloc(dev, n * c)?, alloc(dev, n * v)?);
+    let (la, lnf) = (LayerActs::new(dev, cfg, n)?, Norm::new(dev, n, c)?);
     for s in 0..steps.saturating_sub(1) {
         if !dec.stop.is_empty() && s > 0 && s % STOP_CHECK == 0 {
             let so_far = download_u32(&tokens, n * steps)?;
@@ -85,25 +87,18 @@ pub(crate) fn generate(net: Net<'_>, req: &Generation<'_>, dec: &Sampling) -> Re
             c,
         )?;
         for (l, w) in lay.layers.iter().enumerate() {
-            norm(&ln, &x, &w.ln1_w, &w.ln1_b)?;
-            linear(&qkv, &ln, pv(&w.qkv_w), net.bias(&w.qkv_b), n, c, qkvc)?;
-            net.rotate(&qkv, RopePositions::PerRow(at), n, false)?;
-            let cache = View::all(&caches[l]);
-            let slot = (s * qkvc) as u64;
-            copy_rows(cache.sub(slot, cache.len - slot), steps * qkvc, View::all(&qkv), qkvc, n, qkvc)?;
-            let prefix = View::all(&prompt.layers[l].qkv);
-            let (out, step) = (View::all(&atty), View::all(&qkv));
-            attention_decode(out, step, prefix, cache, pad, n, g, p, steps, s + 1, Heads::of(cfg))?;
-            linear(&tmp, &atty, pv(&w.proj_w), net.bias(&w.proj_b), n, c, c)?;
-            add(View::all(&res2), View::all(&x), View::all(&tmp))?;
-            norm(&ln, &res2, &w.ln2_w, &w.ln2_b)?;
-            linear(&fch, &ln, pv(&w.fc_w), net.bias(&w.fc_b), n, c, fcc)?;
-            net.activation(&act, &fch, n)?;
-            linear(&tmp, &act, pv(&w.fcproj_w), net.bias(&w.fcproj_b), n, m, c)?;
-            add(View::all(&x), View::all(&res2), View::all(&tmp))?;
+            net.block_forward(w, &la, &x, &x, &tmp, n, RopePositions::PerRow(at), |la| {
+                // The step's keys and values join the cache before attention reads it.
+                let cache = View::all(&caches[l]);
+                let slot = (s * qkvc) as u64;
+                copy_rows(cache.sub(slot, cache.len - slot), steps * qkvc, View::all(&la.qkv), qkvc, n, qkvc)?;
+                let prefix = View::all(&prompt.layers[l].qkv);
+                let (out, step) = (View::all(&la.atty), View::all(&la.qkv));
+                attention_decode(out, step, prefix, cache, pad, n, g, p, steps, s + 1, Heads::of(cfg))
+            })?;
         }
-        norm(&ln, &x, &lay.lnf_w, &lay.lnf_b)?;
-        linear(&logits, &ln, pv(&lay.lm_head), None, n, c, v)?;
+        net.norm(&lnf, &x, &lay.lnf_w, &lay.lnf_b, n)?;
+        linear(&logits, &lnf.out, pv(&lay.lm_head), None, n, c, v)?;
         draw(&logits, 1, s + 1)?;
     }
     let mut tokens = download_u32(&tokens, n * steps)?;

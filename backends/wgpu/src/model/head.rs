@@ -16,7 +16,8 @@
 use wapo_core::rl::TokenStats;
 use wapo_core::{Error, Result, Shape, Tensor};
 
-use super::forward::{Acts, Net};
+use super::block::Net;
+use super::forward::Acts;
 use crate::context::BIND_ALIGN;
 use crate::kernels::fused::grad::grad_logits_at;
 use crate::kernels::fused::stats::{Stats, row_stats_at};

@@ -1,18 +1,24 @@
-//! The policy of either family on the GPU (the GPT of `DESIGN.md`, the
-//! llama family of pretrained models): every layer a hand-written WGSL
-//! kernel pair ([`kernels`]), llm.c style, over the same parameter layout,
-//! names, initialisation and shared-prompt rows as the CPU policy
-//! (`wapo_cpu::model::CpuModel`), so that a checkpoint or a seed moves between
-//! backends and both compute the same numbers.
+//! The policy of both families on the GPU (the GPT of `DESIGN.md` and the
+//! llama family of pretrained models), as the CPU's `model/mod.rs`: every
+//! layer a hand-written WGSL kernel pair ([`crate::kernels`]), llm.c style,
+//! over the same parameter layout, names, initialisation and shared-prompt
+//! rows as the CPU policy (`wapo_cpu::model::CpuModel`), so that a
+//! checkpoint or a seed moves between backends and both compute the same
+//! numbers. One block graph ([`block`]) serves the training forward
+//! ([`forward`]), the backward ([`backward`]) and KV-cache decoding
+//! ([`decode`]).
 //!
 //! Parameters, gradients and AdamW moments are one device buffer each, with
 //! the named views of [`Layout`]. A training step reads back the scored
 //! tokens' statistics (four floats a token, SFT's loss among them) and the
 //! gradient norm (which the optimizer step returns).
 
+mod backward;
+mod block;
 mod decode;
 mod forward;
 mod head;
+mod optim;
 
 use wapo_core::rl::{
     Layout, ModelConfig, Named, OptimConfig, OptimState, Policy, Processing, Prompts, Rollout, Sampling, TokenStats,
@@ -21,13 +27,14 @@ use wapo_core::rl::{
 use wapo_core::{Error, Result, Shape, Tensor};
 
 use crate::context::WgpuDevice;
-use crate::kernels::adamw::{AdamStep, adamw, sum_squares};
 use crate::kernels::rope::RopeTables;
 use crate::kernels::rows::fill;
-use crate::kernels::{View, alloc, upload_u32, write};
+use crate::kernels::{View, alloc, write};
 use crate::tensor::WgpuTensor;
-use forward::{Acts, HostRows, Net};
+use block::Net;
+use forward::{Acts, HostRows};
 use head::HeadStats;
+use optim::{AdamW, load_block};
 
 /// The GPU GPT policy: parameters, gradients, optimizer state and the saved
 /// activations of the last training forward, all on one wgpu device.
@@ -39,11 +46,7 @@ pub struct WgpuModel {
     rope: Option<RopeTables>,
     params: WgpuTensor,
     grads: WgpuTensor,
-    m: WgpuTensor,
-    v: WgpuTensor,
-    /// u32 per parameter: 1 where weight decay applies.
-    decay: WgpuTensor,
-    step: u64,
+    opt: AdamW,
     acts: Option<Acts>,
     /// The row statistics of the last [`Policy::forward_stats`], which its
     /// [`Policy::backward_logprobs`] turns into ∂loss/∂logits on the device.
@@ -80,12 +83,9 @@ impl WgpuModel {
             wapo_core::rl::Family::Gpt => None,
             wapo_core::rl::Family::Llama => Some(RopeTables::new(dev, &cfg.rope_inv_freq(), cfg.context)?),
         };
-        let [grads, m, v] = [alloc(dev, n)?, alloc(dev, n)?, alloc(dev, n)?];
-        for t in [&grads, &m, &v] {
-            fill(View::all(t), 0.0)?;
-        }
-        let decay: Vec<u32> = layout.decays().iter().map(|&d| d as u32).collect();
-        let decay = upload_u32(dev, &decay)?;
+        let grads = alloc(dev, n)?;
+        fill(View::all(&grads), 0.0)?;
+        let opt = AdamW::new(dev, &layout)?;
         Ok(WgpuModel {
             cfg,
             layout,
@@ -93,10 +93,7 @@ impl WgpuModel {
             rope,
             params,
             grads,
-            m,
-            v,
-            decay,
-            step: 0,
+            opt,
             acts: None,
             head: None,
             head_rows: None,
@@ -170,17 +167,11 @@ impl WgpuModel {
                 got: dlogits.shape(),
             });
         }
-        forward::backward(self.net(), &self.grads, acts, dlogits)
+        backward::backward(self.net(), &self.grads, acts, dlogits)
     }
 
     fn net(&self) -> Net<'_> {
         Net { dev: &self.dev, cfg: &self.cfg, lay: &self.layout, params: &self.params, rope: self.rope.as_ref() }
-    }
-
-    fn load_block(&self, block: &WgpuTensor, from: &[Named], prefix: &str) -> Result<()> {
-        let mut host = block.to_vec()?;
-        self.layout.load_named(&mut host, from, prefix)?;
-        write(block, 0, &host)
     }
 }
 
@@ -278,7 +269,7 @@ impl Policy for WgpuModel {
             ));
         }
         let dsel = head::head_backward(self.net(), &self.grads, acts, head, grad_logprobs)?;
-        forward::backward_from_head(self.net(), &self.grads, acts, &dsel)
+        backward::backward_body(self.net(), &self.grads, acts, &dsel)
     }
 
     fn zero_grad(&mut self) {
@@ -288,17 +279,7 @@ impl Policy for WgpuModel {
     }
 
     fn optimizer_step(&mut self, cfg: &OptimConfig) -> Result<f64> {
-        let sq = alloc(&self.dev, 1)?;
-        sum_squares(View::all(&sq), View::all(&self.grads))?;
-        let norm = (sq.to_vec()?[0] as f64).sqrt();
-        if !norm.is_finite() {
-            return Err(Error::NonFinite { field: "gradient norm", pos: wapo_core::error::Pos::NONE });
-        }
-        self.step += 1;
-        let s = AdamStep::new(cfg, self.step, norm);
-        let all = View::all;
-        adamw(all(&self.params), all(&self.grads), all(&self.m), all(&self.v), all(&self.decay), s)?;
-        Ok(norm)
+        self.opt.step(cfg, &self.params, &self.grads)
     }
 
     fn parameters(&self) -> Result<Vec<Named>> {
@@ -306,7 +287,7 @@ impl Policy for WgpuModel {
     }
 
     fn load_parameters(&mut self, params: &[Named]) -> Result<()> {
-        self.load_block(&self.params, params, "")
+        load_block(&self.layout, &self.params, params, "")
     }
 
     fn gradients(&self) -> Result<Vec<Named>> {
@@ -314,15 +295,10 @@ impl Policy for WgpuModel {
     }
 
     fn optimizer_state(&self) -> Result<OptimState> {
-        let mut moments = self.layout.named(&self.m.to_vec()?, "m.");
-        moments.extend(self.layout.named(&self.v.to_vec()?, "v."));
-        Ok(OptimState { step: self.step, moments })
+        self.opt.state(&self.layout)
     }
 
     fn load_optimizer_state(&mut self, state: &OptimState) -> Result<()> {
-        self.load_block(&self.m, &state.moments, "m.")?;
-        self.load_block(&self.v, &state.moments, "v.")?;
-        self.step = state.step;
-        Ok(())
+        self.opt.load_state(&self.layout, state)
     }
 }
