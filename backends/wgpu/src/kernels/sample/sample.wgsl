@@ -33,13 +33,13 @@ fn sample(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = wg_index(wid, nwg);
-    if i >= P.rows {
+    if i >= P.step.rows {
         return;
     }
-    let v = P.v;
-    let tau = P.tau;
+    let v = P.step.v;
+    let tau = P.step.tau;
     let greedy = P.greedy != 0u;
-    let base = P.logits + (i / P.div) * v;
+    let base = P.step.logits + (i / P.step.div) * v;
     let chunk = (v + WG - 1u) / WG;
     let k0 = min(lid * chunk, v);
     let k1 = min(k0 + chunk, v);
@@ -127,7 +127,7 @@ fn sample(
             }
         }
     } else {
-        let goal = uniforms[P.uniforms + i * P.steps + P.s] * sum;
+        let goal = uniforms[P.step.uniforms + i * P.step.steps + P.step.s] * sum;
         if goal <= 0.0 {
             // Every token with mass passes `goal < acc`: the first one.
             pick = any_first;
@@ -162,7 +162,7 @@ fn sample(
     if pick == NONE {
         pick = 0u;
     }
-    let out = i * P.steps + P.s;
-    tokens[P.tokens + out] = pick;
-    logprobs[P.logprobs + out] = (logits[base + pick] / tau - m) - log_sum;
+    let out = i * P.step.steps + P.step.s;
+    tokens[P.step.tokens + out] = pick;
+    logprobs[P.step.logprobs + out] = (logits[base + pick] / tau - m) - log_sum;
 }

@@ -52,7 +52,7 @@ fn from_key(k: u32) -> f32 {
 }
 
 fn d_of(z: f32) -> f32 {
-    return z / P.tau - mx;
+    return z / P.step.tau - mx;
 }
 
 // Kept by the cuts so far: with mass (NaN has none) and not past the cut.
@@ -155,12 +155,12 @@ fn nth_tie(lid: u32, key: u32, m: u32) -> u32 {
     if lid == 0u {
         var id = NONE;
         var before = 0u;
-        let chunk = (P.v + WG - 1u) / WG;
+        let chunk = (P.step.v + WG - 1u) / WG;
         for (var j = 0u; j < WG && id == NONE; j++) {
             if before + red_u[j] >= m {
                 var seen = before;
-                let c1 = min(min(j * chunk, P.v) + chunk, P.v);
-                for (var k = min(j * chunk, P.v); k < c1; k++) {
+                let c1 = min(min(j * chunk, P.step.v) + chunk, P.step.v);
+                for (var k = min(j * chunk, P.step.v); k < c1; k++) {
                     let z = logits[base + k];
                     if kept(k, z) && sort_key(z) == key {
                         seen += 1u;
@@ -188,11 +188,11 @@ fn sample_truncated(
 ) {
     let i = wg_index(wid, nwg);
     // Uniform per workgroup: the whole workgroup returns or none of it.
-    if i >= P.rows {
+    if i >= P.step.rows {
         return;
     }
-    let v = P.v;
-    base = P.logits + (i / P.div) * v;
+    let v = P.step.v;
+    base = P.step.logits + (i / P.step.div) * v;
     let chunk = (v + WG - 1u) / WG;
     k0 = min(lid * chunk, v);
     k1 = min(k0 + chunk, v);
@@ -201,7 +201,7 @@ fn sample_truncated(
 
     var m = neg_inf();
     for (var k = k0; k < k1; k++) {
-        m = max_nan(m, logits[base + k] / P.tau);
+        m = max_nan(m, logits[base + k] / P.step.tau);
     }
     red_f[lid] = m;
     workgroupBarrier();
@@ -297,7 +297,7 @@ fn sample_truncated(
         log_sum = log1p_acc(max((total.x - 1.0) + total.y, 0.0));
     }
     var pick = NONE;
-    let goal = uniforms[P.uniforms + i * P.steps + P.s] * sum;
+    let goal = uniforms[P.step.uniforms + i * P.step.steps + P.step.s] * sum;
     if goal <= 0.0 {
         pick = any_first;
     } else {
@@ -331,7 +331,7 @@ fn sample_truncated(
     } else {
         lp = d_of(logits[base + pick]) - log_sum;
     }
-    let out = i * P.steps + P.s;
-    tokens[P.tokens + out] = pick;
-    logprobs[P.logprobs + out] = lp;
+    let out = i * P.step.steps + P.step.s;
+    tokens[P.step.tokens + out] = pick;
+    logprobs[P.step.logprobs + out] = lp;
 }
