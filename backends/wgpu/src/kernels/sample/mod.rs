@@ -1,7 +1,8 @@
 //! Token sampling of generation: inverse CDF over softmax(z/τ) with given
 //! uniforms, or greedy decoding, with the log-probability of each pick.
 //! The unrestricted kernel (sample.wgsl) and the top-k / top-p one
-//! ([`sample_truncated`]) share the dispatch ([`Step`]).
+//! ([`sample_truncated`]) share the draw (step.wgsl) and the dispatch
+//! ([`Step`]).
 
 #[cfg(test)]
 mod tests;
@@ -15,7 +16,12 @@ use super::View;
 use super::rows::{batches, distinct, need};
 use crate::launch::{Kernel, Params, dispatch, idx32, kernel_params, wgsl_struct};
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("math.wgsl"), include_str!("sample.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../common.wgsl"),
+    include_str!("math.wgsl"),
+    include_str!("step.wgsl"),
+    include_str!("sample.wgsl")
+);
 
 wgsl_struct! {
     /// The layout of one dispatch's rows, `P.step` of both sampling

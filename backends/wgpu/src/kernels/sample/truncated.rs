@@ -7,7 +7,12 @@ use super::super::View;
 use super::StepParams;
 use crate::launch::{Kernel, idx32, kernel_params};
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("math.wgsl"), include_str!("truncated.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../common.wgsl"),
+    include_str!("math.wgsl"),
+    include_str!("step.wgsl"),
+    include_str!("truncated.wgsl")
+);
 
 kernel_params! {
     /// P of truncated.wgsl.
