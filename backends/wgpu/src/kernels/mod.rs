@@ -2,7 +2,8 @@
 //! `.wgsl`): the `Tensor` primitives (binary .. unary), the model's layers
 //! llm.c style as `_forward` / `_backward` pairs writing into preallocated
 //! buffers (adamw .. swiglu), and the fused logits-level objective
-//! ([`fused`]). `common.wgsl` and `lanes.wgsl` are the helpers they share.
+//! ([`fused`]). `common.wgsl` and `lanes.wgsl` are the helpers they share,
+//! and [`chunks`] the deterministic sums over rows of the layers.
 
 // The Tensor primitives.
 pub(crate) mod binary;
@@ -32,6 +33,7 @@ pub mod swiglu;
 // The fused objective.
 pub(crate) mod fused;
 
+mod chunks;
 mod elementwise;
 #[cfg(test)]
 pub(crate) mod test_util;

@@ -1,7 +1,8 @@
 // Layer normalisation over rows of c: one workgroup of 256 threads per row
 // with tree reductions for the row statistics; the weight and bias
-// gradients are summed over fixed chunks of rows into a scratch buffer, then
-// over the chunks in order (deterministic, no atomics).
+// gradients are summed over fixed chunks of rows into a scratch buffer,
+// which the shared finish (chunks/) adds up in chunk order (deterministic,
+// no atomics).
 
 // Parameters: P (`LayernormParams` of mod.rs, where the struct is declared);
 // a shift `P.x` is that of the view bound to `x`.
@@ -16,8 +17,6 @@
 @group(0) @binding(7) var<storage, read_write> out_b: array<f32>;
 
 const EPS: f32 = 1e-5;
-// Rows per partial sum of the weight gradients (LN_CHUNK in mod.rs).
-const CHUNK: u32 = 256u;
 
 var<workgroup> red: array<vec2<f32>, 256>;
 
@@ -103,67 +102,29 @@ fn backward_inp(
 }
 
 // src is dout, out the scratch. Workgroup (chunk, column block): scratch
-// rows 2q and 2q + 1 get Σ dout·norm and Σ dout over the chunk's rows for
-// the block's columns.
+// row first_chunk + chunk gets Σ dout·norm in column j and Σ dout in column
+// c + j over the chunk's rows, for the block's columns j.
 @compute @workgroup_size(256)
 fn backward_partials(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let g = wg_index(wid, nwg);
-    let nb = P.blocks;
-    let q = g / nb;
     let c = P.c;
-    let j = (g - q * nb) * 256u + lid;
-    let r0 = q * CHUNK;
-    if j >= c || r0 >= P.rows {
+    let cell = chunk_cell(wg_index(wid, nwg), P.blocks, 256u, P.chunk_rows, P.rows);
+    let j = cell.col0 + lid;
+    if j >= c || cell.r0 >= P.rows {
         return;
     }
-    let r1 = min(r0 + CHUNK, P.rows);
     var pw = 0.0;
     var pb = 0.0;
-    for (var r = r0; r < r1; r++) {
+    for (var r = cell.r0; r < cell.r1; r++) {
         let d = src[P.src + r * c + j];
         let norm = (inp[P.inp + r * c + j] - mean_in[P.mean_in + r]) * rstd_in[P.rstd_in + r];
         pw += d * norm;
         pb += d;
     }
-    let o = P.out + (P.first_chunk + q) * 2u * c + j;
+    let o = P.out + (P.first_chunk + cell.chunk) * 2u * c + j;
     out[o] = pw;
     out[o + c] = pb;
-}
-
-// Thread j < c sums column j of the weight partials onto dw, thread c + j
-// that of the bias partials onto db, chunk by chunk in order. inp is the
-// scratch, out_a dw, out_b db.
-@compute @workgroup_size(256)
-fn backward_sum(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = wg_index(wid, nwg) * 256u + lid;
-    let c = P.c;
-    if i >= 2u * c {
-        return;
-    }
-    let part = i / c;
-    let j = i - part * c;
-    var idx = P.inp + part * c + j;
-    if part == 0u {
-        var acc = out_a[P.out_a + j];
-        for (var q = 0u; q < P.chunks; q++) {
-            acc += inp[idx];
-            idx += 2u * c;
-        }
-        out_a[P.out_a + j] = acc;
-    } else {
-        var acc = out_b[P.out_b + j];
-        for (var q = 0u; q < P.chunks; q++) {
-            acc += inp[idx];
-            idx += 2u * c;
-        }
-        out_b[P.out_b + j] = acc;
-    }
 }

@@ -7,11 +7,13 @@ mod tests;
 
 use wapo_core::Result;
 
-use super::rows::{batches, distinct, groups, need};
-use super::{View, alloc};
+use super::View;
+use super::chunks::{Chunked, Combine};
+use super::rows::{batches, distinct, need};
 use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("layernorm.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../common.wgsl"), include_str!("../chunks/cell.wgsl"), include_str!("layernorm.wgsl"));
 
 kernel_params! {
     /// P of layernorm.wgsl, shared by its entry points. The shifts are named
@@ -25,8 +27,8 @@ kernel_params! {
         /// backward_partials: the chunk of the batch's first row, so that
         /// each batch writes its own scratch rows.
         first_chunk: u32,
-        /// backward_sum: chunks of partial sums to add up.
-        chunks: u32,
+        /// backward_partials: rows per chunk.
+        chunk_rows: u32,
         inp: u32,
         w: u32,
         src: u32,
@@ -38,7 +40,7 @@ kernel_params! {
     }
 }
 
-/// Rows per partial sum of dw and db (`CHUNK` in layernorm.wgsl).
+/// Rows per partial sum of dw and db.
 const LN_CHUNK: u64 = 256;
 
 fn kernel(name: &'static str, entry: &'static str) -> Kernel {
@@ -129,9 +131,9 @@ pub fn layernorm_backward(
     let reads = [(&dout, "dout"), (&inp, "inp"), (&w, "w"), (&mean, "mean"), (&rstd, "rstd")];
     distinct(&[(&dinp, "dinp"), (&dw, "dw"), (&db, "db")], &reads)?;
     let ctx = dinp.t.ctx();
-    let chunks = rows.div_ceil(LN_CHUNK);
-    let scratch = alloc(&dinp.t.store.dev, (chunks * 2 * c) as usize)?;
-    let scratch = View::all(&scratch);
+    // Chunk q's partials: Σ dout·norm in columns 0..c, Σ dout in c..2c.
+    let sums = Chunked::new(&dinp.t.store.dev, rows, LN_CHUNK, 2 * c)?;
+    let scratch = sums.partials();
     let (k_inp, k_part) = (
         kernel("gpt_layernorm_backward_inp", "backward_inp"),
         kernel("gpt_layernorm_backward_partials", "backward_partials"),
@@ -162,11 +164,13 @@ pub fn layernorm_backward(
         let (wm, sm) = mean.sub(r0, n).bind(3, "mean")?;
         let (wr, sr) = rstd.sub(r0, n).bind(4, "rstd")?;
         let (ws, ss) = scratch.bind(5, "scratch")?;
+        let (first_chunk, wgs) = sums.grid(r0, n, blocks)?;
         let p = LayernormParams {
             rows: idx32(n)?,
             c: idx32(c)?,
             blocks: idx32(blocks)?,
-            first_chunk: idx32(r0 / LN_CHUNK)?,
+            first_chunk,
+            chunk_rows: idx32(LN_CHUNK)?,
             inp: si,
             src: sd,
             out: ss,
@@ -174,13 +178,8 @@ pub fn layernorm_backward(
             rstd_in: sr,
             ..Default::default()
         };
-        dispatch(ctx, &k_part, &[wi, wd, wm, wr, ws], &p, n.div_ceil(LN_CHUNK) * blocks)?;
+        dispatch(ctx, &k_part, &[wi, wd, wm, wr, ws], &p, wgs)?;
     }
-    let k_sum = kernel("gpt_layernorm_backward_sum", "backward_sum");
-    let (ws, ss) = scratch.bind(0, "scratch")?;
-    let (wa, sa) = dw.bind(6, "dw")?;
-    let (wb, sb) = db.bind(7, "db")?;
-    let p =
-        LayernormParams { c: idx32(c)?, chunks: idx32(chunks)?, inp: ss, out_a: sa, out_b: sb, ..Default::default() };
-    dispatch(ctx, &k_sum, &[ws, wa, wb], &p, groups(2 * c))
+    sums.finish(dw.sub(0, c), 0, Combine::AddEach, None)?;
+    sums.finish(db.sub(0, c), c, Combine::AddEach, None)
 }

@@ -15,16 +15,17 @@ mod tests;
 
 use wapo_core::{Error, Result};
 
-use super::rows::{distinct, fill, groups, need};
-use super::{View, alloc};
+use super::View;
+use super::chunks::{Chunked, Combine};
+use super::rows::{distinct, fill, need};
 use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
 const GEMM_128: &str =
     concat!(include_str!("../common.wgsl"), include_str!("gemm_common.wgsl"), include_str!("gemm128.wgsl"));
 const GEMM_64: &str =
     concat!(include_str!("../common.wgsl"), include_str!("gemm_common.wgsl"), include_str!("gemm64.wgsl"));
-const SPLIT_SUM: &str = concat!(include_str!("../common.wgsl"), include_str!("split_sum.wgsl"));
-const COLUMN_SUM: &str = concat!(include_str!("../common.wgsl"), include_str!("column_sum.wgsl"));
+const COLUMN_SUM: &str =
+    concat!(include_str!("../common.wgsl"), include_str!("../chunks/cell.wgsl"), include_str!("column_sum.wgsl"));
 
 kernel_params! {
     /// P of the GEMM (gemm_common.wgsl, both tile configurations); a shift
@@ -53,22 +54,7 @@ kernel_params! {
 }
 
 kernel_params! {
-    /// P of split_sum.wgsl.
-    struct SplitSumParams {
-        /// m·n.
-        mn: u32,
-        n: u32,
-        splits: u32,
-        out: u32,
-        bias: u32,
-        /// 1 accumulate, 2 add the bias.
-        flags: u32,
-    }
-}
-
-kernel_params! {
-    /// P of column_sum.wgsl, shared by `partial` and `finish` (which reads
-    /// chunks, n, dst and accumulate).
+    /// P of column_sum.wgsl.
     struct ColumnSumParams {
         rows: u32,
         n: u32,
@@ -242,20 +228,15 @@ pub(crate) fn gemm_planned(
         return dispatch(ctx, &kernel, &[wa, wb, wbias, wo], &GemmParams { out: so, ..params }, tiles);
     }
     let splits = p.splits as u64;
-    let part = alloc(&out.t.store.dev, (splits * m * n) as usize)?;
-    let pv = View::all(&part);
+    // The splits are the chunks of k: split s writes its partial product as
+    // chunk s's row of m·n partials.
+    let sums = Chunked::new(&out.t.store.dev, k, p.split_k as u64, m * n)?;
+    debug_assert_eq!(sums.chunks, splits);
     idx32(splits * m * n)?;
-    let (wp, _) = pv.bind(7, "partials")?;
+    let (wp, _) = sums.partials().bind(7, "partials")?;
     dispatch(ctx, &kernel, &[wa, wb, wbias, wp], &GemmParams { out: 0, flags: 4, ..params }, tiles * splits)?;
-    let sum = Kernel { name: "gpt_matmul_split_sum", source: SPLIT_SUM, entry: "main", constants: vec![] };
-    let (wp, _) = pv.bind(0, "partials")?;
-    let (wbias, sbias) = match &bias {
-        Some(v) => v.bind(2, "bias")?,
-        None => pv.bind(2, "partials")?,
-    };
-    let (wo, so) = out.bind(7, "out")?;
-    let p = SplitSumParams { mn: idx32(m * n)?, n: idx32(n)?, splits: idx32(splits)?, out: so, bias: sbias, flags };
-    dispatch(ctx, &sum, &[wp, wbias, wo], &p, groups(m * n))
+    let combine = if g.accumulate { Combine::AddTotal } else { Combine::Overwrite };
+    sums.finish(out, 0, combine, bias)
 }
 
 /// out (n) = Σ_rows x (rows, n) [+ out when accumulate]: bias gradients. Deterministic (fixed reduction order).
@@ -293,9 +274,8 @@ pub fn column_sum(out: View<'_>, x: View<'_>, rows: usize, n: usize, accumulate:
         };
         return dispatch(ctx, &kernel("partial"), &[wx, wo], &p, blocks);
     }
-    let part = alloc(&out.t.store.dev, (chunks * n) as usize)?;
-    let pv = View::all(&part);
-    let (wp, _) = pv.bind(7, "partials")?;
+    let sums = Chunked::new(&out.t.store.dev, rows, chunk, n)?;
+    let (wp, _) = sums.partials().bind(7, "partials")?;
     let p = ColumnSumParams {
         rows: idx32(rows)?,
         n: idx32(n)?,
@@ -307,14 +287,5 @@ pub fn column_sum(out: View<'_>, x: View<'_>, rows: usize, n: usize, accumulate:
         chunks: idx32(chunks)?,
     };
     dispatch(ctx, &kernel("partial"), &[wx, wp], &p, chunks * blocks)?;
-    let (wp, _) = pv.bind(0, "partials")?;
-    let (wo, so) = out.bind(7, "out")?;
-    let p = ColumnSumParams {
-        chunks: idx32(chunks)?,
-        n: idx32(n)?,
-        dst: so,
-        accumulate: u32::from(accumulate),
-        ..Default::default()
-    };
-    dispatch(ctx, &kernel("finish"), &[wp, wo], &p, groups(n))
+    sums.finish(out, 0, if accumulate { Combine::AddTotal } else { Combine::Overwrite }, None)
 }

@@ -8,13 +8,15 @@ mod tests;
 
 use wapo_core::Result;
 
-use super::rows::{batches, distinct, groups, need};
-use super::{View, alloc};
+use super::View;
+use super::chunks::{Chunked, Combine};
+use super::rows::{batches, distinct, need};
 use crate::launch::{Kernel, dispatch, idx32, kernel_params};
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("rmsnorm.wgsl"));
+const SOURCE: &str =
+    concat!(include_str!("../common.wgsl"), include_str!("../chunks/cell.wgsl"), include_str!("rmsnorm.wgsl"));
 
-/// Rows per partial sum of dw (`CHUNK` in rmsnorm.wgsl).
+/// Rows per partial sum of dw.
 const RMS_CHUNK: u64 = 256;
 
 kernel_params! {
@@ -28,11 +30,11 @@ kernel_params! {
         out: u32,
         rstd: u32,
         eps: f32,
-        /// backward_partials: column blocks of 256 and the batch's first chunk.
+        /// backward_partials: column blocks of 256, the batch's first chunk
+        /// and the rows per chunk.
         blocks: u32,
         chunk0: u32,
-        /// backward_sum: chunks to sum.
-        chunks: u32,
+        chunk_rows: u32,
     }
 }
 
@@ -109,9 +111,8 @@ pub fn rmsnorm_backward(
     let reads = [(&dout, "dout"), (&inp, "inp"), (&w, "w"), (&rstd, "rstd")];
     distinct(&[(&dinp, "dinp"), (&dw, "dw")], &reads)?;
     let ctx = dinp.t.ctx();
-    let chunks = rows.div_ceil(RMS_CHUNK);
-    let scratch = alloc(&dinp.t.store.dev, (chunks * c) as usize)?;
-    let scratch = View::all(&scratch);
+    let sums = Chunked::new(&dinp.t.store.dev, rows, RMS_CHUNK, c)?;
+    let scratch = sums.partials();
     let (k_inp, k_part) = (
         kernel("llama_rmsnorm_backward_inp", "backward_inp"),
         kernel("llama_rmsnorm_backward_partials", "backward_partials"),
@@ -131,12 +132,9 @@ pub fn rmsnorm_backward(
         let (wd, _) = dout.sub(r0 * c, n * c).bind(2, "dout")?;
         let (wr, _) = rstd.sub(r0, n).bind(4, "rstd")?;
         let (ws, ss) = scratch.bind(5, "scratch")?;
-        let p = RmsNormParams { out: ss, blocks: idx32(blocks)?, chunk0: idx32(r0 / RMS_CHUNK)?, ..base };
-        dispatch(ctx, &k_part, &[wi, wd, wr, ws], &p, n.div_ceil(RMS_CHUNK) * blocks)?;
+        let (chunk0, wgs) = sums.grid(r0, n, blocks)?;
+        let p = RmsNormParams { out: ss, blocks: idx32(blocks)?, chunk0, chunk_rows: idx32(RMS_CHUNK)?, ..base };
+        dispatch(ctx, &k_part, &[wi, wd, wr, ws], &p, wgs)?;
     }
-    let k_sum = kernel("llama_rmsnorm_backward_sum", "backward_sum");
-    let (ws, ss) = scratch.bind(0, "scratch")?;
-    let (wa, sa) = dw.bind(5, "dw")?;
-    let p = RmsNormParams { c: idx32(c)?, inp: ss, out: sa, chunks: idx32(chunks)?, ..Default::default() };
-    dispatch(ctx, &k_sum, &[ws, wa], &p, groups(c))
+    sums.finish(dw.sub(0, c), 0, Combine::AddEach, None)
 }

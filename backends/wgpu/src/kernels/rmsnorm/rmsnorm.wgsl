@@ -1,7 +1,8 @@
 // RMS normalisation over rows of c (the llama family): one workgroup of 256
 // threads per row with a tree reduction for Σx²; the gain gradient is summed
-// over fixed chunks of rows into a scratch buffer, then over the chunks in
-// order (deterministic, no atomics). Field names are the views' shifts.
+// over fixed chunks of rows into a scratch buffer, which the shared finish
+// (chunks/) adds up in chunk order (deterministic, no atomics). Field names
+// are the views' shifts.
 
 // Parameters: P (`RmsNormParams` of mod.rs, where the struct is declared).
 
@@ -11,9 +12,6 @@
 @group(0) @binding(4) var<storage, read> rstd_in: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rstd_out: array<f32>;
-
-// Rows per partial sum of the gain gradient (RMS_CHUNK in mod.rs).
-const CHUNK: u32 = 256u;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -85,7 +83,7 @@ fn backward_inp(
     }
 }
 
-// Workgroup (chunk, column block): scratch (out) row chunk0 + q gets
+// Workgroup (chunk, column block): scratch (out) row chunk0 + chunk gets
 // Σ dout·x·rstd over the chunk's rows for the block's columns.
 @compute @workgroup_size(256)
 fn backward_partials(
@@ -93,38 +91,15 @@ fn backward_partials(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let g = wg_index(wid, nwg);
-    let q = g / P.blocks;
     let c = P.c;
-    let j = (g - q * P.blocks) * 256u + lid;
-    let r0 = q * CHUNK;
-    if j >= c || r0 >= P.rows {
+    let cell = chunk_cell(wg_index(wid, nwg), P.blocks, 256u, P.chunk_rows, P.rows);
+    let j = cell.col0 + lid;
+    if j >= c || cell.r0 >= P.rows {
         return;
     }
-    let r1 = min(r0 + CHUNK, P.rows);
     var pw = 0.0;
-    for (var r = r0; r < r1; r++) {
+    for (var r = cell.r0; r < cell.r1; r++) {
         pw += dout[P.dout + r * c + j] * inp[P.inp + r * c + j] * rstd_in[P.rstd + r];
     }
-    out[P.out + (P.chunk0 + q) * c + j] = pw;
-}
-
-// Thread j sums column j of the partials (inp) onto dw (out), chunk by
-// chunk in order.
-@compute @workgroup_size(256)
-fn backward_sum(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let j = wg_index(wid, nwg) * 256u + lid;
-    let c = P.c;
-    if j >= c {
-        return;
-    }
-    var acc = out[P.out + j];
-    for (var q = 0u; q < P.chunks; q++) {
-        acc += inp[P.inp + q * c + j];
-    }
-    out[P.out + j] = acc;
+    out[P.out + (P.chunk0 + cell.chunk) * c + j] = pw;
 }

@@ -1,5 +1,8 @@
 //! Token sampling of generation: inverse CDF over softmax(z/τ) with given
 //! uniforms, or greedy decoding, with the log-probability of each pick.
+//! The unrestricted kernel (sample.wgsl) and the top-k / top-p one
+//! ([`sample_truncated`]) share the draw (step.wgsl) and the dispatch
+//! ([`Step`]).
 
 #[cfg(test)]
 mod tests;
@@ -11,14 +14,20 @@ use wapo_core::{Error, Result};
 
 use super::View;
 use super::rows::{batches, distinct, need};
-use crate::launch::{Kernel, dispatch, idx32, kernel_params};
+use crate::launch::{Kernel, Params, dispatch, idx32, kernel_params, wgsl_struct};
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("math.wgsl"), include_str!("sample.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../common.wgsl"),
+    include_str!("math.wgsl"),
+    include_str!("step.wgsl"),
+    include_str!("sample.wgsl")
+);
 
-kernel_params! {
-    /// P of sample.wgsl; the four shifts are those of the views bound
-    /// (see [`Bound`]).
-    struct SampleParams {
+wgsl_struct! {
+    /// The layout of one dispatch's rows, `P.step` of both sampling
+    /// kernels: the geometry of [`Step`], the shifts of the four views
+    /// bound and τ.
+    pub(super) struct StepParams {
         rows: u32,
         v: u32,
         div: u32,
@@ -30,6 +39,16 @@ kernel_params! {
         uniforms: u32,
         /// 1 when greedy.
         tau: f32,
+        /// A nested struct's size is a multiple of 16 bytes.
+        pad0: u32,
+        pad1: u32,
+    }
+}
+
+kernel_params! {
+    /// P of sample.wgsl.
+    struct SampleParams {
+        step: StepParams,
         /// 0 or 1.
         greedy: u32,
     }
@@ -74,24 +93,7 @@ pub fn sample(
     let tau = if greedy { 1.0f32 } else { temperature };
     let step = Step { tokens, logprobs, logits, uniforms, n, v, div, steps, s };
     let k = Kernel { name: "gpt_sample_step", source: SOURCE, entry: "sample", constants: vec![] };
-    step.for_each_batch(!greedy, |b| {
-        let [sz, su, sl, st] = b.at;
-        let p = SampleParams {
-            rows: b.rows,
-            v: idx32(v)?,
-            div: idx32(div)?,
-            steps: idx32(steps)?,
-            s: idx32(s)?,
-            tokens: st,
-            logprobs: sl,
-            logits: sz,
-            uniforms: su,
-            tau,
-            greedy: greedy as u32,
-        };
-        dispatch(logits.t.ctx(), &k, &b.windows, &p, u64::from(b.rows))
-    })?;
-    Ok(())
+    step.dispatch(&k, !greedy, tau, |step| SampleParams { step, greedy: greedy as u32 })
 }
 
 /// The layout shared by the sampling kernels: n rows drawing step s of
@@ -108,20 +110,19 @@ pub(super) struct Step<'a> {
     pub s: u64,
 }
 
-/// One dispatch's rows, bound: windows of logits, uniforms, logprobs,
-/// tokens (slots 0, 1, 6, 7) and each view's first index in its binding.
-pub(super) struct Bound<'a> {
-    pub rows: u32,
-    pub windows: [crate::launch::Window<'a>; 4],
-    pub at: [u32; 4],
-}
-
 impl<'a> Step<'a> {
     /// Checks the views' sizes and that outputs and inputs do not alias,
-    /// then calls `launch` per batch of rows that the binding limits allow.
-    /// Without `uses_uniforms` (greedy) the logits stand in for the uniforms'
-    /// binding, so that any view may be passed for them.
-    pub fn for_each_batch(&self, uses_uniforms: bool, mut launch: impl FnMut(Bound<'a>) -> Result<()>) -> Result<()> {
+    /// then dispatches `kernel` per batch of rows that the binding limits
+    /// allow, with the parameters `params` makes of the batch's layout.
+    /// Without `uses_uniforms` (greedy) the logits stand in for the
+    /// uniforms' binding, so that any view may be passed for them.
+    pub fn dispatch<P: Params>(
+        &self,
+        kernel: &Kernel,
+        uses_uniforms: bool,
+        tau: f32,
+        params: impl Fn(StepParams) -> P,
+    ) -> Result<()> {
         let Step { tokens, logprobs, logits, n, v, div, steps, s, .. } = *self;
         let out_len = (n - 1) * steps + s + 1;
         let rows = n.div_ceil(div);
@@ -142,7 +143,20 @@ impl<'a> Step<'a> {
             let (wu, su) = u.bind(1, "uniforms")?;
             let (wl, sl) = logprobs.sub(i0 * steps, len).bind(6, "logprobs")?;
             let (wt, st) = tokens.sub(i0 * steps, len).bind(7, "tokens")?;
-            launch(Bound { rows: idx32(ni)?, windows: [wz, wu, wl, wt], at: [sz, su, sl, st] })?;
+            let step = StepParams {
+                rows: idx32(ni)?,
+                v: idx32(v)?,
+                div: idx32(div)?,
+                steps: idx32(steps)?,
+                s: idx32(s)?,
+                tokens: st,
+                logprobs: sl,
+                logits: sz,
+                uniforms: su,
+                tau,
+                ..Default::default()
+            };
+            dispatch(logits.t.ctx(), kernel, &[wz, wu, wl, wt], &params(step), ni)?;
         }
         Ok(())
     }

@@ -4,23 +4,20 @@
 use wapo_core::{Error, Result};
 
 use super::super::View;
-use crate::launch::{Kernel, dispatch, idx32, kernel_params};
+use super::StepParams;
+use crate::launch::{Kernel, idx32, kernel_params};
 
-const SOURCE: &str = concat!(include_str!("../common.wgsl"), include_str!("math.wgsl"), include_str!("truncated.wgsl"));
+const SOURCE: &str = concat!(
+    include_str!("../common.wgsl"),
+    include_str!("math.wgsl"),
+    include_str!("step.wgsl"),
+    include_str!("truncated.wgsl")
+);
 
 kernel_params! {
     /// P of truncated.wgsl.
     struct TruncParams {
-        rows: u32,
-        v: u32,
-        div: u32,
-        steps: u32,
-        s: u32,
-        tokens: u32,
-        logprobs: u32,
-        logits: u32,
-        uniforms: u32,
-        tau: f32,
+        step: StepParams,
         top_k: u32,
         top_p: f32,
     }
@@ -71,23 +68,6 @@ pub fn sample_truncated(
     }
     let step = super::Step { tokens, logprobs, logits, uniforms, n, v, div, steps, s };
     let k = Kernel { name: "gpt_sample_truncated", source: SOURCE, entry: "sample_truncated", constants: vec![] };
-    step.for_each_batch(true, |b| {
-        let [sz, su, sl, st] = b.at;
-        let prm = TruncParams {
-            rows: b.rows,
-            v: idx32(v)?,
-            div: idx32(div)?,
-            steps: idx32(steps)?,
-            s: idx32(s)?,
-            tokens: st,
-            logprobs: sl,
-            logits: sz,
-            uniforms: su,
-            tau: temperature,
-            top_k: idx32((cut.top_k as u64).min(v))?,
-            top_p: cut.top_p,
-        };
-        dispatch(logits.t.ctx(), &k, &b.windows, &prm, u64::from(b.rows))
-    })?;
-    Ok(())
+    let top_k = idx32((cut.top_k as u64).min(v))?;
+    step.dispatch(&k, true, temperature, |step| TruncParams { step, top_k, top_p: cut.top_p })
 }

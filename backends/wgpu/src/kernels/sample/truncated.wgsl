@@ -8,29 +8,21 @@
 // found by bisection over the 32 bits of an order-preserving u32 image of
 // the logit (each step one counting or mass pass over the row), the id by
 // counting the ties at that key in id order. The draw is then the inverse
-// CDF over the kept tokens in id order, as the unrestricted kernel
-// (sample.wgsl) draws, and ℓ is that of the renormalized kept distribution.
+// CDF over the kept tokens in id order, the walk of step.wgsl that the
+// unrestricted kernel (sample.wgsl) draws with, and ℓ is that of the
+// renormalized kept distribution.
 
 // Parameters: P (`TruncParams` of truncated.rs, where the struct is declared).
 
-@group(0) @binding(0) var<storage, read> logits: array<f32>;
-@group(0) @binding(1) var<storage, read> uniforms: array<f32>;
-@group(0) @binding(6) var<storage, read_write> logprobs: array<f32>;
-@group(0) @binding(7) var<storage, read_write> tokens: array<u32>;
+// Bindings: those of step.wgsl.
 
 const WG: u32 = 256u;
-const NONE: u32 = 0xffffffffu;
 
 var<workgroup> red_f: array<f32, 256>;
 var<workgroup> red_u: array<u32, 256>;
-var<workgroup> cfirst: array<u32, 256>;
-var<workgroup> clast: array<u32, 256>;
 var<workgroup> bcast: u32;
 
-// This row: its logits, this thread's chunk k0..k1, the max of z/τ, the cut.
-var<private> base: u32;
-var<private> k0: u32;
-var<private> k1: u32;
+// This row (besides step.wgsl's): the max of z/τ, the cut.
 var<private> mx: f32;
 var<private> cut_key: u32;
 var<private> cut_id: u32;
@@ -52,7 +44,7 @@ fn from_key(k: u32) -> f32 {
 }
 
 fn d_of(z: f32) -> f32 {
-    return z / P.tau - mx;
+    return z / P.step.tau - mx;
 }
 
 // Kept by the cuts so far: with mass (NaN has none) and not past the cut.
@@ -62,6 +54,15 @@ fn kept(k: u32, z: f32) -> bool {
     }
     let key = sort_key(z);
     return key > cut_key || (key == cut_key && k <= cut_id);
+}
+
+// Only the kept tokens enter the sum.
+fn cdf_term(k: u32) -> Term {
+    let z = logits[base + k];
+    if kept(k, z) {
+        return Term(exp_acc(d_of(z)), true, true);
+    }
+    return Term(0.0, false, false);
 }
 
 // Workgroup sums, the same value (uniform) on every thread.
@@ -155,12 +156,11 @@ fn nth_tie(lid: u32, key: u32, m: u32) -> u32 {
     if lid == 0u {
         var id = NONE;
         var before = 0u;
-        let chunk = (P.v + WG - 1u) / WG;
         for (var j = 0u; j < WG && id == NONE; j++) {
             if before + red_u[j] >= m {
                 var seen = before;
-                let c1 = min(min(j * chunk, P.v) + chunk, P.v);
-                for (var k = min(j * chunk, P.v); k < c1; k++) {
+                let span = chunk_span(j);
+                for (var k = span.x; k < span.y; k++) {
                     let z = logits[base + k];
                     if kept(k, z) && sort_key(z) == key {
                         seen += 1u;
@@ -188,20 +188,17 @@ fn sample_truncated(
 ) {
     let i = wg_index(wid, nwg);
     // Uniform per workgroup: the whole workgroup returns or none of it.
-    if i >= P.rows {
+    if i >= P.step.rows {
         return;
     }
-    let v = P.v;
-    base = P.logits + (i / P.div) * v;
-    let chunk = (v + WG - 1u) / WG;
-    k0 = min(lid * chunk, v);
-    k1 = min(k0 + chunk, v);
+    let v = P.step.v;
+    step_row(i, lid);
     cut_key = 0u;
     cut_id = NONE;
 
     var m = neg_inf();
     for (var k = k0; k < k1; k++) {
-        m = max_nan(m, logits[base + k] / P.tau);
+        m = max_nan(m, logits[base + k] / P.step.tau);
     }
     red_f[lid] = m;
     workgroupBarrier();
@@ -257,81 +254,18 @@ fn sample_truncated(
         cut_id = id;
     }
 
-    // The inverse CDF over the kept tokens in id order (sample.wgsl's walk).
-    var acc = vec2<f32>(0.0, 0.0);
-    var first = NONE;
-    var last = NONE;
-    for (var k = k0; k < k1; k++) {
-        let z = logits[base + k];
-        if kept(k, z) {
-            acc = neumaier(acc, exp_acc(d_of(z)));
-            if first == NONE {
-                first = k;
-            }
-            last = k;
-        }
-    }
-    red_f[lid] = acc.x + acc.y;
-    cfirst[lid] = first;
-    clast[lid] = last;
-    workgroupBarrier();
+    // The inverse CDF over the kept tokens in id order.
+    cdf_chunks(lid);
     if lid != 0u {
         return;
     }
-    var total = vec2<f32>(0.0, 0.0);
-    var any_first = NONE;
-    var any_last = NONE;
-    for (var j = 0u; j < WG; j++) {
-        total = neumaier(total, red_f[j]);
-        if any_first == NONE {
-            any_first = cfirst[j];
-        }
-        if clast[j] != NONE {
-            any_last = clast[j];
-        }
-    }
-    let sum = total.x + total.y;
-    // The most likely token is always kept, so Σ ≥ 1 (see sample.wgsl).
-    var log_sum = log(sum);
-    if total.x <= 2.0 {
-        log_sum = log1p_acc(max((total.x - 1.0) + total.y, 0.0));
-    }
-    var pick = NONE;
-    let goal = uniforms[P.uniforms + i * P.steps + P.s] * sum;
-    if goal <= 0.0 {
-        pick = any_first;
-    } else {
-        var pre = vec2<f32>(0.0, 0.0);
-        for (var j = 0u; j < WG && pick == NONE; j++) {
-            if goal < pre.x + (pre.y + red_f[j]) {
-                var within = vec2<f32>(0.0, 0.0);
-                let c0 = min(j * chunk, v);
-                let c1 = min(c0 + chunk, v);
-                for (var k = c0; k < c1; k++) {
-                    let z = logits[base + k];
-                    if kept(k, z) {
-                        within = neumaier(within, exp_acc(d_of(z)));
-                        if goal < pre.x + (pre.y + (within.x + within.y)) {
-                            pick = k;
-                            break;
-                        }
-                    }
-                }
-            }
-            pre = neumaier(pre, red_f[j]);
-        }
-    }
-    if pick == NONE {
-        // Rounding left u·Σ above the last sum: the last kept token.
-        pick = any_last;
-    }
+    let cdf = cdf_total();
+    var pick = cdf_draw(i, cdf);
     var lp = bitcast<f32>(P.nan_bits);
     if pick == NONE {
         pick = 0u;
     } else {
-        lp = d_of(logits[base + pick]) - log_sum;
+        lp = d_of(logits[base + pick]) - cdf.log_sum;
     }
-    let out = i * P.steps + P.s;
-    tokens[P.tokens + out] = pick;
-    logprobs[P.logprobs + out] = lp;
+    step_write(i, pick, lp);
 }
