@@ -1,3 +1,5 @@
+//! Declared parameter structs reach WGSL field for field.
+
 use wapo_core::Shape;
 
 use super::{Kernel, Params, dispatch, whole};

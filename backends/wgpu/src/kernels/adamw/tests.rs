@@ -1,3 +1,5 @@
+//! The AdamW step and the gradient's squared norm against f64 host references.
+
 use super::*;
 use crate::kernels::upload_u32;
 

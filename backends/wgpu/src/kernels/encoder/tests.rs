@@ -1,3 +1,5 @@
+//! The embedding kernels against a host reference; bad token and position indices.
+
 use super::*;
 use crate::kernels::test_util::{Lcg, check, get, put, put_u32};
 

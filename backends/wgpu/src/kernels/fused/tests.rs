@@ -1,3 +1,5 @@
+//! The fused objective's kernels against the f64 host engine and the device primitives; dispatch and read-back counts.
+
 use wapo_core::advantage::Groups;
 use wapo_core::logits::{LogitsBatch, logits_objective};
 use wapo_core::{Objective, ObjectiveConfig, Shape, Tensor};

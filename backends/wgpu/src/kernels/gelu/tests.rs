@@ -1,3 +1,5 @@
+//! GELU forward and backward against the tanh formula.
+
 use super::*;
 use crate::WgpuContext;
 use crate::kernels::test_util::{Lcg, check, get, put};

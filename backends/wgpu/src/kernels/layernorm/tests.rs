@@ -1,3 +1,5 @@
+//! LayerNorm forward and backward against a host reference.
+
 use super::*;
 use crate::WgpuContext;
 use crate::context::WgpuDevice;

@@ -1,3 +1,5 @@
+//! The GEMM (every transpose, split-k, bias, accumulate) and the column sums against host references.
+
 use super::super::{View, alloc, write};
 use super::bench::gemm_tflops;
 use super::*;

@@ -1,3 +1,5 @@
+//! RMSNorm forward and backward against the definition.
+
 use super::{rmsnorm_backward, rmsnorm_forward};
 use crate::kernels::View;
 use crate::kernels::test_util::{Lcg, check, get, put};

@@ -1,3 +1,5 @@
+//! The rotary kernel against rotate_half, and its inverse.
+
 use super::{RopePositions, RopeTables, rope};
 use crate::kernels::test_util::{Lcg, check, get, put, put_u32};
 use crate::kernels::{View, upload_u32};

@@ -1,3 +1,5 @@
+//! The row kernels (fill, add, gather, scatter-add) against host references.
+
 use super::*;
 use crate::WgpuContext;
 use crate::kernels::test_util::{Lcg, check, get, get_u32, put, put_u32};

@@ -1,3 +1,5 @@
+//! The samplers (plain and top-k / top-p) against the host's inverse-CDF rule.
+
 use super::*;
 use crate::kernels::{alloc, download_u32};
 

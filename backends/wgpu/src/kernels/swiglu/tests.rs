@@ -1,3 +1,5 @@
+//! SwiGLU forward and backward against the definition.
+
 use super::{swiglu_backward, swiglu_forward};
 use crate::kernels::View;
 use crate::kernels::test_util::{Lcg, check, get, put};

@@ -1,3 +1,5 @@
+//! The chunked head's device statistics and gradient against the host path.
+
 use wapo_core::rl::TokenStats;
 use wapo_core::{Shape, Tensor};
 
