@@ -1,4 +1,4 @@
-//! The fused objective's kernels against the f64 host engine and the device primitives; dispatch and read-back counts.
+//! The fused objective: its kernels against the f64 host engine and the device primitives, dispatch and read-back counts, segmented logits.
 
 use wapo_core::advantage::Groups;
 use wapo_core::logits::{LogitsBatch, logits_objective};

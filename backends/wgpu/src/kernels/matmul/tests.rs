@@ -1,4 +1,4 @@
-//! The GEMM (every transpose, split-k, bias, accumulate) and the column sums against host references.
+//! The GEMM (every variant, tile and split) and the column sums against host references; the GEMM plan.
 
 use super::super::{View, alloc, write};
 use super::bench::gemm_tflops;

@@ -1,4 +1,4 @@
-//! The chunked head's device statistics and gradient against the host path.
+//! The chunked head's device statistics against the host path.
 
 use wapo_core::rl::TokenStats;
 use wapo_core::{Shape, Tensor};
