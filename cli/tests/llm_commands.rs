@@ -335,3 +335,42 @@ fn a_pretrained_model_trains_on_wgpu_as_on_the_cpu() {
         assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{key}: cpu {a} wgpu {b}");
     }
 }
+
+#[test]
+fn score_and_generate_on_wgpu_match_the_cpu() {
+    if wapo_wgpu::test_context().is_none() {
+        return;
+    }
+    let (gguf, _) = tiny_model("wgpu-commands");
+    let on = |backend: &str, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--backend", backend]);
+        json(&wapo(&all, &gguf))
+    };
+    let score = ["score", "--prompt", "What is 1+1?", "--completion", " 2 and 3", "--temperature", "0.7"];
+    let (cpu, gpu) = (on("cpu", &score), on("wgpu", &score));
+    assert_eq!(cpu["completion_ids"], gpu["completion_ids"]);
+    for key in ["logprobs", "entropy"] {
+        let (a, b) = (floats(&cpu[key]), floats(&gpu[key]));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{key}: cpu {x} wgpu {y}");
+        }
+    }
+    // Greedy, and sampled from the same uniforms: the same tokens on both.
+    for extra in
+        [&["--temperature", "0"][..], &["--temperature", "1", "--seed", "5"], &["--top-k", "3", "--top-p", "0.9"]]
+    {
+        let mut args = vec!["generate", "--prompt", "Hi", "--max-new-tokens", "8"];
+        args.extend(extra);
+        let (cpu, gpu) = (on("cpu", &args), on("wgpu", &args));
+        assert_eq!(cpu["ids"], gpu["ids"], "{extra:?}");
+        assert_eq!(cpu["finish_reason"], gpu["finish_reason"], "{extra:?}");
+        for (x, y) in floats(&cpu["logprobs"]).iter().zip(&floats(&gpu["logprobs"])) {
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{extra:?}: ℓ cpu {x} wgpu {y}");
+        }
+    }
+    let bad = wapo(&["score", "--prompt", "x", "--completion", "y", "--backend", "tpu"], &gguf);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("backend"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

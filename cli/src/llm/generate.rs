@@ -1,17 +1,20 @@
 //! `wapo generate --model M --prompt P`: sampled (or greedy, at τ = 0)
 //! continuation with a KV cache, stopping at the model's end-of-sequence
-//! tokens or after `--max-new-tokens`.
+//! tokens or after `--max-new-tokens`, on the chosen backend (on wgpu the
+//! tokens are drawn on the device from the same uniforms).
 
 use clap::Args;
 use wapo_core::rl::{Policy, Prompts, Sampling, TrainState};
 
-use super::ModelArg;
+use super::{BackendArg, ModelArg};
 use crate::error::{CliError, Result};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub model: ModelArg,
+    #[command(flatten)]
+    pub backend: BackendArg,
     #[arg(long)]
     pub prompt: String,
     /// Wrap the prompt in the model's chat template (ChatML) as a user message.
@@ -39,28 +42,30 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         return Err(CliError::config("top-p", "must be in (0, 1]"));
     }
-    let mut lm: super::Lm = super::load(&args.model.model)?;
-    let ids = lm.prompt_ids(&args.prompt, args.chat)?;
-    let steps = args.max_new_tokens.min(lm.policy.config().context.saturating_sub(ids.len()) + 1);
-    if steps == 0 || ids.len() > lm.policy.config().context {
-        return Err(CliError::config("prompt", "is longer than the model's context"));
-    }
-    let uniforms = TrainState::new(args.seed).uniforms(steps);
-    let sampling = Sampling { top_k: args.top_k, top_p: args.top_p, stop: lm.tokenizer.eos().to_vec() };
-    let prompts = Prompts { tokens: &ids, batch: 1, len: ids.len(), pad: &[] };
-    let out = lm.policy.generate_with(prompts, 1, steps, args.temperature, &uniforms, &sampling)?;
-    let len = out.lengths[0];
-    let new = &out.tokens[..len];
-    let stopped = new.last().is_some_and(|y| sampling.stop.contains(y));
-    // The stop token ends the text; it is not part of it.
-    let text_ids = if stopped { &new[..len - 1] } else { new };
-    let text = lm.tokenizer.decode(text_ids, true)?;
-    let finish = if stopped { "stop" } else { "length" };
-    super::print_json(&serde_json::json!({
-        "ids": new,
-        "text": text,
-        "logprobs": super::json_f32(&out.logprobs[..len]),
-        "finish_reason": finish,
-    }));
-    Ok(())
+    with_pretrained!(args.backend.get()?, &args.model.model, |policy, meta| {
+        let mut policy = policy;
+        let ids = super::prompt_ids(&meta.tokenizer, &args.prompt, args.chat)?;
+        let steps = args.max_new_tokens.min(policy.config().context.saturating_sub(ids.len()) + 1);
+        if steps == 0 || ids.len() > policy.config().context {
+            return Err(CliError::config("prompt", "is longer than the model's context"));
+        }
+        let uniforms = TrainState::new(args.seed).uniforms(steps);
+        let sampling = Sampling { top_k: args.top_k, top_p: args.top_p, stop: meta.tokenizer.eos().to_vec() };
+        let prompts = Prompts { tokens: &ids, batch: 1, len: ids.len(), pad: &[] };
+        let out = policy.generate_with(prompts, 1, steps, args.temperature, &uniforms, &sampling)?;
+        let len = out.lengths[0];
+        let new = &out.tokens[..len];
+        let stopped = new.last().is_some_and(|y| sampling.stop.contains(y));
+        // The stop token ends the text; it is not part of it.
+        let text_ids = if stopped { &new[..len - 1] } else { new };
+        let text = meta.tokenizer.decode(text_ids, true)?;
+        let finish = if stopped { "stop" } else { "length" };
+        super::print_json(&serde_json::json!({
+            "ids": new,
+            "text": text,
+            "logprobs": super::json_f32(&out.logprobs[..len]),
+            "finish_reason": finish,
+        }));
+        Ok(())
+    })
 }

@@ -8,15 +8,13 @@ pub mod score;
 pub mod task;
 pub mod tokenize;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
-use wapo_core::Tensor;
-use wapo_core::host::HostTensor;
-use wapo_cpu::model::CpuModel;
-use wapo_io::model::Loaded;
 use wapo_io::tokenizer::Tokenizer;
 
+use crate::config::Backend;
+use crate::config::knob::Knob;
 use crate::error::{CliError, Result};
 
 /// The model argument every command here takes.
@@ -28,11 +26,20 @@ pub struct ModelArg {
     pub model: PathBuf,
 }
 
-/// A pretrained model on the CPU backend with its tokenizer; `T` is the
-/// tensor its logits come in.
-pub struct Lm<T: Tensor = HostTensor<f32>> {
-    pub policy: CpuModel<T>,
-    pub tokenizer: Tokenizer,
+/// Where `score` and `generate` run the model.
+#[derive(Args, Debug, Clone)]
+pub struct BackendArg {
+    /// `cpu` or `wgpu` (any GPU through Vulkan, Metal or DX12).
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+}
+
+impl BackendArg {
+    pub fn get(&self) -> Result<Backend> {
+        <Backend as Knob>::from_flag(&self.backend).ok_or_else(|| {
+            CliError::config("backend", format!("expected {}, got `{}`", Backend::expected(), self.backend))
+        })
+    }
 }
 
 /// What a model file holds besides its tensors.
@@ -44,26 +51,14 @@ pub struct Meta {
     pub model_type: String,
 }
 
-/// Loads `path` into a CPU policy; the file's tensors are dropped once copied.
-pub fn load<T: Tensor>(path: &Path) -> Result<Lm<T>>
-where
-    T::Device: Default,
-{
-    let Loaded { config, tensors, tokenizer, .. } = wapo_io::model::load(path)?;
-    let policy = CpuModel::from_named(config, &tensors, Default::default())?;
-    Ok(Lm { policy, tokenizer })
-}
-
-impl<T: Tensor> Lm<T> {
-    /// Token ids of `text`, through the model's chat template when `chat`.
-    pub fn prompt_ids(&self, text: &str, chat: bool) -> Result<Vec<u32>> {
-        let text = if chat { self.tokenizer.chat_prompt(text, None)? } else { text.to_string() };
-        let ids = self.tokenizer.encode(&text)?;
-        if ids.is_empty() {
-            return Err(CliError::config("prompt", "is empty after tokenization"));
-        }
-        Ok(ids)
+/// Token ids of `text`, through the model's chat template when `chat`.
+pub fn prompt_ids(tokenizer: &Tokenizer, text: &str, chat: bool) -> Result<Vec<u32>> {
+    let text = if chat { tokenizer.chat_prompt(text, None)? } else { text.to_string() };
+    let ids = tokenizer.encode(&text)?;
+    if ids.is_empty() {
+        return Err(CliError::config("prompt", "is empty after tokenization"));
     }
+    Ok(ids)
 }
 
 /// Prints `value` as one line of JSON.
