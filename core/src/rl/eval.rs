@@ -45,7 +45,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
     if cfg.k == 0 {
         return Ok(m);
     }
-    let stops = stopping(task);
+    let sampling = stopping(task).unwrap_or_default();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (p, t, k) = (task.prompt_len(), task.completion_len(), cfg.k);
     let (mut passed, mut reward, mut entropy) = (0usize, 0.0, 0.0);
@@ -53,10 +53,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
         let prompts = flatten_prompts(chunk, p)?;
         let view = prompts.view(0, chunk.len());
         let uniforms: Vec<f32> = (0..chunk.len() * k * t).map(|_| uniform(&mut rng)).collect();
-        let r = match &stops {
-            Some(sampling) => policy.generate_with(view, k, t, cfg.temperature, &uniforms, sampling)?,
-            None => policy.generate(view, k, t, cfg.temperature, &uniforms)?,
-        };
+        let r = policy.generate(view, k, t, cfg.temperature, &uniforms, &sampling)?;
         for (b, e) in chunk.iter().enumerate() {
             let rewards: Vec<f64> = (0..k)
                 .map(|j| {
@@ -116,7 +113,7 @@ pub fn greedy_eval<P: Policy>(policy: &mut P, task: &dyn Task, examples: usize, 
         let view = prompts.view(0, chunk.len());
         let (out, lengths) = match &stops {
             Some(sampling) => {
-                let r = policy.generate_with(view, 1, t, 0.0, &[], sampling)?;
+                let r = policy.generate(view, 1, t, 0.0, &[], sampling)?;
                 (r.tokens, r.lengths)
             }
             None => (policy.greedy(view, t)?, alloc::vec![t; chunk.len()]),

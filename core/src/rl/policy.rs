@@ -227,9 +227,13 @@ pub trait Policy {
 
     /// Samples `group` completions of `steps` tokens for each prompt with a
     /// KV cache. Token `t` of row `n` is drawn by inverse CDF from
-    /// softmax(z/τ) with `uniforms[n·steps + t]` ∈ [0, 1), so that two
+    /// softmax(z/τ), truncated to `sampling`'s top-k / top-p and
+    /// renormalized, with `uniforms[n·steps + t]` ∈ [0, 1), so that two
     /// backends fed the same uniforms draw the same tokens. `temperature = 0`
     /// decodes greedily (`uniforms` may then be empty) and records ℓ at τ = 1.
+    /// A row stops at its first token in `sampling.stop`, and generation
+    /// ends once every row has; `Sampling::default()` draws from the whole
+    /// softmax and never stops early.
     fn generate(
         &mut self,
         prompts: Prompts<'_>,
@@ -237,28 +241,8 @@ pub trait Policy {
         steps: usize,
         temperature: f64,
         uniforms: &[f32], // (N, steps)
-    ) -> Result<Rollout>;
-
-    /// [`Policy::generate`] with top-k / top-p truncation and stop tokens; a
-    /// row stops at its first stop token, and generation ends once every
-    /// row has. The default supports neither (an error when asked for).
-    fn generate_with(
-        &mut self,
-        prompts: Prompts<'_>,
-        group: usize,
-        steps: usize,
-        temperature: f64,
-        uniforms: &[f32], // (N, steps)
         sampling: &Sampling,
-    ) -> Result<Rollout> {
-        if sampling.truncates(self.config().vocab) || !sampling.stop.is_empty() {
-            return Err(Error::Config {
-                field: "rollout",
-                reason: "top-k, top-p and stop tokens are not supported by this backend's generation yet",
-            });
-        }
-        self.generate(prompts, group, steps, temperature, uniforms)
-    }
+    ) -> Result<Rollout>;
 
     /// Training forward over prompt + completion, the `group` completions of
     /// a prompt sharing its prompt positions. Returns the logits that score
@@ -348,7 +332,7 @@ pub trait Policy {
 
     /// Greedy decoding of `steps` tokens per prompt: (B, steps).
     fn greedy(&mut self, prompts: Prompts<'_>, steps: usize) -> Result<Vec<u32>> {
-        Ok(self.generate(prompts, 1, steps, 0.0, &[])?.tokens)
+        Ok(self.generate(prompts, 1, steps, 0.0, &[], &Sampling::default())?.tokens)
     }
 }
 

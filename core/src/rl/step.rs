@@ -256,7 +256,7 @@ fn sample_batch<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &RlConfig, stat
     let uniforms = state.uniforms(n * t);
     let prompt_view = prompts.view(0, cfg.prompts);
     let sampling = Sampling { stop: task.stop_tokens().to_vec(), ..cfg.sampling.clone() };
-    let r = policy.generate_with(prompt_view, cfg.group, t, cfg.objective.temperature, &uniforms, &sampling)?;
+    let r = policy.generate(prompt_view, cfg.group, t, cfg.objective.temperature, &uniforms, &sampling)?;
     let rewards = (0..n).map(|i| task.reward(&examples[i / cfg.group], &r.tokens[i * t..(i + 1) * t])).collect();
     let mask = r.mask();
     Ok(Batch { prompts, tokens: r.tokens, old_logprobs: r.logprobs, mask, rewards, t })
