@@ -8,10 +8,12 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use crate::error::{Error, Result};
-use crate::rl::policy::{Policy, Sampling};
+use crate::rl::batch::flatten_prompts;
+use crate::rl::metrics::{Metrics, push};
+use crate::rl::policy::Policy;
+use crate::rl::readback::mean_entropy;
 use crate::rl::state::uniform;
-use crate::rl::step::{flatten_prompts, mean_entropy};
-use crate::rl::{Metrics, push};
+use crate::rl::truncate::{Processing, Sampling};
 use crate::task::{Example, Split, Task};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -67,7 +69,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
         // Greedy sampling (τ = 0) reports the entropy of the untempered policy.
         let tau = if cfg.temperature > 0.0 { cfg.temperature } else { 1.0 };
         let mean = if policy.config().chunked_head() {
-            let h = policy.forward_stats(view, k, &r.tokens, crate::rl::Processing::temperature(tau))?.entropy;
+            let h = policy.forward_stats(view, k, &r.tokens, Processing::temperature(tau))?.entropy;
             // Positions after a row stopped repeat its stop token: not generated.
             let mask = r.mask();
             let real = mask.iter().sum::<f64>().max(1.0);

@@ -24,9 +24,14 @@ use crate::advantage::Groups;
 use crate::error::{Error, Result};
 use crate::logits::{LogitsBatch, logits_objective};
 use crate::objective::{Output, Plan, PlanBatch, RowsBatch, rows_objective};
-use crate::rl::policy::{OptimConfig, Policy, Prompts, TokenStats};
+use crate::rl::batch::{Batch, Padded};
+use crate::rl::config::RlConfig;
+use crate::rl::entropy_pred::Taxonomy;
+use crate::rl::guard::finite_step;
+use crate::rl::metrics::Metrics;
+use crate::rl::policy::{Policy, Prompts, TokenStats};
+use crate::rl::readback::{download, output_stats};
 use crate::rl::state::NonFinite;
-use crate::rl::step::{Batch, Padded, RlConfig, Totals, download, output_stats};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -66,16 +71,6 @@ fn optimizer_step<P: Policy>(policy: &mut P, cfg: &RlConfig) -> core::result::Re
     }
 }
 
-/// The optimizer step of RL and SFT alike: the gradient norm, or `None`
-/// when it is NaN or infinite, however the backend reports that.
-pub(crate) fn finite_step<P: Policy>(policy: &mut P, optim: &OptimConfig) -> Result<Option<f64>> {
-    match policy.optimizer_step(optim) {
-        Ok(norm) if norm.is_finite() => Ok(Some(norm)),
-        Ok(_) | Err(Error::NonFinite { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Every update of `batch`; what was non-finite when one was stopped (the
 /// caller undoes the step's updates then).
 pub(super) fn update_all<P: Policy>(
@@ -105,6 +100,66 @@ pub(super) fn update_all<P: Policy>(
         }
     }
     Ok(None)
+}
+
+/// What the updates of one step add up to, for its metrics.
+pub(super) struct Totals {
+    /// Σ of the first pass's minibatch losses.
+    pub loss_sum: f64,
+    pub clipped: u64,
+    pub kept: u64,
+    pub grad_norm: f64,
+    pub tax: Taxonomy,
+    /// The §8 diagnostics of each minibatch of the first pass, averaged.
+    pub diag: Metrics,
+}
+
+impl Totals {
+    /// Empty totals for a batch of `tokens` (N·T) positions.
+    pub fn new(tokens: usize) -> Self {
+        Totals { loss_sum: 0.0, clipped: 0, kept: 0, grad_norm: 0.0, tax: Taxonomy::new(tokens), diag: Metrics::new() }
+    }
+
+    pub fn taxonomy<T: Tensor>(
+        &mut self,
+        offset: usize,
+        stats: &TokenStats,
+        mask: &[f64],
+        out: &Output<T>,
+    ) -> Result<()> {
+        self.tax.accumulate(offset, mask, stats, out)
+    }
+
+    pub fn diagnostics<T: Tensor>(
+        &mut self,
+        out: &Output<T>,
+        old: &T,
+        rewards: &[f64],
+        group_ids: &[i64],
+        parts: usize,
+    ) -> Result<()> {
+        add_diagnostics(&mut self.diag, out, old, rewards, group_ids, parts)
+    }
+}
+
+/// Adds one minibatch's share of the §8 diagnostics to `acc` (their mean
+/// over `parts` minibatches).
+fn add_diagnostics<T: Tensor>(
+    acc: &mut Metrics,
+    out: &Output<T>,
+    old: &T,
+    rewards: &[f64],
+    group_ids: &[i64],
+    parts: usize,
+) -> Result<()> {
+    for (k, v) in crate::diagnostics::diagnostics(out, old, rewards, group_ids)? {
+        let share = v / parts as f64;
+        match acc.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, x)) => *x += share,
+            None => acc.push((k, share)),
+        }
+    }
+    Ok(())
 }
 
 /// Prompts `lo..hi` of a batch (rows `lo·G..hi·G`) on the device.
