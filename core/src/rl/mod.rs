@@ -5,6 +5,14 @@
 //! entropy-change prediction of a step ([`entropy_pred`]) and held-out
 //! evaluation ([`evaluate`]).
 //!
+//! Each file imports only files listed before it, so they form no circle:
+//! `arch`, `rows`, `state`, `metrics` and `truncate` import none;
+//! `policy` (the trait and its defaults); `checks`, `layout`, `batch`,
+//! `guard` (the non-finite guard), `readback` and `config`;
+//! `entropy_pred`; `minibatch` (one optimizer step); `step` (the RL step:
+//! sample, score, plan, update, measure); `eval`; `sft`. This file only
+//! declares them and re-exports.
+//!
 //! Metrics are a flat list of namespaced `(name, value)` pairs
 //! (`rollout/reward_mean`, `objective/clipped_fraction`, `entropy/mean`,
 //! `bins/pos_peak_count`, `entropy/delta_pred`, `entropy/delta_measured`,

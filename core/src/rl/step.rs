@@ -1,20 +1,21 @@
-//! One RL step, written once for every backend: sample prompts, generate G
-//! completions per prompt, score them, then `epochs` × `minibatches`
-//! optimizer steps on the configured objective ([`super::minibatch`]), with
-//! the token taxonomy of `OBJECTIVE.md` §7 in the metrics.
+//! One RL step, written once for every backend and read top to bottom in
+//! [`rl_step`]: sample G completions of B prompts, score them, plan the
+//! `epochs` × `minibatches` optimizer steps, update (each step in
+//! [`super::minibatch`]), and measure: the metrics, with the token taxonomy
+//! of `OBJECTIVE.md` §7 and the entropy change of [`super::entropy_pred`].
 
 use alloc::format;
 use alloc::vec::Vec;
 
 use crate::error::Result;
 use crate::objective::BinSpec;
-use crate::rl::batch::{Batch, flatten_prompts};
+use crate::rl::batch::{Batch, Padded, flatten_prompts};
 use crate::rl::config::RlConfig;
-use crate::rl::entropy_pred;
+use crate::rl::entropy_pred::{self, Before};
 use crate::rl::guard::{Snapshot, all_finite};
 use crate::rl::metrics::{Clock, Metrics, metric, push};
-use crate::rl::minibatch::{self, Totals};
-use crate::rl::policy::Policy;
+use crate::rl::minibatch::{self, Totals, Update, Way};
+use crate::rl::policy::{Policy, Rollout};
 use crate::rl::state::{NonFinite, TrainState};
 use crate::rl::truncate::Sampling;
 use crate::task::{Example, Split, Task};
@@ -35,18 +36,91 @@ pub fn rl_step<P: Policy>(
     cfg.validate()?;
     let now = || clock.map_or(0.0, |c| c());
     let t0 = now();
-    let batch = sample_batch(policy, task, cfg, state)?;
+    let sampled = sample(policy, task, cfg, state)?;
+    let batch = score(task, cfg, sampled);
     let t1 = now();
+    let plan = plan(policy, cfg);
+    let before = measure_before(policy, cfg, &batch)?;
+    let totals = update(policy, cfg, &batch, &plan, state)?;
+    let t2 = now();
+    state.rl_steps += 1;
+    let mut m = measure(policy, cfg, &batch, before.as_ref(), totals, state)?;
+    let t3 = now();
+    if clock.is_some() {
+        push(&mut m, "time/generate_s", t1 - t0);
+        push(&mut m, "time/train_s", t2 - t1);
+        push(&mut m, "time/entropy_s", t3 - t2);
+        push(&mut m, "time/step_s", t3 - t0);
+    }
+    Ok(m)
+}
 
-    let (b, g) = (cfg.prompts, cfg.group);
+/// The rollouts of a step before scoring: the examples drawn, their prompts
+/// and the G completions of each.
+struct Sampled {
+    examples: Vec<Example>,
+    prompts: Padded,
+    rollout: Rollout,
+}
+
+/// Sample: B training prompts and the N·T uniforms from `state`, then G completions of each prompt.
+fn sample<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &RlConfig, state: &mut TrainState) -> Result<Sampled> {
+    let (p, t) = (task.prompt_len(), task.completion_len());
+    let examples: Vec<Example> =
+        state.indices(cfg.prompts).into_iter().map(|i| task.example(Split::Train, i)).collect();
+    let prompts = flatten_prompts(&examples, p)?;
+    let uniforms = state.uniforms(cfg.prompts * cfg.group * t);
+    let sampling = Sampling { stop: task.stop_tokens().to_vec(), ..cfg.sampling.clone() };
+    let view = prompts.view(0, cfg.prompts);
+    let rollout = policy.generate(view, cfg.group, t, cfg.objective.temperature, &uniforms, &sampling)?;
+    Ok(Sampled { examples, prompts, rollout })
+}
+
+/// Score: the task's reward of every completion, in the batch the updates read.
+fn score(task: &dyn Task, cfg: &RlConfig, sampled: Sampled) -> Batch {
+    let Sampled { examples, prompts, rollout: r } = sampled;
+    let (n, t) = (cfg.prompts * cfg.group, task.completion_len());
+    let rewards = (0..n).map(|i| task.reward(&examples[i / cfg.group], &r.tokens[i * t..(i + 1) * t])).collect();
+    let mask = r.mask();
+    Batch { prompts, tokens: r.tokens, old_logprobs: r.logprobs, mask, rewards, t }
+}
+
+/// Plan: the optimizer steps in order, `epochs` passes of `minibatches` slices of whole groups.
+fn plan<P: Policy>(policy: &P, cfg: &RlConfig) -> Vec<Update> {
+    let (b, k) = (cfg.prompts, cfg.minibatches);
+    let way = Way::of(policy.config(), cfg);
+    (0..cfg.epochs)
+        .flat_map(|epoch| {
+            (0..k).map(move |mb| Update { prompts: mb * b / k..(mb + 1) * b / k, first_pass: epoch == 0, way })
+        })
+        .collect()
+}
+
+/// Measure, before the update: the batch's logits, when the step measures its entropy change.
+fn measure_before<P: Policy>(policy: &mut P, cfg: &RlConfig, batch: &Batch) -> Result<Option<Before>> {
+    if !cfg.measure_entropy {
+        return Ok(None);
+    }
+    entropy_pred::before(policy, batch.prompts.view(0, cfg.prompts), cfg.group, &batch.tokens, cfg.processing())
+}
+
+/// Update: the plan's optimizer steps, undone together when one turns NaN or ±inf (recorded in `state`).
+fn update<P: Policy>(
+    policy: &mut P,
+    cfg: &RlConfig,
+    batch: &Batch,
+    plan: &[Update],
+    state: &mut TrainState,
+) -> Result<Totals> {
     let mut totals = Totals::new(batch.tokens.len());
-    let pre = if cfg.measure_entropy {
-        entropy_pred::before(policy, batch.prompts.view(0, b), g, &batch.tokens, cfg.processing())?
-    } else {
-        None
-    };
     let before_update = Snapshot::take(policy)?;
-    let mut skipped = minibatch::update_all(policy, cfg, &batch, &mut totals)?;
+    let mut skipped = None;
+    for u in plan {
+        skipped = minibatch::update(policy, cfg, batch, u, &mut totals)?;
+        if skipped.is_some() {
+            break;
+        }
+    }
     if skipped.is_none() && !all_finite(&policy.parameters()?) {
         skipped = Some(NonFinite::Parameters);
     }
@@ -54,10 +128,20 @@ pub fn rl_step<P: Policy>(
         before_update.restore(policy)?;
     }
     state.record_update(skipped);
-    let t2 = now();
-    let updates = (cfg.epochs * cfg.minibatches) as f64;
-    state.rl_steps += 1;
+    Ok(totals)
+}
 
+/// Measure: the step's metrics, and the entropy change against `before` when asked.
+fn measure<P: Policy>(
+    policy: &mut P,
+    cfg: &RlConfig,
+    batch: &Batch,
+    before: Option<&Before>,
+    totals: Totals,
+    state: &TrainState,
+) -> Result<Metrics> {
+    let (b, g) = (cfg.prompts, cfg.group);
+    let updates = (cfg.epochs * cfg.minibatches) as f64;
     let mut m = Metrics::new();
     push(&mut m, "step/rl", state.rl_steps as f64);
     reward_metrics(&mut m, &batch.rewards, g);
@@ -81,45 +165,13 @@ pub fn rl_step<P: Policy>(
     }
     if cfg.measure_entropy {
         let prompts = batch.prompts.view(0, b);
-        entropy_pred::after(
-            policy,
-            prompts,
-            g,
-            &batch.tokens,
-            &batch.mask,
-            cfg.processing(),
-            pre.as_ref(),
-            &tax,
-            &mut m,
-        )?;
-    }
-    let t3 = now();
-    if clock.is_some() {
-        push(&mut m, "time/generate_s", t1 - t0);
-        push(&mut m, "time/train_s", t2 - t1);
-        push(&mut m, "time/entropy_s", t3 - t2);
-        push(&mut m, "time/step_s", t3 - t0);
+        entropy_pred::after(policy, prompts, g, &batch.tokens, &batch.mask, cfg.processing(), before, &tax, &mut m)?;
     }
     Ok(m)
 }
 
-/// Draws B training prompts and the N·T sampling uniforms from `state`, then
-/// generates and scores.
-fn sample_batch<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &RlConfig, state: &mut TrainState) -> Result<Batch> {
-    let (p, t) = (task.prompt_len(), task.completion_len());
-    let examples: Vec<Example> =
-        state.indices(cfg.prompts).into_iter().map(|i| task.example(Split::Train, i)).collect();
-    let prompts = flatten_prompts(&examples, p)?;
-    let n = cfg.prompts * cfg.group;
-    let uniforms = state.uniforms(n * t);
-    let prompt_view = prompts.view(0, cfg.prompts);
-    let sampling = Sampling { stop: task.stop_tokens().to_vec(), ..cfg.sampling.clone() };
-    let r = policy.generate(prompt_view, cfg.group, t, cfg.objective.temperature, &uniforms, &sampling)?;
-    let rewards = (0..n).map(|i| task.reward(&examples[i / cfg.group], &r.tokens[i * t..(i + 1) * t])).collect();
-    let mask = r.mask();
-    Ok(Batch { prompts, tokens: r.tokens, old_logprobs: r.logprobs, mask, rewards, t })
-}
-
+/// The rollouts' rewards: their mean, and the share of groups solved or
+/// without signal (every reward equal).
 fn reward_metrics(m: &mut Metrics, rewards: &[f64], g: usize) {
     let n = rewards.len().max(1) as f64;
     push(m, "rollout/reward_mean", rewards.iter().sum::<f64>() / n);
