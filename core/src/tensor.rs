@@ -9,7 +9,6 @@
 //! holding small non-negative integers (exact in f32 below 2^24).
 
 use crate::error::{Error, Result};
-use crate::scalar::Scalar;
 use crate::shape::Shape;
 
 /// Elementwise unary operations.
@@ -136,13 +135,12 @@ pub enum Reduce {
 pub trait Tensor: Sized + Clone {
     /// Where tensors live (a device handle; `()` for the host).
     type Device: Clone;
-    /// The element type computed in.
-    type Elem: Scalar;
 
     fn device(&self) -> Self::Device;
     fn shape(&self) -> Shape;
 
-    /// Uploads `data` (row-major, `shape.numel()` values) converted to `Elem`.
+    /// Uploads `data` (row-major, `shape.numel()` values) converted to the
+    /// backend's element type.
     fn upload(dev: &Self::Device, data: &[f64], shape: Shape) -> Result<Self>;
     /// Downloads into `out` (`shape().numel()` values) as f64.
     fn download(&self, out: &mut [f64]) -> Result<()>;

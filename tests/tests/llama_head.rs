@@ -31,10 +31,7 @@ impl Policy for ThroughLogits {
         self.0.config()
     }
     fn device(&self) {}
-    fn generate(&mut self, p: Prompts<'_>, g: usize, s: usize, t: f64, u: &[f32]) -> Result<Rollout> {
-        self.0.generate(p, g, s, t, u)
-    }
-    fn generate_with(
+    fn generate(
         &mut self,
         p: Prompts<'_>,
         g: usize,
@@ -43,7 +40,7 @@ impl Policy for ThroughLogits {
         u: &[f32],
         sampling: &Sampling,
     ) -> Result<Rollout> {
-        self.0.generate_with(p, g, s, t, u, sampling)
+        self.0.generate(p, g, s, t, u, sampling)
     }
     fn forward(&mut self, p: Prompts<'_>, g: usize, c: &[u32]) -> Result<Self::T> {
         self.0.forward(p, g, c)
@@ -110,7 +107,7 @@ impl<P: Policy> StatsPolicy for P {
         self.backward_logprobs(p, g, c, gl, pr)
     }
     fn sample(&mut self, p: Prompts<'_>, g: usize, s: usize, t: f64, u: &[f32], sm: &Sampling) -> Result<Rollout> {
-        self.generate_with(p, g, s, t, u, sm)
+        self.generate(p, g, s, t, u, sm)
     }
     fn zero(&mut self) {
         self.zero_grad()
@@ -196,7 +193,7 @@ fn check(cfg: ModelConfig, pr: Processing, path: Path) {
     }
     let mut reference_model: CpuModel = CpuModel::new(cfg, 4).unwrap();
     reference_model.raw_parameters_mut().copy_from_slice(a.raw_parameters().0);
-    let mut comps = a.generate_with(view, g, t, pr.temperature, &uniforms, &sampling(pr)).unwrap().tokens;
+    let mut comps = a.generate(view, g, t, pr.temperature, &uniforms, &sampling(pr)).unwrap().tokens;
     for (i, y) in comps.iter_mut().enumerate() {
         if i % 3 == 1 {
             *y = ((*y as usize * 7 + 11) % v) as u32;
@@ -335,9 +332,11 @@ fn padded_prompts_compute_what_they_compute_alone() {
             assert!(d < 1e-5, "prompt {k}: {d}");
         }
         // Generation: the same greedy tokens and ℓ as alone.
-        let r = m.generate(both, g, 4, 0.0, &[]).unwrap();
+        let r = m.generate(both, g, 4, 0.0, &[], &Sampling::default()).unwrap();
         for (k, p) in [&a, &b].iter().enumerate() {
-            let alone = m.generate(Prompts { tokens: p, batch: 1, len: p.len(), pad: &[] }, g, 4, 0.0, &[]).unwrap();
+            let alone = m
+                .generate(Prompts { tokens: p, batch: 1, len: p.len(), pad: &[] }, g, 4, 0.0, &[], &Sampling::default())
+                .unwrap();
             assert_eq!(alone.tokens, r.tokens[k * g * 4..(k + 1) * g * 4], "prompt {k}");
         }
         // A prompt of padding only is refused.

@@ -415,7 +415,7 @@ fn a_per_part_normalizer_fails_the_parameter_comparison() {
         let update = |per_group: bool| {
             let mut p: CpuModel<CpuTensor> = CpuModel::new(llama(), 5).unwrap();
             let start = flat(&p);
-            let r = p.generate(view, g, t, 1.0, &uniforms).unwrap();
+            let r = p.generate(view, g, t, 1.0, &uniforms, &Sampling::default()).unwrap();
             let s = p.forward_stats(view, g, &r.tokens, Processing::temperature(1.0)).unwrap();
             let parts: Vec<Range<usize>> =
                 if per_group { vec![0..g, g..2 * g] } else { std::iter::once(0..2 * g).collect() };

@@ -137,8 +137,8 @@ fn generation_matches_the_cpu() {
         let uniforms: Vec<f32> = (0..b * g * steps).map(|_| rng.uniform() as f32).collect();
         for tau in [0.0, 1.0, 0.7] {
             let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
-            let rc = cpu.generate(view, g, steps, tau, u).unwrap();
-            let rg = gpu.generate(view, g, steps, tau, u).unwrap();
+            let rc = cpu.generate(view, g, steps, tau, u, &Sampling::default()).unwrap();
+            let rg = gpu.generate(view, g, steps, tau, u, &Sampling::default()).unwrap();
             println!("{what} τ = {tau}: {:?}", rg.tokens);
             assert_eq!(rc.tokens, rg.tokens, "{what}: tokens at τ = {tau}");
             close(&format!("{what} logprobs τ={tau}"), &rc.logprobs, &rg.logprobs);
@@ -222,8 +222,8 @@ fn ragged_against_cpu(dev: &WgpuDevice, what: &str, cpu: &mut CpuModel<CpuTensor
     let uniforms: Vec<f32> = (0..b * g * steps).map(|_| rng.uniform() as f32).collect();
     for tau in [0.0, 0.8] {
         let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
-        let rc = cpu.generate(view, g, steps, tau, u).unwrap();
-        let rg = gpu.generate(view, g, steps, tau, u).unwrap();
+        let rc = cpu.generate(view, g, steps, tau, u, &Sampling::default()).unwrap();
+        let rg = gpu.generate(view, g, steps, tau, u, &Sampling::default()).unwrap();
         println!("{what} ragged τ = {tau}: {:?}", rg.tokens);
         assert_eq!(rc.tokens, rg.tokens, "{what}: ragged tokens at τ = {tau}");
         close(&format!("{what} ragged logprobs τ={tau}"), &rc.logprobs, &rg.logprobs);
@@ -231,19 +231,19 @@ fn ragged_against_cpu(dev: &WgpuDevice, what: &str, cpu: &mut CpuModel<CpuTensor
 
     // Each prompt alone on the GPU: the same logits and the same rollout.
     let vt = v * t;
-    let rp = gpu.generate(view, g, steps, 0.8, &uniforms).unwrap();
+    let rp = gpu.generate(view, g, steps, 0.8, &uniforms, &Sampling::default()).unwrap();
     for (k, x) in alone.iter().enumerate() {
         let one = Prompts { tokens: x, batch: 1, len: x.len(), pad: &[] };
         let mine = &comps[k * g * t..(k + 1) * g * t];
         let la = gpu.forward(one, g, mine).unwrap().to_vec().unwrap();
         close(&format!("{what} prompt {k} alone vs padded"), &la, &lgv[k * g * vt..(k + 1) * g * vt]);
         let u = &uniforms[k * g * steps..(k + 1) * g * steps];
-        let ra = gpu.generate(one, g, steps, 0.8, u).unwrap();
+        let ra = gpu.generate(one, g, steps, 0.8, u, &Sampling::default()).unwrap();
         assert_eq!(ra.tokens, rp.tokens[k * g * steps..(k + 1) * g * steps], "{what}: prompt {k} alone vs padded");
     }
 }
 
-/// `generate_with` against the CPU from the same uniforms, on ragged
+/// `generate` with top-k / top-p and stop tokens against the CPU from the same uniforms, on ragged
 /// prompts: stop tokens (a row ends at its first, later positions repeat it
 /// with ℓ° = 0; with most of the vocabulary stopping, every row stops early
 /// and the generation ends), top-k and top-p (ℓ° of the truncated,
@@ -273,8 +273,8 @@ fn stop_tokens_and_truncated_sampling_match_the_cpu() {
         for dec in &cases {
             for tau in [0.0, 0.9] {
                 let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
-                let rc = cpu.generate_with(view, g, steps, tau, u, dec).unwrap();
-                let rg = gpu.generate_with(view, g, steps, tau, u, dec).unwrap();
+                let rc = cpu.generate(view, g, steps, tau, u, dec).unwrap();
+                let rg = gpu.generate(view, g, steps, tau, u, dec).unwrap();
                 println!("{what} {dec:?} τ = {tau}: lengths {:?}", rg.lengths);
                 assert_eq!(rc.tokens, rg.tokens, "{what} {dec:?} τ = {tau}: tokens");
                 assert_eq!(rc.lengths, rg.lengths, "{what} {dec:?} τ = {tau}: lengths");

@@ -10,7 +10,7 @@
 use wapo_core::advantage::Groups;
 use wapo_core::logits::{LogitsBatch, logits_objective};
 use wapo_core::objective::{Objective, ObjectiveConfig};
-use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Processing, Prompts};
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, Policy, Processing, Prompts, Sampling};
 use wapo_core::{Shape, Tensor};
 use wapo_cpu::CpuTensor;
 use wapo_cpu::model::CpuModel;
@@ -206,8 +206,8 @@ fn generation_from_the_same_uniforms_draws_the_same_tokens() {
     let uniforms: Vec<f32> = (0..b * g * steps).map(|_| rng.uniform() as f32).collect();
     for tau in [1.0, 0.7, 0.0] {
         let u: &[f32] = if tau > 0.0 { &uniforms } else { &[] };
-        let rc = cpu.generate(batch.prompts(), g, steps, tau, u).unwrap();
-        let rg = gpu.generate(batch.prompts(), g, steps, tau, u).unwrap();
+        let rc = cpu.generate(batch.prompts(), g, steps, tau, u, &Sampling::default()).unwrap();
+        let rg = gpu.generate(batch.prompts(), g, steps, tau, u, &Sampling::default()).unwrap();
         assert_eq!(rc.tokens, rg.tokens, "τ = {tau}");
         close(&format!("logprobs τ={tau}"), &rc.logprobs, &rg.logprobs);
     }

@@ -76,7 +76,6 @@ impl CpuTensor {
 /// backend's.
 impl Tensor for CpuTensor {
     type Device = Cpu;
-    type Elem = f32;
 
     fn device(&self) -> Cpu {
         self.dev.clone()

@@ -170,7 +170,6 @@ impl WgpuTensor {
 
 impl Tensor for WgpuTensor {
     type Device = WgpuDevice;
-    type Elem = f32;
 
     fn device(&self) -> WgpuDevice {
         self.store.dev.clone()

@@ -13,7 +13,7 @@ use clap::Args;
 use wapo_core::advantage::Groups;
 use wapo_core::host::HostTensor;
 use wapo_core::objective::{TokenBatch, token_objective, wapo};
-use wapo_core::rl::{OptimConfig, Policy, Prompts, TrainState};
+use wapo_core::rl::{OptimConfig, Policy, Prompts, Sampling, TrainState};
 use wapo_core::{Shape, Tensor};
 
 use crate::config::Backend;
@@ -91,7 +91,7 @@ fn measure<P: Policy>(policy: &mut P, args: &LlmBenchArgs, backend: Backend) -> 
     for rep in 0..=args.reps {
         let uniforms = state.uniforms(n * t);
         let t0 = Instant::now();
-        let rollout = policy.generate(view, g, t, 1.0, &uniforms)?;
+        let rollout = policy.generate(view, g, t, 1.0, &uniforms, &Sampling::default())?;
         let t1 = Instant::now();
         let stats = policy.forward_stats(view, g, &rollout.tokens, wapo_core::rl::Processing::temperature(1.0))?;
         let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();

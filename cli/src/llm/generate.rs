@@ -52,7 +52,7 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
         let uniforms = TrainState::new(args.seed).uniforms(steps);
         let sampling = Sampling { top_k: args.top_k, top_p: args.top_p, stop: meta.tokenizer.eos().to_vec() };
         let prompts = Prompts { tokens: &ids, batch: 1, len: ids.len(), pad: &[] };
-        let out = policy.generate_with(prompts, 1, steps, args.temperature, &uniforms, &sampling)?;
+        let out = policy.generate(prompts, 1, steps, args.temperature, &uniforms, &sampling)?;
         let len = out.lengths[0];
         let new = &out.tokens[..len];
         let stopped = new.last().is_some_and(|y| sampling.stop.contains(y));

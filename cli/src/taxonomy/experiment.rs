@@ -114,7 +114,7 @@ fn one_batch<P: Policy>(
     let prompts = Prompts { tokens: &prompt_tokens, batch: b, len, pad: &pad };
     let uniforms = state.uniforms(n * t);
     let sampling = Sampling { stop: task.stop_tokens().to_vec(), ..Sampling::default() };
-    let r = policy.generate_with(prompts, g, t, tau, &uniforms, &sampling)?;
+    let r = policy.generate(prompts, g, t, tau, &uniforms, &sampling)?;
     let rewards: Vec<f64> = (0..n).map(|i| task.reward(&examples[i / g], &r.tokens[i * t..(i + 1) * t])).collect();
     let mask = r.mask();
 

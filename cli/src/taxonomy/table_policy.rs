@@ -5,7 +5,7 @@
 
 use wapo_core::host::HostTensor;
 use wapo_core::logits::row_stats;
-use wapo_core::rl::{ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout};
+use wapo_core::rl::{ModelConfig, Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling};
 use wapo_core::{Error, Result, Shape, Tensor};
 
 pub struct TablePolicy {
@@ -62,7 +62,14 @@ impl Policy for TablePolicy {
         steps: usize,
         temperature: f64,
         uniforms: &[f32],
+        sampling: &Sampling,
     ) -> Result<Rollout> {
+        if sampling.truncates(self.cfg.vocab) || !sampling.stop.is_empty() {
+            return Err(Error::Config {
+                field: "rollout",
+                reason: "top-k, top-p and stop tokens are not supported by this backend's generation yet",
+            });
+        }
         self.check_rows(prompts.batch * group, steps)?;
         let v = self.cfg.vocab;
         let (mut tokens, mut logprobs) = (Vec::new(), Vec::new());

@@ -75,7 +75,6 @@ fn flag<E: Scalar>(c: bool) -> E {
 
 impl<E: Scalar> Tensor for HostTensor<E> {
     type Device = ();
-    type Elem = E;
 
     fn device(&self) {}
     fn shape(&self) -> Shape {

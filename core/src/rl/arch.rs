@@ -203,9 +203,4 @@ impl ModelConfig {
             })
             .collect()
     }
-
-    /// Number of scalar parameters.
-    pub fn num_params(&self) -> usize {
-        super::Layout::new(self).total
-    }
 }

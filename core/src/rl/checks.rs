@@ -1,7 +1,9 @@
 //! The input checks every backend's policy runs before touching a device,
 //! so that a bad batch fails with the same error on each.
 
-use super::{ModelConfig, Prompts, Rows, check_tokens};
+use super::arch::ModelConfig;
+use super::policy::{Prompts, check_tokens};
+use super::rows::Rows;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 

@@ -40,9 +40,10 @@ use alloc::vec::Vec;
 use crate::error::Result;
 use crate::logits::row_stats;
 use crate::objective::{BinSpec, Output};
+use crate::rl::metrics::{Metrics, push};
 use crate::rl::policy::{Policy, Prompts, TokenStats};
+use crate::rl::readback::download;
 use crate::rl::truncate::Processing;
-use crate::rl::{Metrics, push};
 use crate::taxonomy;
 use crate::tensor::Tensor;
 
@@ -84,9 +85,9 @@ impl Taxonomy {
         stats: &TokenStats,
         out: &Output<T>,
     ) -> Result<()> {
-        let grad = crate::rl::step::download(&out.grad_logprobs)?; // (Nm, T)
-        let bins = crate::rl::step::download(&out.bins)?;
-        let keep = crate::rl::step::download(&out.keep)?;
+        let grad = download(&out.grad_logprobs)?; // (Nm, T)
+        let bins = download(&out.bins)?;
+        let keep = download(&out.keep)?;
         for (i, &m) in mask.iter().enumerate().take(stats.entropy.len()) {
             if m == 0.0 {
                 continue;
@@ -124,7 +125,7 @@ pub(crate) fn before<P: Policy>(
     if policy.config().chunked_head() || processing.truncates(policy.config().vocab) {
         return Ok(None);
     }
-    let z = crate::rl::step::download(&policy.forward(prompts, group, tokens)?)?;
+    let z = download(&policy.forward(prompts, group, tokens)?)?;
     Ok(Some(Before { z }))
 }
 
@@ -151,7 +152,7 @@ pub(crate) fn after<P: Policy>(
         return Ok(());
     };
     let tau = processing.temperature;
-    let z1 = crate::rl::step::download(&policy.forward(prompts, group, tokens)?)?;
+    let z1 = download(&policy.forward(prompts, group, tokens)?)?;
     let v = before.z.len() / tokens.len().max(1);
     let mut acc = Change::default();
     let mut bin_dh = [0.0; 4];

@@ -8,10 +8,12 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use crate::error::{Error, Result};
-use crate::rl::policy::{Policy, Sampling};
+use crate::rl::batch::flatten_prompts;
+use crate::rl::metrics::{Metrics, push};
+use crate::rl::policy::Policy;
+use crate::rl::readback::mean_entropy;
 use crate::rl::state::uniform;
-use crate::rl::step::{flatten_prompts, mean_entropy};
-use crate::rl::{Metrics, push};
+use crate::rl::truncate::{Processing, Sampling};
 use crate::task::{Example, Split, Task};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -45,7 +47,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
     if cfg.k == 0 {
         return Ok(m);
     }
-    let stops = stopping(task);
+    let sampling = stopping(task).unwrap_or_default();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (p, t, k) = (task.prompt_len(), task.completion_len(), cfg.k);
     let (mut passed, mut reward, mut entropy) = (0usize, 0.0, 0.0);
@@ -53,10 +55,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
         let prompts = flatten_prompts(chunk, p)?;
         let view = prompts.view(0, chunk.len());
         let uniforms: Vec<f32> = (0..chunk.len() * k * t).map(|_| uniform(&mut rng)).collect();
-        let r = match &stops {
-            Some(sampling) => policy.generate_with(view, k, t, cfg.temperature, &uniforms, sampling)?,
-            None => policy.generate(view, k, t, cfg.temperature, &uniforms)?,
-        };
+        let r = policy.generate(view, k, t, cfg.temperature, &uniforms, &sampling)?;
         for (b, e) in chunk.iter().enumerate() {
             let rewards: Vec<f64> = (0..k)
                 .map(|j| {
@@ -70,7 +69,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
         // Greedy sampling (τ = 0) reports the entropy of the untempered policy.
         let tau = if cfg.temperature > 0.0 { cfg.temperature } else { 1.0 };
         let mean = if policy.config().chunked_head() {
-            let h = policy.forward_stats(view, k, &r.tokens, crate::rl::Processing::temperature(tau))?.entropy;
+            let h = policy.forward_stats(view, k, &r.tokens, Processing::temperature(tau))?.entropy;
             // Positions after a row stopped repeat its stop token: not generated.
             let mask = r.mask();
             let real = mask.iter().sum::<f64>().max(1.0);
@@ -116,7 +115,7 @@ pub fn greedy_eval<P: Policy>(policy: &mut P, task: &dyn Task, examples: usize, 
         let view = prompts.view(0, chunk.len());
         let (out, lengths) = match &stops {
             Some(sampling) => {
-                let r = policy.generate_with(view, 1, t, 0.0, &[], sampling)?;
+                let r = policy.generate(view, 1, t, 0.0, &[], sampling)?;
                 (r.tokens, r.lengths)
             }
             None => (policy.greedy(view, t)?, alloc::vec![t; chunk.len()]),

@@ -20,7 +20,8 @@ use core::ops::Range;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
-use super::{Family, ModelConfig, Named};
+use super::arch::{Family, ModelConfig};
+use super::policy::Named;
 use crate::error::{Error, Result};
 
 /// Offsets of one block's tensors in the parameter block.
@@ -244,5 +245,12 @@ impl Layout {
             block[e.range.clone()].copy_from_slice(&t.data);
         }
         Ok(())
+    }
+}
+
+impl ModelConfig {
+    /// Number of scalar parameters.
+    pub fn num_params(&self) -> usize {
+        Layout::new(self).total
     }
 }

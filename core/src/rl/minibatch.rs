@@ -1,9 +1,10 @@
-//! The updates of one RL batch: `epochs` passes, each of `minibatches`
-//! optimizer steps on whole groups, each step's gradient summed over
-//! `micro_batches` parts of the minibatch's rows (gradient accumulation:
-//! the memory of a part, the update of the whole minibatch).
+//! One optimizer step of an RL batch on a minibatch of whole groups
+//! ([`update`], one [`Update`] of the step's plan), its gradient summed
+//! over `micro_batches` parts of the minibatch's rows (gradient
+//! accumulation: the memory of a part, the update of the whole minibatch),
+//! and what the steps add up to for the metrics ([`Totals`]).
 //!
-//! A minibatch takes one of two ways:
+//! A minibatch takes one of two ways ([`Way`]):
 //! * logits: [`Policy::forward`] → the logits objective (fused on the
 //!   backend) → [`Policy::backward`]; the GPT family in one part.
 //! * token level: [`Policy::forward_stats`] → the objective on ℓ and Σp² →
@@ -24,9 +25,15 @@ use crate::advantage::Groups;
 use crate::error::{Error, Result};
 use crate::logits::{LogitsBatch, logits_objective};
 use crate::objective::{Output, Plan, PlanBatch, RowsBatch, rows_objective};
-use crate::rl::policy::{OptimConfig, Policy, Prompts, TokenStats};
+use crate::rl::arch::ModelConfig;
+use crate::rl::batch::{Batch, Padded};
+use crate::rl::config::RlConfig;
+use crate::rl::entropy_pred::Taxonomy;
+use crate::rl::guard::finite_step;
+use crate::rl::metrics::Metrics;
+use crate::rl::policy::{Policy, Prompts, TokenStats};
+use crate::rl::readback::{download, output_stats};
 use crate::rl::state::NonFinite;
-use crate::rl::step::{Batch, Padded, RlConfig, Totals, download, output_stats};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -66,45 +73,112 @@ fn optimizer_step<P: Policy>(policy: &mut P, cfg: &RlConfig) -> core::result::Re
     }
 }
 
-/// The optimizer step of RL and SFT alike: the gradient norm, or `None`
-/// when it is NaN or infinite, however the backend reports that.
-pub(crate) fn finite_step<P: Policy>(policy: &mut P, optim: &OptimConfig) -> Result<Option<f64>> {
-    match policy.optimizer_step(optim) {
-        Ok(norm) if norm.is_finite() => Ok(Some(norm)),
-        Ok(_) | Err(Error::NonFinite { .. }) => Ok(None),
-        Err(e) => Err(e),
+/// One optimizer step of a step's plan: prompts `prompts` of the batch
+/// (rows `prompts.start·G..prompts.end·G`, whole groups), scored `way`.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Update {
+    pub prompts: Range<usize>,
+    /// In the first pass over the batch (which alone feeds the metrics).
+    pub first_pass: bool,
+    pub way: Way,
+}
+
+/// The two ways of the module doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Way {
+    Logits,
+    Tokens,
+}
+
+impl Way {
+    /// The way of every minibatch of a step with `cfg` on a model of `model`.
+    pub(super) fn of(model: &ModelConfig, cfg: &RlConfig) -> Way {
+        // The logits objective knows nothing of top-k / top-p: truncated
+        // rollouts are scored at token level under the sampler's rule.
+        let truncated = cfg.processing().truncates(model.vocab);
+        if cfg.micro_batches == 1 && !model.chunked_head() && !truncated { Way::Logits } else { Way::Tokens }
     }
 }
 
-/// Every update of `batch`; what was non-finite when one was stopped (the
-/// caller undoes the step's updates then).
-pub(super) fn update_all<P: Policy>(
+/// Takes one planned optimizer step on `batch`; what was non-finite when it
+/// was stopped (the caller undoes the step's updates then).
+pub(super) fn update<P: Policy>(
     policy: &mut P,
     cfg: &RlConfig,
     batch: &Batch,
+    u: &Update,
     totals: &mut Totals,
 ) -> Result<Option<NonFinite>> {
-    let (b, g) = (cfg.prompts, cfg.group);
-    for epoch in 0..cfg.epochs {
-        for mb in 0..cfg.minibatches {
-            let (lo, hi) = (mb * b / cfg.minibatches, (mb + 1) * b / cfg.minibatches);
-            let m = Minibatch::<P::T>::upload(&policy.device(), batch, lo, hi, g)?;
-            // The logits objective knows nothing of top-k / top-p: truncated
-            // rollouts are scored at token level under the sampler's rule.
-            let truncated = cfg.processing().truncates(policy.config().vocab);
-            let done = if cfg.micro_batches == 1 && !policy.config().chunked_head() && !truncated {
-                logits_update(policy, cfg, batch, &m, epoch == 0, totals)
-            } else {
-                token_update(policy, cfg, batch, &m, epoch == 0, totals)
-            };
-            match done {
-                Ok(()) => {}
-                Err(Stop::Skip(what)) => return Ok(Some(what)),
-                Err(Stop::Fail(e)) => return Err(e),
-            }
+    let m = Minibatch::<P::T>::upload(&policy.device(), batch, u.prompts.start, u.prompts.end, cfg.group)?;
+    let done = match u.way {
+        Way::Logits => logits_update(policy, cfg, batch, &m, u.first_pass, totals),
+        Way::Tokens => token_update(policy, cfg, batch, &m, u.first_pass, totals),
+    };
+    match done {
+        Ok(()) => Ok(None),
+        Err(Stop::Skip(what)) => Ok(Some(what)),
+        Err(Stop::Fail(e)) => Err(e),
+    }
+}
+
+/// What the updates of one step add up to, for its metrics.
+pub(super) struct Totals {
+    /// Σ of the first pass's minibatch losses.
+    pub loss_sum: f64,
+    pub clipped: u64,
+    pub kept: u64,
+    pub grad_norm: f64,
+    pub tax: Taxonomy,
+    /// The §8 diagnostics of each minibatch of the first pass, averaged.
+    pub diag: Metrics,
+}
+
+impl Totals {
+    /// Empty totals for a batch of `tokens` (N·T) positions.
+    pub fn new(tokens: usize) -> Self {
+        Totals { loss_sum: 0.0, clipped: 0, kept: 0, grad_norm: 0.0, tax: Taxonomy::new(tokens), diag: Metrics::new() }
+    }
+
+    pub fn taxonomy<T: Tensor>(
+        &mut self,
+        offset: usize,
+        stats: &TokenStats,
+        mask: &[f64],
+        out: &Output<T>,
+    ) -> Result<()> {
+        self.tax.accumulate(offset, mask, stats, out)
+    }
+
+    pub fn diagnostics<T: Tensor>(
+        &mut self,
+        out: &Output<T>,
+        old: &T,
+        rewards: &[f64],
+        group_ids: &[i64],
+        parts: usize,
+    ) -> Result<()> {
+        add_diagnostics(&mut self.diag, out, old, rewards, group_ids, parts)
+    }
+}
+
+/// Adds one minibatch's share of the §8 diagnostics to `acc` (their mean
+/// over `parts` minibatches).
+fn add_diagnostics<T: Tensor>(
+    acc: &mut Metrics,
+    out: &Output<T>,
+    old: &T,
+    rewards: &[f64],
+    group_ids: &[i64],
+    parts: usize,
+) -> Result<()> {
+    for (k, v) in crate::diagnostics::diagnostics(out, old, rewards, group_ids)? {
+        let share = v / parts as f64;
+        match acc.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, x)) => *x += share,
+            None => acc.push((k, share)),
         }
     }
-    Ok(None)
+    Ok(())
 }
 
 /// Prompts `lo..hi` of a batch (rows `lo·G..hi·G`) on the device.

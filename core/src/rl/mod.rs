@@ -5,6 +5,14 @@
 //! entropy-change prediction of a step ([`entropy_pred`]) and held-out
 //! evaluation ([`evaluate`]).
 //!
+//! Each file imports only files listed before it, so they form no circle:
+//! `arch`, `rows`, `state`, `metrics` and `truncate` import none;
+//! `policy` (the trait and its defaults); `checks`, `layout`, `batch`,
+//! `guard` (the non-finite guard), `readback` and `config`;
+//! `entropy_pred`; `minibatch` (one optimizer step); `step` (the RL step:
+//! sample, score, plan, update, measure); `eval`; `sft`. This file only
+//! declares them and re-exports.
+//!
 //! Metrics are a flat list of namespaced `(name, value)` pairs
 //! (`rollout/reward_mean`, `objective/clipped_fraction`, `entropy/mean`,
 //! `bins/pos_peak_count`, `entropy/delta_pred`, `entropy/delta_measured`,
@@ -41,55 +49,39 @@
 //! ```
 
 pub mod arch;
+mod batch;
 mod checks;
+mod config;
 pub mod entropy_pred;
-pub use checks::Generation;
 mod eval;
+mod guard;
 pub mod layout;
+mod metrics;
 mod minibatch;
 mod policy;
+mod readback;
 mod rows;
 mod sft;
 mod state;
 mod step;
 pub mod truncate;
 
-use alloc::string::ToString;
-
 pub use crate::task::{Example, Split, Task};
 pub use arch::{Family, ModelConfig, RopeScaling};
+pub use checks::Generation;
+pub use config::RlConfig;
 pub use eval::{EvalConfig, evaluate, greedy_accuracy};
 pub use layout::Layout;
-pub use policy::{
-    Named, OptimConfig, OptimState, Policy, Prompts, Rollout, Sampling, TokenStats, backward_via_logits, check_tokens,
-    left_pad, stats_via_logits,
-};
-pub use rows::Rows;
-pub use sft::{SftConfig, counted_len, sft_step, sft_via_stats, warm_start, warm_start_until};
-pub use state::{NonFinite, TrainState, uniform};
-pub use step::{RlConfig, mean_entropy, rl_step};
-pub use truncate::Processing;
-
-/// Namespaced scalar metrics of one step, in a stable order (the
-/// diagnostics' type: one record shape for every metric).
-pub use crate::diagnostics::Metrics;
-
-/// Seconds on some monotonic clock (timings are left out without one: the
-/// core has no clock of its own).
-pub type Clock = fn() -> f64;
-
-/// Seconds since the first call: a [`Clock`] for std builds.
 #[cfg(feature = "std")]
-pub fn wall_clock() -> f64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
-}
-
-/// The value of metric `name`, if present.
-pub fn metric(m: &Metrics, name: &str) -> Option<f64> {
-    m.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
-}
-
-pub(crate) fn push(m: &mut Metrics, name: &str, value: f64) {
-    m.push((name.to_string(), value));
-}
+pub use metrics::wall_clock;
+pub use metrics::{Clock, Metrics, metric};
+pub use policy::{
+    Named, OptimConfig, OptimState, Policy, Prompts, Rollout, TokenStats, backward_via_logits, check_tokens, left_pad,
+    sft_via_stats, stats_via_logits,
+};
+pub use readback::mean_entropy;
+pub use rows::Rows;
+pub use sft::{SftConfig, counted_len, sft_step, warm_start, warm_start_until};
+pub use state::{NonFinite, TrainState, uniform};
+pub use step::rl_step;
+pub use truncate::{Processing, Sampling};

@@ -1,6 +1,8 @@
 //! The `Policy` trait: what a backend's language model provides to the
 //! training loop (generation, training forward/backward, SFT, optimizer,
-//! named parameters).
+//! named parameters), its inputs and outputs, and the defaults of its
+//! methods ([`stats_via_logits`], [`backward_via_logits`],
+//! [`sft_via_stats`]).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -8,8 +10,8 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-use super::ModelConfig;
-use super::truncate::{Processing, Truncated, truncated_stats};
+use super::arch::ModelConfig;
+use super::truncate::{Processing, Sampling, Truncated, truncated_stats};
 
 /// AdamW with global gradient-norm clipping.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -72,28 +74,6 @@ impl Rollout {
             m[i * self.len..i * self.len + l.min(self.len)].fill(1.0);
         }
         m
-    }
-}
-
-/// How tokens are drawn beyond the temperature, and when a row stops.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Sampling {
-    /// Keep the k most likely tokens (0: all).
-    pub top_k: usize,
-    /// Keep the smallest set of most likely tokens whose mass reaches p (0 or 1: all).
-    pub top_p: f64,
-    /// Token ids that end a row.
-    pub stop: Vec<u32>,
-}
-
-impl Sampling {
-    /// Whether top-k or top-p changes the distribution for a vocabulary of `v`.
-    pub fn truncates(&self, v: usize) -> bool {
-        Processing::of(1.0, self).truncates(v)
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        Processing::of(1.0, self).validate()
     }
 }
 
@@ -227,9 +207,13 @@ pub trait Policy {
 
     /// Samples `group` completions of `steps` tokens for each prompt with a
     /// KV cache. Token `t` of row `n` is drawn by inverse CDF from
-    /// softmax(z/τ) with `uniforms[n·steps + t]` ∈ [0, 1), so that two
+    /// softmax(z/τ), truncated to `sampling`'s top-k / top-p and
+    /// renormalized, with `uniforms[n·steps + t]` ∈ [0, 1), so that two
     /// backends fed the same uniforms draw the same tokens. `temperature = 0`
     /// decodes greedily (`uniforms` may then be empty) and records ℓ at τ = 1.
+    /// A row stops at its first token in `sampling.stop`, and generation
+    /// ends once every row has; `Sampling::default()` draws from the whole
+    /// softmax and never stops early.
     fn generate(
         &mut self,
         prompts: Prompts<'_>,
@@ -237,28 +221,8 @@ pub trait Policy {
         steps: usize,
         temperature: f64,
         uniforms: &[f32], // (N, steps)
-    ) -> Result<Rollout>;
-
-    /// [`Policy::generate`] with top-k / top-p truncation and stop tokens; a
-    /// row stops at its first stop token, and generation ends once every
-    /// row has. The default supports neither (an error when asked for).
-    fn generate_with(
-        &mut self,
-        prompts: Prompts<'_>,
-        group: usize,
-        steps: usize,
-        temperature: f64,
-        uniforms: &[f32], // (N, steps)
         sampling: &Sampling,
-    ) -> Result<Rollout> {
-        if sampling.truncates(self.config().vocab) || !sampling.stop.is_empty() {
-            return Err(Error::Config {
-                field: "rollout",
-                reason: "top-k, top-p and stop tokens are not supported by this backend's generation yet",
-            });
-        }
-        self.generate(prompts, group, steps, temperature, uniforms)
-    }
+    ) -> Result<Rollout>;
 
     /// Training forward over prompt + completion, the `group` completions of
     /// a prompt sharing its prompt positions. Returns the logits that score
@@ -314,7 +278,7 @@ pub trait Policy {
     /// `lengths[b]` tokens of gold row b count ([`super::sft::counted_len`]:
     /// up to and including its first stop token; T for every position), and
     /// the loss is Σ_counted −log p(gold) / Σ_b lengths[b]. The default
-    /// ([`super::sft::sft_via_stats`]) goes through
+    /// ([`sft_via_stats`]) goes through
     /// [`Policy::forward_stats`] and [`Policy::backward_logprobs`], so a
     /// backend with a chunked LM head never holds the (B·T, V) logits.
     fn sft(
@@ -323,7 +287,7 @@ pub trait Policy {
         gold: &[u32],      // (B, T)
         lengths: &[usize], // (B)
     ) -> Result<f64> {
-        super::sft::sft_via_stats(self, prompts, gold, lengths)
+        sft_via_stats(self, prompts, gold, lengths)
     }
 
     fn zero_grad(&mut self);
@@ -348,7 +312,7 @@ pub trait Policy {
 
     /// Greedy decoding of `steps` tokens per prompt: (B, steps).
     fn greedy(&mut self, prompts: Prompts<'_>, steps: usize) -> Result<Vec<u32>> {
-        Ok(self.generate(prompts, 1, steps, 0.0, &[])?.tokens)
+        Ok(self.generate(prompts, 1, steps, 0.0, &[], &Sampling::default())?.tokens)
     }
 }
 
@@ -406,4 +370,74 @@ pub fn backward_via_logits<P: Policy + ?Sized>(
         }
     }
     policy.backward(&P::T::upload(&policy.device(), &host, shape)?)
+}
+
+/// [`Policy::sft`] through the token statistics, the trait's default:
+/// with processing none (τ = 1, no truncation) ∂(−ℓ_t)/∂z = p − onehot(y_t),
+/// the cross-entropy's gradient, so the loss Σ_counted −ℓ_t / count is
+/// [`Policy::forward_stats`] of the gold and its gradient
+/// [`Policy::backward_logprobs`] with ∂loss/∂ℓ_t = −1/count at the counted
+/// positions and 0 elsewhere. A backend whose pair runs the LM head in row
+/// chunks never holds the (B·T, V) logits in SFT either.
+pub fn sft_via_stats<P: Policy + ?Sized>(
+    policy: &mut P,
+    prompts: Prompts<'_>,
+    gold: &[u32],
+    lengths: &[usize],
+) -> Result<f64> {
+    let grad = sft_weights(prompts.batch, gold.len(), lengths)?;
+    let none = Processing::temperature(1.0);
+    let stats = policy.forward_stats(prompts, 1, gold, none)?;
+    if stats.logprobs.len() != gold.len() {
+        return Err(Error::Shape {
+            field: "forward_stats logprobs",
+            expected: crate::Shape::d1(gold.len()),
+            got: crate::Shape::d1(stats.logprobs.len()),
+        });
+    }
+    let count: usize = lengths.iter().sum();
+    let t = gold.len() / prompts.batch;
+    let mut sum = 0.0f64;
+    for (b, &l) in lengths.iter().enumerate() {
+        sum += stats.logprobs[b * t..b * t + l].iter().map(|&x| f64::from(x)).sum::<f64>();
+    }
+    policy.backward_logprobs(prompts, 1, gold, &grad, none)?;
+    Ok(-sum / count as f64)
+}
+
+/// ∂loss/∂ℓ (B, T) of the SFT loss: −1/count where a position counts, 0
+/// elsewhere; checks `lengths` against the batch.
+fn sft_weights(batch: usize, gold: usize, lengths: &[usize]) -> Result<Vec<f32>> {
+    if batch == 0 || gold == 0 {
+        return Err(Error::Empty { field: "sft.gold" });
+    }
+    if lengths.len() != batch || !gold.is_multiple_of(batch) {
+        return Err(Error::Shape {
+            field: "sft.lengths",
+            expected: crate::Shape::d1(batch),
+            got: crate::Shape::d1(lengths.len()),
+        });
+    }
+    let t = gold / batch;
+    if let Some(b) = lengths.iter().position(|&l| l > t) {
+        return Err(Error::Invalid {
+            field: "sft.lengths",
+            pos: crate::error::Pos::at1(b),
+            reason: "a counted length exceeds the completion length",
+        });
+    }
+    let count: usize = lengths.iter().sum();
+    if count == 0 {
+        return Err(Error::Invalid {
+            field: "sft.lengths",
+            pos: crate::error::Pos::NONE,
+            reason: "no gold position counts (every length is 0)",
+        });
+    }
+    let w = -(1.0 / count as f64) as f32;
+    let mut grad = alloc::vec![0.0f32; gold];
+    for (b, &l) in lengths.iter().enumerate() {
+        grad[b * t..b * t + l].fill(w);
+    }
+    Ok(grad)
 }

@@ -10,12 +10,12 @@
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
+use crate::rl::batch::flatten_prompts;
 use crate::rl::eval::greedy_accuracy;
-use crate::rl::policy::{OptimConfig, Policy, Prompts};
+use crate::rl::guard::{Snapshot, all_finite, finite_step};
+use crate::rl::metrics::{Clock, Metrics, push};
+use crate::rl::policy::{OptimConfig, Policy};
 use crate::rl::state::{NonFinite, TrainState};
-use crate::rl::step::{Snapshot, all_finite, flatten_prompts};
-use crate::rl::truncate::Processing;
-use crate::rl::{Clock, Metrics, push};
 use crate::task::{Example, Split, Task};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -51,76 +51,6 @@ pub fn counted_len(gold: &[u32], stop: &[u32]) -> usize {
     gold.iter().position(|y| stop.contains(y)).map_or(gold.len(), |i| i + 1)
 }
 
-/// [`Policy::sft`] through the token statistics, the trait's default:
-/// with processing none (τ = 1, no truncation) ∂(−ℓ_t)/∂z = p − onehot(y_t),
-/// the cross-entropy's gradient, so the loss Σ_counted −ℓ_t / count is
-/// [`Policy::forward_stats`] of the gold and its gradient
-/// [`Policy::backward_logprobs`] with ∂loss/∂ℓ_t = −1/count at the counted
-/// positions and 0 elsewhere. A backend whose pair runs the LM head in row
-/// chunks never holds the (B·T, V) logits in SFT either.
-pub fn sft_via_stats<P: Policy + ?Sized>(
-    policy: &mut P,
-    prompts: Prompts<'_>,
-    gold: &[u32],
-    lengths: &[usize],
-) -> Result<f64> {
-    let grad = sft_weights(prompts.batch, gold.len(), lengths)?;
-    let none = Processing::temperature(1.0);
-    let stats = policy.forward_stats(prompts, 1, gold, none)?;
-    if stats.logprobs.len() != gold.len() {
-        return Err(Error::Shape {
-            field: "forward_stats logprobs",
-            expected: crate::Shape::d1(gold.len()),
-            got: crate::Shape::d1(stats.logprobs.len()),
-        });
-    }
-    let count: usize = lengths.iter().sum();
-    let t = gold.len() / prompts.batch;
-    let mut sum = 0.0f64;
-    for (b, &l) in lengths.iter().enumerate() {
-        sum += stats.logprobs[b * t..b * t + l].iter().map(|&x| f64::from(x)).sum::<f64>();
-    }
-    policy.backward_logprobs(prompts, 1, gold, &grad, none)?;
-    Ok(-sum / count as f64)
-}
-
-/// ∂loss/∂ℓ (B, T) of the SFT loss: −1/count where a position counts, 0
-/// elsewhere; checks `lengths` against the batch.
-fn sft_weights(batch: usize, gold: usize, lengths: &[usize]) -> Result<Vec<f32>> {
-    if batch == 0 || gold == 0 {
-        return Err(Error::Empty { field: "sft.gold" });
-    }
-    if lengths.len() != batch || !gold.is_multiple_of(batch) {
-        return Err(Error::Shape {
-            field: "sft.lengths",
-            expected: crate::Shape::d1(batch),
-            got: crate::Shape::d1(lengths.len()),
-        });
-    }
-    let t = gold / batch;
-    if let Some(b) = lengths.iter().position(|&l| l > t) {
-        return Err(Error::Invalid {
-            field: "sft.lengths",
-            pos: crate::error::Pos::at1(b),
-            reason: "a counted length exceeds the completion length",
-        });
-    }
-    let count: usize = lengths.iter().sum();
-    if count == 0 {
-        return Err(Error::Invalid {
-            field: "sft.lengths",
-            pos: crate::error::Pos::NONE,
-            reason: "no gold position counts (every length is 0)",
-        });
-    }
-    let w = -(1.0 / count as f64) as f32;
-    let mut grad = alloc::vec![0.0f32; gold];
-    for (b, &l) in lengths.iter().enumerate() {
-        grad[b * t..b * t + l].fill(w);
-    }
-    Ok(grad)
-}
-
 /// One SFT step on `cfg.batch` training examples drawn from `state`. An
 /// update whose loss, gradient or parameters turn NaN or infinite is undone
 /// and recorded in `state` (`sft/skipped_updates` counts them).
@@ -154,7 +84,7 @@ pub fn sft_step<P: Policy>(
     if !loss.is_finite() {
         skipped = Some(NonFinite::Loss);
     } else {
-        match crate::rl::minibatch::finite_step(policy, &cfg.optim)? {
+        match finite_step(policy, &cfg.optim)? {
             None => skipped = Some(NonFinite::Gradient),
             Some(n) => norm = n,
         }

@@ -6,6 +6,9 @@
 //! is 1 (a trainer that scores under the full softmax, or at another τ,
 //! biases every ratio from the start).
 //!
+//! [`Sampling`] holds the rollouts' options (top-k, top-p, stop tokens);
+//! [`Processing`] is what of them, with τ, shapes the distribution.
+//!
 //! Everything is f64 from the row's values, whatever their type, so that two
 //! callers holding the same logits agree on the kept set bit for bit.
 
@@ -14,8 +17,6 @@ use core::cmp::Ordering;
 
 use crate::error::{Error, Result};
 use crate::logits::RowStats;
-
-use super::Sampling;
 
 /// What the trainer reports as ℓ of a scored token that lies outside the
 /// current kept set (possible after an update moved the logits): a finite
@@ -27,6 +28,28 @@ use super::Sampling;
 /// no parameter under any objective; an objective on ℓ itself (raft, no
 /// importance sampling) sees a large finite loss term for it.
 pub const OUTSIDE_LOGP: f64 = -1.0e4;
+
+/// How tokens are drawn beyond the temperature, and when a row stops.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sampling {
+    /// Keep the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose mass reaches p (0 or 1: all).
+    pub top_p: f64,
+    /// Token ids that end a row.
+    pub stop: Vec<u32>,
+}
+
+impl Sampling {
+    /// Whether top-k or top-p changes the distribution for a vocabulary of `v`.
+    pub fn truncates(&self, v: usize) -> bool {
+        Processing::of(1.0, self).truncates(v)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        Processing::of(1.0, self).validate()
+    }
+}
 
 /// How the trainer and the sampler process a row of logits: temperature,
 /// then top-k / top-p truncation. Copy, so that it travels with every

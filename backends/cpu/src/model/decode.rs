@@ -23,7 +23,7 @@ pub struct GenScratch {
     lnf: [Vec<f32>; 3],
 }
 
-/// Generation for [`wapo_core::rl::Policy::generate_with`]: temperature,
+/// Generation for [`wapo_core::rl::Policy::generate`]: temperature,
 /// top-k / top-p and stop tokens; stops early once every row has stopped.
 pub fn generate(net: Net<'_>, acts: &mut Acts, gs: &mut GenScratch, req: &Generation<'_>, dec: &Sampling) -> Rollout {
     let (cfg, lay, params) = (net.cfg, net.lay, net.params);

@@ -160,17 +160,6 @@ impl<T: Tensor> Policy for CpuModel<T> {
         steps: usize,
         temperature: f64,
         uniforms: &[f32],
-    ) -> Result<Rollout> {
-        self.generate_with(prompts, group, steps, temperature, uniforms, &Sampling::default())
-    }
-
-    fn generate_with(
-        &mut self,
-        prompts: Prompts<'_>,
-        group: usize,
-        steps: usize,
-        temperature: f64,
-        uniforms: &[f32],
         sampling: &Sampling,
     ) -> Result<Rollout> {
         let req = self.cfg.check_generate(prompts, group, steps, temperature, uniforms)?;

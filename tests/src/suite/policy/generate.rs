@@ -1,7 +1,7 @@
 //! Generation with the KV cache against a full training forward, greedy
 //! decoding against the forward's argmax, and bad inputs.
 
-use wapo_core::rl::{ModelConfig, Policy, Prompts};
+use wapo_core::rl::{ModelConfig, Policy, Prompts, Sampling};
 use wapo_core::{Shape, Tensor};
 
 use super::{Policies, logits, scale_parameters, supported};
@@ -26,7 +26,7 @@ pub fn kv_cache_logprobs_body<M: Policies>(m: &M) {
         let prompts: Vec<u32> = (0..b * p).map(|i| ((i * 7 + 2) % 6) as u32).collect();
         let view = Prompts { tokens: &prompts, batch: b, len: p, pad: &[] };
         let uniforms: Vec<f32> = (0..b * g * t).map(|i| ((i * 29 + 7) % 97) as f32 / 97.0).collect();
-        let r = model.generate(view, g, t, tau, &uniforms).unwrap();
+        let r = model.generate(view, g, t, tau, &uniforms, &Sampling::default()).unwrap();
         assert_eq!((r.n, r.len, r.tokens.len()), (b * g, t, b * g * t));
         let z = logits(&mut model, view, g, &r.tokens);
         let mut max = 0.0f64;
@@ -61,11 +61,11 @@ pub fn bad_inputs_body<M: Policies>(m: &M) {
     let mut model = m.make(configs()[0], 1).unwrap();
     let prompts = [1u32, 9]; // 9 ≥ V
     let view = Prompts { tokens: &prompts, batch: 1, len: 2, pad: &[] };
-    assert!(model.generate(view, 1, 2, 1.0, &[0.5, 0.5]).is_err());
+    assert!(model.generate(view, 1, 2, 1.0, &[0.5, 0.5], &Sampling::default()).is_err());
     let ok = [1u32, 2];
     let view = Prompts { tokens: &ok, batch: 1, len: 2, pad: &[] };
-    assert!(model.generate(view, 1, 2, 1.0, &[0.5]).is_err(), "too few uniforms");
-    assert!(model.generate(view, 1, 40, 0.0, &[]).is_err(), "beyond the context");
+    assert!(model.generate(view, 1, 2, 1.0, &[0.5], &Sampling::default()).is_err(), "too few uniforms");
+    assert!(model.generate(view, 1, 40, 0.0, &[], &Sampling::default()).is_err(), "beyond the context");
     assert!(model.forward(view, 1, &[1, 2, 3]).is_ok());
     let wrong = <M::P as Policy>::T::upload(&model.device(), &[0.0; 5], Shape::d3(1, 1, 5)).unwrap();
     assert!(model.backward(&wrong).is_err(), "wrong gradient shape");

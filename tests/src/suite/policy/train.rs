@@ -159,7 +159,7 @@ fn update_lowers_rl_loss<M: Policies>(m: &M, objective: Objective) {
     let (prompts, _) = fixed_prompts(b);
     let view = Prompts { tokens: &prompts, batch: b, len: task().prompt_len(), pad: &[] };
     let uniforms: Vec<f32> = (0..b * g * t).map(|i| ((i * 37 + 11) % 97) as f32 / 97.0).collect();
-    let rollout = p.generate(view, g, t, 1.0, &uniforms).unwrap();
+    let rollout = p.generate(view, g, t, 1.0, &uniforms, &Sampling::default()).unwrap();
     let n = b * g;
     // Rewards 1, 0, 0.5, 0.25 in every group: each group has one winner.
     let rewards: Vec<f64> = (0..n).map(|i| [1.0, 0.0, 0.5, 0.25][i % g]).collect();
