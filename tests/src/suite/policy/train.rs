@@ -166,9 +166,8 @@ fn update_lowers_rl_loss<M: Policies>(m: &M, objective: Objective) {
     let ids: Vec<i64> = (0..n).map(|i| (i / g) as i64).collect();
     let cfg = ObjectiveConfig::new(objective, t);
     let processing = Processing::temperature(1.0);
-    let dev = Default::default();
     let host = |x: &[f64], s: Shape| HostTensor::<f64>::from_f64(x, s).unwrap();
-    let groups = Groups::<HostTensor<f64>>::from_ids(&dev, &ids).unwrap();
+    let groups = Groups::<HostTensor<f64>>::from_ids(&(), &ids).unwrap();
     let rewards = host(&rewards, Shape::d1(n));
     let mask = host(&vec![1.0; n * t], Shape::d2(n, t));
     let old: Vec<f64> = rollout.logprobs.iter().map(|&x| f64::from(x)).collect();
