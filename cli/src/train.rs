@@ -206,6 +206,30 @@ fn diverged(
     }
 }
 
+/// A run whose RL updates were mostly skipped (non-finite, undone) is no
+/// RL result, even when too few came in a row to stop it: an error naming
+/// the count, after the metrics and plots are written.
+fn mostly_skipped(records: &[run_dir::Record], cfg: &TrainConfig, run: &RunDir) -> Result<()> {
+    let rl: Vec<_> = records.iter().filter(|r| run_dir::phase(r) == "rl").collect();
+    let skipped = rl.iter().filter(|r| r.get("objective/update_skipped").and_then(|v| v.as_f64()) == Some(1.0)).count();
+    if rl.is_empty() || 2 * skipped <= rl.len() {
+        return Ok(());
+    }
+    Err(CliError::Diverged {
+        phase: "rl",
+        step: rl.len() as u64,
+        reason: format!(
+            "{skipped} of {} updates were skipped because a value turned NaN or infinite, so the run measured \
+             no RL effect; the likely cause is a learning rate too large (rl.lr = {:e}) or no gradient \
+             clipping (rl.grad_clip = {}); metrics and plots are in {}",
+            rl.len(),
+            cfg.rl.lr,
+            cfg.rl.grad_clip,
+            run.root.display()
+        ),
+    })
+}
+
 /// Removes what a previous run of the same name left, but only the files a
 /// run writes, so a mistyped `--out-dir` cannot wipe anything else.
 fn clear(run: &RunDir) -> Result<()> {
@@ -349,6 +373,7 @@ pub fn train_with<P: Policy>(
     export(policy.parameters()?)?;
     let records = run_dir::read_metrics(&metrics)?;
     let plots = plot::run_charts(&records, &run.plots())?;
+    mostly_skipped(&records, cfg, &run)?;
     Ok(Outcome {
         run,
         before,

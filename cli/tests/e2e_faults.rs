@@ -155,3 +155,22 @@ fn config_file_errors_name_the_field() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("`rollout.top_p`: must be in (0, 1]"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_run_whose_updates_were_mostly_skipped_fails_naming_the_count() {
+    // Too few skips in a row to stop the run (the limit is 10), but every
+    // one of its 5 updates was undone: it ends with exit 2, not a result.
+    let s = Scratch::new("faults-mostly");
+    let out = s.train("m", &["--lr", "1e300", "--rl-steps", "5", "--max-skipped-updates", "10"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    for needle in ["5 of 5 updates were skipped", "NaN or infinite", "rl.lr = 1e300"] {
+        assert!(err.contains(needle), "missing `{needle}`: {err}");
+    }
+    let rs = records(&s.run("m"));
+    let flags: Vec<f64> =
+        rs.iter().filter(|r| r["phase"] == "rl").map(|r| r["objective/update_skipped"].as_f64().unwrap()).collect();
+    assert_eq!(flags, vec![1.0; 5]);
+    // The plots were still written.
+    assert!(s.run("m").join("plots").read_dir().unwrap().next().is_some());
+}

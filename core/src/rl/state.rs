@@ -66,6 +66,14 @@ impl TrainState {
         }
     }
 
+    /// Records a step that made no update because its batch had no
+    /// gradient (no winner, or every group's rewards equal): it is neither
+    /// a skip nor evidence that updates are finite again, so the count of
+    /// skips in a row stands.
+    pub fn record_no_update(&mut self) {
+        self.last_skip = None;
+    }
+
     /// Records the outcome of one update: skipped because `what` was
     /// non-finite, or (`None`) applied.
     pub fn record_update(&mut self, skipped: Option<NonFinite>) {
@@ -184,6 +192,18 @@ mod tests {
         assert_eq!((b.skipped_updates, b.skipped_in_a_row, b.last_skip), (3, 2, None));
         let t = a.to_text().replace("skipped_in_a_row=2", "skipped_in_a_row=x");
         assert!(TrainState::from_text(&t).is_err());
+    }
+
+    #[test]
+    fn a_step_without_gradient_keeps_the_skips_in_a_row() {
+        let mut s = TrainState::new(0);
+        s.record_update(Some(NonFinite::Gradient));
+        s.record_no_update();
+        assert_eq!((s.skipped_updates, s.skipped_in_a_row, s.last_skip), (1, 1, None));
+        s.record_update(Some(NonFinite::Loss));
+        assert_eq!((s.skipped_updates, s.skipped_in_a_row), (2, 2));
+        s.record_update(None);
+        assert_eq!((s.skipped_updates, s.skipped_in_a_row), (2, 0));
     }
 
     #[test]

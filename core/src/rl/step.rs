@@ -25,7 +25,9 @@ use crate::task::{Example, Split, Task};
 /// When the logits, the loss, the gradient or the updated parameters turn
 /// NaN or infinite, the step's update is undone (weights and optimizer as
 /// before the step) and recorded in `state` ([`TrainState::record_update`]);
-/// `objective/skipped_updates` counts such steps.
+/// `objective/skipped_updates` counts such steps, `objective/update_skipped`
+/// is 1 for this one. A batch without gradient makes no update and leaves
+/// the count of skips in a row as it was ([`TrainState::record_no_update`]).
 pub fn rl_step<P: Policy>(
     policy: &mut P,
     task: &dyn Task,
@@ -127,7 +129,12 @@ fn update<P: Policy>(
     if skipped.is_some() {
         before_update.restore(policy)?;
     }
-    state.record_update(skipped);
+    // Norms are ≥ 0: a zero sum means no planned step had a gradient.
+    if skipped.is_none() && totals.grad_norm == 0.0 {
+        state.record_no_update();
+    } else {
+        state.record_update(skipped);
+    }
     Ok(totals)
 }
 
@@ -151,6 +158,7 @@ fn measure<P: Policy>(
     push(&mut m, "objective/kept_tokens", kept as f64 / cfg.epochs as f64);
     push(&mut m, "objective/grad_norm", grad_norm / updates);
     push(&mut m, "objective/skipped_updates", state.skipped_updates as f64);
+    push(&mut m, "objective/update_skipped", f64::from(u8::from(state.last_skip.is_some())));
     push(&mut m, "entropy/mean", tax.mean_entropy());
     for (code, name) in BinSpec::NAMES.iter().enumerate() {
         push(&mut m, &format!("bins/{name}_count"), tax.count[code] as f64);
