@@ -10,7 +10,7 @@ use alloc::{format, vec};
 
 use proptest::prelude::*;
 
-use super::answer::{canonical, final_number, hash_number, numbers};
+use super::answer::{canonical, final_number, hash_number, math_number, numbers, same_number};
 use super::arith::{Arith, ArithConfig, ArithStyle};
 use super::countdown::{Countdown, CountdownConfig, candidate, parse_target, solves};
 use super::expr::{ArithError, MAX_DEPTH, SyntaxError, evaluate};
@@ -116,6 +116,67 @@ fn adversarial_text_is_read_in_linear_time() {
     assert_eq!(num(&answers), None);
     let lines = "(1 +\n".repeat(100_000);
     assert_eq!(candidate(&lines), None);
+}
+
+#[test]
+fn dollars_percents_and_ratios_are_part_of_a_number() {
+    let values = |s: &str| numbers(s).into_iter().map(|f| f.value).collect::<Vec<_>>();
+    assert_eq!(values("$5, -$5, $-5, $1,234.50 and 50%"), ["5", "-5", "-5", "1234.5", "50"]);
+    assert_eq!(values("3/4 6/8 4/2 2/6 -1/3 0/7 007/010"), ["0.75", "0.75", "2", "1/3", "-1/3", "0", "0.7"]);
+    assert_eq!(values("1/2/2020, 3/4.5, 6/0 and 1.5/2"), ["1", "2", "2020", "3", "4.5", "6", "0", "1.5", "2"]);
+    assert_eq!(values("1/3 = 0.333"), ["1/3", "0.333"]);
+    assert_eq!(values("1/8 and 1/1024"), ["0.125", "0.0009765625"]);
+    // Sides past 30 digits are two numbers; at 30 they are still reduced.
+    let thirty = "1".repeat(30);
+    assert_eq!(values(&format!("{thirty}/{thirty}")), ["1"]);
+    let long = "1".repeat(31);
+    assert_eq!(values(&format!("{long}/3")), [long.as_str(), "3"]);
+    // The span takes in `$` and `%`.
+    let f = &numbers("is -$12%!")[0];
+    assert_eq!((f.start, f.end), (3, 8));
+    assert_eq!(canonical(" $18 "), some("18"));
+    assert_eq!(canonical("-$0.50"), some("-0.5"));
+    assert_eq!(canonical("12.5%"), some("12.5"));
+    assert_eq!(canonical("3/4"), some("0.75"));
+    assert_eq!(canonical("$$5"), None);
+    assert_eq!(canonical("5%%"), None);
+    assert_eq!(canonical("1/2/3"), None);
+    // Canonical forms are fixed points.
+    for s in ["0.75", "-1/3", "1234.5", "0", "-7", "22/7"] {
+        assert_eq!(canonical(s), some(s));
+    }
+}
+
+#[test]
+fn math_number_reads_hashes_then_boxes_then_the_last_number() {
+    let m = math_number;
+    assert_eq!(m("16 - 3 - 4 = 9\n9 * 2 = 18\n#### 18"), some("18"));
+    assert_eq!(m("#### $1,080.00"), some("1080"));
+    assert_eq!(m("#### 18\n#### 19"), some("19"));
+    assert_eq!(m("so \\boxed{18} and #### 19"), some("19"));
+    assert_eq!(m("#### none, so \\boxed{18}"), some("18"));
+    assert_eq!(m("9 * 2 = 18, so \\boxed{x = 18} dollars in 1 day"), some("18"));
+    assert_eq!(m("\\boxed{\\frac{3}{4}}"), some("0.75"));
+    assert_eq!(m("\\boxed{-\\dfrac{6}{8}}"), some("-0.75"));
+    assert_eq!(m("\\boxed{\\tfrac{-1}{3}}"), some("-1/3"));
+    assert_eq!(m("\\boxed{\\frac{a}{3}}"), some("3"));
+    // Else the last number: not the first equation, as final_number reads it.
+    assert_eq!(m("16 - 3 - 4 = 9 eggs\n9 * 2 = 18\nShe makes $18 a day."), some("18"));
+    assert_eq!(final_number("16 - 3 - 4 = 9 eggs\n9 * 2 = 18\nShe makes $18 a day."), some("9"));
+    assert_eq!(m("It is 50%."), some("50"));
+    assert_eq!(m("no numbers"), None);
+    assert_eq!(m("####"), None);
+    assert_eq!(m(""), None);
+}
+
+#[test]
+fn fractions_in_boxes_are_read_in_linear_time() {
+    let fracs = format!("\\boxed{{{}", "\\frac{".repeat(100_000));
+    assert_eq!(math_number(&fracs), None);
+    let digits = format!("\\boxed{{\\frac{{{}x", "9".repeat(100_000));
+    assert_eq!(math_number(&digits).map(|v| v.len()), Some(100_000));
+    let ratios = "1/".repeat(100_000);
+    assert_eq!(math_number(&ratios), some("1"));
 }
 
 // ---- arith ----
@@ -485,7 +546,7 @@ fn soup() -> impl Strategy<Value = String> {
 }
 
 fn check_every_verifier(s: &str) {
-    let _ = (final_number(s), hash_number(s), canonical(s), numbers(s), evaluate(s), candidate(s));
+    let _ = (final_number(s), hash_number(s), math_number(s), canonical(s), numbers(s), evaluate(s), candidate(s));
     for t in all_tasks(0) {
         let e = t.example(Split::Heldout, 0);
         for target in [e.target.as_str(), s, ""] {
@@ -495,8 +556,64 @@ fn check_every_verifier(s: &str) {
     }
 }
 
+/// A gold answer as solutions write it: any sign, `$` and `%`, long digit
+/// runs, thousands groups, decimals and ratios.
+fn gold_number() -> impl Strategy<Value = String> {
+    let body = prop_oneof![
+        "[0-9]{1,80}(\\.[0-9]{1,40})?",
+        "[1-9][0-9]{0,2}(,[0-9]{3}){1,6}(\\.[0-9]{1,5})?",
+        "[0-9]{1,30}/[0-9]{0,29}[1-9]",
+    ];
+    let prefix = prop::sample::select(vec!["", "-", "\u{2212}", "$", "-$", "$-", "\u{2212}$"]);
+    (prefix, body, prop::sample::select(vec!["", "%"])).prop_map(|(p, b, s)| format!("{p}{b}{s}"))
+}
+
+/// Text that opens and closes braces, boxes and fractions at random.
+fn braces() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "\\boxed{", "\\frac{", "\\dfrac", "{", "}", "}{", "-", "$", "%", "/", "12", "3", "0", ".", ",", "####", " ",
+    ]);
+    prop::collection::vec(piece, 0..80).prop_map(|v| v.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_hash_marked_gold_number_is_read_back(gold in gold_number(), before in soup()) {
+        prop_assert!(canonical(&gold).is_some(), "{}", gold);
+        for completion in [format!("#### {gold}"), format!("{before}\n#### {gold}"), format!("\\boxed{{{gold}}}")] {
+            prop_assert!(same_number(&gold, math_number(&completion)), "{:?} of {:?}", gold, completion);
+        }
+    }
+
+    #[test]
+    fn any_one_number_is_read_back_after_hashes(s in any::<String>(), t in braces()) {
+        for text in [&s, &t] {
+            let _ = math_number(text);
+            if canonical(text).is_some() {
+                prop_assert!(same_number(text, math_number(&format!("#### {text}"))), "{:?}", text);
+                // A canonical form is its own canonical form.
+                let c = canonical(text).unwrap();
+                prop_assert_eq!(canonical(&c), Some(c));
+            }
+        }
+    }
+
+    #[test]
+    fn no_math_verifier_panics_on_huge_digit_runs_and_nesting(
+        n in 0usize..5000, depth in 0usize..500, prefix in prop::sample::select(vec!["", "-", "$", "#### ", "\\boxed{"]),
+    ) {
+        let digits = "9".repeat(n);
+        for text in [
+            format!("{prefix}{digits}/{digits}"),
+            format!("{prefix}{}{digits}{}", "{".repeat(depth), "}".repeat(depth)),
+            format!("\\boxed{{{}{digits}}}{}", "\\frac{".repeat(depth), "}{7}".repeat(depth)),
+            format!("{prefix}1{}", ",000".repeat(n / 4)),
+        ] {
+            let _ = (math_number(&text), final_number(&text), canonical(&text));
+        }
+    }
 
     #[test]
     fn no_verifier_panics_on_arbitrary_text(s in any::<String>()) {
