@@ -161,6 +161,17 @@ pub(crate) fn held_out_example(set: &[TextExample], index: u64) -> TextExample {
     set[(index % set.len() as u64) as usize].clone()
 }
 
+/// The user message: `question`, then `instruction` after a space unless
+/// the instruction is empty.
+pub fn with_instruction(question: impl Into<String>, instruction: &str) -> String {
+    let mut prompt = question.into();
+    if !instruction.is_empty() {
+        prompt.push(' ');
+        prompt.push_str(instruction);
+    }
+    prompt
+}
+
 /// `1.0` or `0.0` for correctness, plus `bonus` when well formed.
 pub(crate) fn score(correct: bool, well_formed: bool, bonus: f64) -> f64 {
     let base = if correct { 1.0 } else { 0.0 };

@@ -405,7 +405,7 @@ fn countdown_targets_are_reachable_and_in_range() {
 // ---- gsm ----
 
 #[test]
-fn gsm_reward_reads_after_hashes_then_the_arith_rules() {
+fn gsm_reward_reads_after_hashes_then_boxes_then_the_last_number() {
     let t = Gsm::new(GsmConfig::default(), 0).unwrap();
     let r = |target: &str, completion: &str| t.reward(&ex(target), completion);
     assert_eq!(r("19", "#### 19"), 1.0);
@@ -417,6 +417,10 @@ fn gsm_reward_reads_after_hashes_then_the_arith_rules() {
     assert_eq!(r("19", "The answer is 19."), 1.0);
     assert_eq!(r("-5", "#### \u{2212}5"), 1.0);
     assert_eq!(r("1019", "#### 1,019"), 1.0);
+    assert_eq!(r("19", "12 + 7 = 19, and 19 apples minus 0 is \\boxed{19}"), 1.0);
+    // A multi-step solution is read at its end, not at its first step.
+    assert_eq!(r("18", "16 - 3 - 4 = 9 eggs\n9 * 2 = 18\nShe makes $18."), 1.0);
+    assert_eq!(r("9", "16 - 3 - 4 = 9 eggs\n9 * 2 = 18\nShe makes $18."), 0.0);
     assert_eq!(r("19", ""), 0.0);
     let bonus = Gsm::new(GsmConfig { format_bonus: 0.1, ..GsmConfig::default() }, 0).unwrap();
     assert_eq!(bonus.reward(&ex("19"), "#### 19"), 1.1);
