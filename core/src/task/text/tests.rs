@@ -15,6 +15,7 @@ use super::arith::{Arith, ArithConfig, ArithStyle};
 use super::countdown::{Countdown, CountdownConfig, candidate, parse_target, solves};
 use super::expr::{ArithError, MAX_DEPTH, SyntaxError, evaluate};
 use super::gsm::{Gsm, GsmConfig};
+use super::gsm8k::{Gsm8k, Gsm8kConfig, without_annotations};
 use super::*;
 use crate::error::Error;
 
@@ -428,6 +429,81 @@ fn gsm_reward_reads_after_hashes_then_boxes_then_the_last_number() {
     assert_eq!(bonus.reward(&ex("19"), "#### 18"), 0.1);
 }
 
+// ---- gsm8k ----
+
+const DUCKS: &str =
+    "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 18";
+
+fn gsm8k(train: &[(&str, &str)], held: &[(&str, &str)], cfg: Gsm8kConfig) -> Result<Gsm8k> {
+    let read = |v: &[(&str, &str)]| v.iter().map(|(q, a)| cfg.example(q, a).unwrap()).collect::<Vec<_>>();
+    Gsm8k::new(cfg.clone(), read(train), read(held))
+}
+
+#[test]
+fn gsm8k_problems_become_prompts_gold_solutions_and_targets() {
+    let e = Gsm8kConfig::default().example("How much does Janet make?", DUCKS).unwrap();
+    assert_eq!(e.prompt, "How much does Janet make? Show your steps, then give the final answer after ####.");
+    assert_eq!(e.answer, "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\nShe makes 9 * 2 = $18 every day.\n#### 18");
+    assert_eq!(e.target, "18");
+    let plain = Gsm8kConfig { instruction: String::new(), ..Gsm8kConfig::default() };
+    assert_eq!(
+        plain.example("Q?", "#### 1,200").unwrap(),
+        TextExample { prompt: "Q?".to_string(), answer: "#### 1,200".to_string(), target: "1200".to_string() }
+    );
+    let cfg = Gsm8kConfig::default();
+    assert_eq!(cfg.example(" \n", "#### 3"), Err("the question is empty"));
+    assert_eq!(cfg.example("Q?", "so 3"), Err("the answer has no `####` before its final number"));
+    assert_eq!(cfg.example("Q?", "3 #### none"), Err("the answer has no number after its last `####`"));
+    assert_eq!(cfg.example("Q?", "<<#### 3>>"), Err("the answer has no `####` before its final number"));
+    assert_eq!(cfg.example("Q?", "#### 2 <<#### 3>>").unwrap().target, "2");
+    assert_eq!(without_annotations("a<<1+1=2>>2 b<<x>>c"), "a2 bc");
+    assert_eq!(without_annotations("a<<1 and >> b <<open"), "a b <<open");
+    assert_eq!(without_annotations(">><<"), ">><<");
+}
+
+#[test]
+fn gsm8k_reads_its_splits_in_order_and_pays_the_gold_answer() {
+    let t = gsm8k(&[("A?", "#### 1"), ("B?", "#### 2"), ("C?", DUCKS)], &[("D?", "#### 3/4")], Gsm8kConfig::default())
+        .unwrap();
+    assert_eq!((t.name(), t.train_size(), t.held_out_size()), ("gsm8k", Some(3), 1));
+    assert!(t.example(Split::Train, 4).prompt.starts_with("B?"));
+    assert_eq!(t.example(Split::Heldout, 7).target, "0.75");
+    for split in [Split::Train, Split::Heldout] {
+        for e in t.examples(split) {
+            assert_eq!(t.reward(e, &e.answer), 1.0, "{e:?}");
+            assert_eq!(t.reward(e, "#### 19"), 0.0, "{e:?}");
+            assert_eq!(t.reward(e, ""), 0.0, "{e:?}");
+        }
+    }
+    let e = t.example(Split::Train, 2);
+    for right in
+        ["#### 18", "#### $18.00", "The answer is \\boxed{18}.", "9 * 2 = 18, so she makes $18.", "#### 18 dollars"]
+    {
+        assert_eq!(t.reward(&e, right), 1.0, "{right:?}");
+    }
+    for wrong in ["#### 18\n#### 9", "#### 1.8", "16 - 3 - 4 = 9", "#### 180", "eighteen"] {
+        assert_eq!(t.reward(&e, wrong), 0.0, "{wrong:?}");
+    }
+    assert_eq!(t.reward(&t.example(Split::Heldout, 0), "#### 0.75"), 1.0);
+    let bonus =
+        gsm8k(&[("A?", "#### 1")], &[("B?", "#### 2")], Gsm8kConfig { format_bonus: 0.25, ..Gsm8kConfig::default() })
+            .unwrap();
+    let e = bonus.example(Split::Heldout, 0);
+    assert_eq!((bonus.reward(&e, "#### 2"), bonus.reward(&e, "2"), bonus.reward(&e, "#### 3")), (1.25, 1.0, 0.25));
+}
+
+#[test]
+fn gsm8k_refuses_an_empty_split_and_a_bad_bonus() {
+    let field = |r: Result<Gsm8k>| match r {
+        Err(Error::Config { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(gsm8k(&[], &[("B?", "#### 2")], Gsm8kConfig::default())), "gsm8k");
+    assert_eq!(field(gsm8k(&[("A?", "#### 1")], &[], Gsm8kConfig::default())), "gsm8k");
+    let bad = Gsm8kConfig { format_bonus: 1.5, ..Gsm8kConfig::default() };
+    assert_eq!(field(gsm8k(&[("A?", "#### 1")], &[("B?", "#### 2")], bad)), "gsm8k.format_bonus");
+}
+
 // ---- every task ----
 
 fn all_tasks(seed: u64) -> Vec<Box<dyn TextTask>> {
@@ -588,6 +664,25 @@ proptest! {
         prop_assert!(canonical(&gold).is_some(), "{}", gold);
         for completion in [format!("#### {gold}"), format!("{before}\n#### {gold}"), format!("\\boxed{{{gold}}}")] {
             prop_assert!(same_number(&gold, math_number(&completion)), "{:?} of {:?}", gold, completion);
+        }
+    }
+
+    #[test]
+    fn gsm8k_pays_a_hash_marked_gold_answer_and_nothing_panics(gold in gold_number(), steps in soup(), s in any::<String>()) {
+        let cfg = Gsm8kConfig::default();
+        let e = cfg.example("Q?", &format!("{steps}\n#### {gold}")).unwrap();
+        let t = Gsm8k::new(cfg, vec![e.clone()], vec![e.clone()]).unwrap();
+        prop_assert_eq!(t.reward(&e, &format!("#### {gold}")), 1.0, "{:?}", gold);
+        prop_assert_eq!(t.reward(&e, &e.answer), 1.0, "{:?}", e.answer);
+        for completion in [&s, &steps] {
+            let r = t.reward(&e, completion);
+            prop_assert!(r == 0.0 || r == 1.0);
+        }
+        // Whatever solution is accepted, its gold completion earns the reward.
+        for solution in [s.clone(), format!("{steps}<<{s}>>#### {gold}"), format!("{s}<<#### 1>>\n#### {steps}")] {
+            if let Ok(e) = Gsm8kConfig::default().example("Q?", &solution) {
+                prop_assert!(t.reward(&e, &e.answer) == 1.0, "{:?}", solution);
+            }
         }
     }
 
