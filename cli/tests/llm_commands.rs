@@ -288,6 +288,31 @@ fn a_jsonl_task_trains_and_its_bad_line_is_named() {
 }
 
 #[test]
+fn a_gsm8k_directory_trains_and_its_bad_line_is_named() {
+    // The tiny model's context (64 tokens) fits no real GSM8K problem, so
+    // `--gsm8k-dir` gives it short ones in GSM8K's format.
+    let (gguf, _) = tiny_model("gsm8k");
+    let dir = gguf.parent().unwrap().join("gsm8k");
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = |i: usize| {
+        format!("{{\"question\": \"{i}+{i}=\", \"answer\": \"{i}+{i}=<<{i}+{i}={}>>\\n#### {}\"}}\n", 2 * i, 2 * i)
+    };
+    std::fs::write(dir.join("train.jsonl"), (0..8).map(line).collect::<String>()).unwrap();
+    std::fs::write(dir.join("test.jsonl"), (8..11).map(line).collect::<String>()).unwrap();
+    let out_dir = gguf.parent().unwrap().join("runs");
+    let tiny = ["--rl-steps", "1", "--name", "gsm8k", "--prompts", "2", "--group", "2", "--max-new-tokens", "4"];
+    let task = ["--task", "gsm8k", "--gsm8k-dir", dir.to_str().unwrap(), "--gsm8k-instruction", "", "--chat", "false"];
+    let run = lm("train", &gguf, &out_dir, &[&tiny[..], &task, &["--eval-examples", "3"]].concat());
+    assert!(success(&run).contains("task gsm8k"));
+    std::fs::write(dir.join("test.jsonl"), format!("{}{{\"question\": \"1+1=\", \"answer\": \"2\"}}\n", line(8)))
+        .unwrap();
+    let out = lm("train", &gguf, &out_dir, &task);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("test.jsonl") && err.contains("line 2") && err.contains("####"), "{err}");
+}
+
+#[test]
 fn compare_takes_a_pretrained_model() {
     let (gguf, _) = tiny_model("compare");
     let out_dir = gguf.parent().unwrap().join("runs");

@@ -113,19 +113,11 @@ impl JsonlTask {
     pub fn load(path: &Path, verifier: &str, seed: u64, held_out: impl Into<HeldOut>) -> Result<JsonlTask> {
         let verifier = Verifier::parse(verifier, path)?;
         let bytes = std::fs::read(path).map_err(Error::io(path))?;
-        let mut lines = Vec::new();
-        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let at = || format!("line {}", i + 1);
-            let text = std::str::from_utf8(raw).map_err(|e| Error::at(path, at(), format!("not UTF-8: {e}")))?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            let (prompt, answer_text) = parse_line(text).map_err(|reason| Error::at(path, at(), reason))?;
-            let target = verifier
-                .target(&answer_text)
-                .ok_or_else(|| Error::at(path, at(), "the answer has no number for the numeric verifier"))?;
-            lines.push(TextExample { prompt, answer: answer_text, target });
-        }
+        let lines = read_lines(path, &bytes, |text| {
+            let (prompt, answer_text) = parse_line(text)?;
+            let target = verifier.target(&answer_text).ok_or("the answer has no number for the numeric verifier")?;
+            Ok(TextExample { prompt, answer: answer_text, target })
+        })?;
         let (train, held) = split(lines, seed, held_out.into()).map_err(|reason| Error::file(path, reason))?;
         Ok(JsonlTask { verifier, train, held })
     }
@@ -139,19 +131,48 @@ impl JsonlTask {
     }
 }
 
-/// The prompt and the answer of one non-blank line.
-fn parse_line(text: &str) -> std::result::Result<(String, String), String> {
+/// What `parse` makes of each non-blank line of `bytes`, the contents of
+/// `path`; a line that is no UTF-8 or that `parse` refuses is an error
+/// naming `path` and the line (`line 7`, counted from 1). `\r\n` endings
+/// and blank lines are fine. Every JSONL reader here goes through this.
+pub(crate) fn read_lines<T>(
+    path: &Path,
+    bytes: &[u8],
+    mut parse: impl FnMut(&str) -> std::result::Result<T, String>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let at = || format!("line {}", i + 1);
+        let text = std::str::from_utf8(raw).map_err(|e| Error::at(path, at(), format!("not UTF-8: {e}")))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        out.push(parse(text).map_err(|reason| Error::at(path, at(), reason))?);
+    }
+    Ok(out)
+}
+
+/// The string fields `names` of the JSON object on one line; other fields
+/// are ignored.
+pub(crate) fn string_fields<const N: usize>(text: &str, names: [&str; N]) -> std::result::Result<[String; N], String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(mut fields) = value else {
         return Err(format!("expected a JSON object, found {}", kind(&value)));
     };
-    let mut take = |name: &str| match fields.remove(name) {
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(format!("field \"{name}\" is {}, expected a string", kind(&other))),
-        None => Err(format!("missing field \"{name}\"")),
-    };
-    let prompt = take("prompt")?;
-    let answer_text = take("answer")?;
+    let mut out = [const { String::new() }; N];
+    for (slot, name) in out.iter_mut().zip(names) {
+        *slot = match fields.remove(name) {
+            Some(Value::String(s)) => s,
+            Some(other) => return Err(format!("field \"{name}\" is {}, expected a string", kind(&other))),
+            None => return Err(format!("missing field \"{name}\"")),
+        };
+    }
+    Ok(out)
+}
+
+/// The prompt and the answer of one non-blank line.
+fn parse_line(text: &str) -> std::result::Result<(String, String), String> {
+    let [prompt, answer_text] = string_fields(text, ["prompt", "answer"])?;
     if prompt.trim().is_empty() {
         return Err("field \"prompt\" is empty".to_string());
     }

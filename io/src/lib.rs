@@ -15,6 +15,8 @@
 //!   Hugging Face directory.
 //! * [`jsonl`] — the user's own task: a JSONL file of prompts and answers
 //!   with a verifier chosen by name.
+//! * [`gsm8k`] — GSM8K's train and test files (built in, or from a
+//!   directory) as the core's gsm8k examples.
 //! * [`testing`] — where the tests find the real model.
 //! * [`Error`] — names the file, the tensor or key, and what was wrong.
 
@@ -22,6 +24,7 @@ pub mod atomic;
 pub mod checkpoint;
 pub mod error;
 pub mod gguf;
+pub mod gsm8k;
 pub mod hf;
 pub mod jsonl;
 pub mod model;

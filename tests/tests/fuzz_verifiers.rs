@@ -1,8 +1,9 @@
 //! Fuzzing the verifiers' answer parsing with long, adversarial
 //! completions (the unit property tests use short ones): fragments that
-//! each rule of `answer::final_number` and the countdown expression parser
-//! react to, repeated up to tens of thousands of times, so that a
-//! quadratic scan or a deep recursion shows up as a time or panic failure.
+//! each rule of `answer::final_number` and `answer::math_number` (ratios,
+//! `\frac`, `$`, `%`) and the countdown expression parser react to,
+//! repeated up to tens of thousands of times, so that a quadratic scan or a
+//! deep recursion shows up as a time or panic failure.
 //! Every reward must lie in [0, 1].
 
 #[path = "../fuzz/harness/mod.rs"]
@@ -13,7 +14,7 @@ use proptest::prelude::*;
 use wapo_core::task::Split;
 use wapo_core::task::text::{TextOptions, answer, by_name, countdown, expr};
 
-const FRAGMENTS: [&str; 24] = [
+const FRAGMENTS: [&str; 28] = [
     "\\boxed{",
     "}",
     "{",
@@ -38,6 +39,10 @@ const FRAGMENTS: [&str; 24] = [
     " ",
     "é",
     "12345678901234567890",
+    "\\frac{",
+    "}{",
+    "$",
+    "%",
 ];
 
 /// A completion: a few fragments, each repeated, the whole repeated again.
@@ -49,6 +54,7 @@ fn completions() -> impl Strategy<Value = Vec<u8>> {
 fn check(bytes: &[u8]) -> Result<Outcome, String> {
     let text = String::from_utf8_lossy(bytes);
     let _ = (answer::final_number(&text), answer::hash_number(&text), answer::canonical(&text));
+    let _ = answer::math_number(&text);
     let _ = answer::states_answer(&text);
     let _ = expr::evaluate(&text);
     if let Some(c) = countdown::candidate(&text) {

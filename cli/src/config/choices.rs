@@ -12,10 +12,12 @@ choice! {
 
 choice! {
     /// The built-in tasks: the toy tasks of `wapo_core::task` and the text
-    /// tasks of `wapo_core::task::text` (which need a pretrained model).
+    /// tasks of `wapo_core::task::text` (which need a pretrained model;
+    /// gsm8k reads its problems with `wapo_io::gsm8k`, jsonl its file with
+    /// `wapo_io::jsonl`).
     pub enum TaskName {
         Recurrence = "recurrence", Add = "add", Sort = "sort", Reverse = "reverse",
-        Arith = "arith", Countdown = "countdown", Gsm = "gsm", Jsonl = "jsonl"
+        Arith = "arith", Countdown = "countdown", Gsm = "gsm", Gsm8k = "gsm8k", Jsonl = "jsonl"
     }
 }
 
@@ -33,7 +35,7 @@ impl TaskName {
     /// Whether the task is text (prompts and answers in words, for a
     /// pretrained model with a tokenizer).
     pub fn is_text(self) -> bool {
-        matches!(self, TaskName::Arith | TaskName::Countdown | TaskName::Gsm | TaskName::Jsonl)
+        matches!(self, TaskName::Arith | TaskName::Countdown | TaskName::Gsm | TaskName::Gsm8k | TaskName::Jsonl)
     }
 }
 

@@ -19,7 +19,9 @@ use std::path::Path;
 use wapo_core::Objective;
 use wapo_core::ObjectiveConfig;
 use wapo_core::rl::{EvalConfig, ModelConfig, OptimConfig, RlConfig, Sampling, SftConfig};
-use wapo_core::task::text::{TextOptions, arith::ArithConfig, countdown::CountdownConfig, gsm::GsmConfig};
+use wapo_core::task::text::gsm::{self, GsmConfig};
+use wapo_core::task::text::gsm8k::Gsm8kConfig;
+use wapo_core::task::text::{TextOptions, arith::ArithConfig, countdown::CountdownConfig};
 use wapo_core::task::{self, Task, TaskOptions};
 use wapo_core::task::{add::AddConfig, recurrence::RecurrenceConfig, reverse::ReverseConfig, sort::SortConfig};
 
@@ -60,15 +62,16 @@ section! {
 section! {
     pub struct TaskSection {
         /// Task: recurrence, add, sort or reverse (toy tasks for a fresh
-        /// model); arith, countdown, gsm or jsonl (text tasks for a pretrained
-        /// --model; jsonl reads --task-file)
+        /// model); arith, countdown, gsm, gsm8k or jsonl (text tasks for a
+        /// pretrained --model; jsonl reads --task-file)
         name: TaskName = TaskName::Recurrence, "task";
         /// Seed of the task's example generator, apart from the run seed so
         /// that runs of several seeds (`wapo compare`) see the same problems
         seed: u64 = 0, "task-seed";
     }
     sections { recurrence: RecurrenceSection, add: AddSection, sort: SortSection, reverse: ReverseSection,
-               arith: ArithSection, countdown: CountdownSection, gsm: GsmSection, jsonl: JsonlSection }
+               arith: ArithSection, countdown: CountdownSection, gsm: GsmSection, gsm8k: Gsm8kSection,
+               jsonl: JsonlSection }
 }
 
 section! {
@@ -110,11 +113,25 @@ section! {
 section! {
     pub struct GsmSection {
         /// gsm: appended to each problem (empty: none)
-        instruction: String = "Show your steps, then give the final answer after ####.".to_string(), "gsm-instruction";
+        instruction: String = gsm::INSTRUCTION.to_string(), "gsm-instruction";
         /// gsm: size of the fixed held-out set
         held_out: usize = 200, "gsm-held-out";
         /// gsm: reward added for a number after #### (0: off)
         format_bonus: f64 = 0.0, "gsm-format-bonus", finite_nonneg;
+    }
+}
+
+section! {
+    pub struct Gsm8kSection {
+        /// gsm8k: appended to each question (empty: none)
+        instruction: String = gsm::INSTRUCTION.to_string(), "gsm8k-instruction";
+        /// gsm8k: reward added for a number after #### (0: off)
+        format_bonus: f64 = 0.0, "gsm8k-format-bonus", finite_nonneg;
+        /// gsm8k: a directory holding train.jsonl and test.jsonl in GSM8K's
+        /// format (empty: the copy of data/gsm8k built into the binary). The
+        /// test problems are held out; the evaluation reads the first
+        /// eval.examples of them (--eval-examples 1319: all of GSM8K's)
+        dir: String = String::new(), "gsm8k-dir";
     }
 }
 
@@ -438,7 +455,7 @@ impl TrainConfig {
         // pretrained model's is `rollout.max_new_tokens`, a toy task's its own.
         let max_seq_len = if self.model.path.is_some() {
             if !self.task.name.is_text() {
-                return bad("task.name", "a pretrained model takes a text task: arith, countdown, gsm or jsonl");
+                return bad("task.name", "a pretrained model takes a text task: arith, countdown, gsm, gsm8k or jsonl");
             }
             self.max_new_tokens()
         } else {
@@ -506,6 +523,12 @@ impl TrainConfig {
             },
             gsm: GsmConfig { instruction: g.instruction.clone(), held_out: g.held_out, format_bonus: g.format_bonus },
         }
+    }
+
+    /// The gsm8k task's options (`[task.gsm8k]`; its `dir` is read by the loader).
+    pub fn gsm8k_config(&self) -> Gsm8kConfig {
+        let g = &self.task.gsm8k;
+        Gsm8kConfig { instruction: g.instruction.clone(), format_bonus: g.format_bonus }
     }
 
     pub fn build_task(&self) -> Result<Box<dyn Task>> {

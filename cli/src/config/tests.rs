@@ -248,9 +248,44 @@ fn text_task_sections_default_to_the_tasks_own_defaults() {
     .unwrap();
     let o = cfg.text_options();
     assert_eq!((o.arith.digits, o.countdown.max_numbers, o.gsm.held_out), (3, 5, 50));
+    assert_eq!(TrainConfig::default().gsm8k_config(), wapo_core::task::text::gsm8k::Gsm8kConfig::default());
     assert_eq!(o.arith.style, wapo_core::task::text::arith::ArithStyle::Words);
     match TrainConfig::resolve(None, &[("task.arith.style".into(), "loud".into())]) {
         Err(CliError::Config { field, .. }) => assert_eq!(field, "task.arith.style"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn gsm8k_is_a_text_task_evaluated_on_a_modest_share_of_its_test_split() {
+    let dir = scratch("gsm8k");
+    let model = ("model.path".to_string(), dir.to_str().unwrap().to_string());
+    let task = ("task.name".to_string(), "gsm8k".to_string());
+    let cfg = TrainConfig::resolve(None, &[model.clone(), task.clone()]).unwrap();
+    assert_eq!(cfg.task.name, TaskName::Gsm8k);
+    assert!(cfg.task.name.is_text());
+    // The pretrained preset evaluates 128 of the 1,319 held-out problems ...
+    assert_eq!(cfg.eval.examples, 128);
+    assert!(cfg.task.gsm8k.dir.is_empty());
+    assert_eq!(cfg.run_name(), "gsm8k-wapo-seed0");
+    // ... and one knob takes all of them; the task's knobs read as flags do.
+    let all = [
+        model.clone(),
+        task.clone(),
+        ("eval.examples".into(), "1319".into()),
+        ("task.gsm8k.format_bonus".into(), "0.1".into()),
+        ("task.gsm8k.instruction".into(), "".into()),
+        ("task.gsm8k.dir".into(), "elsewhere".into()),
+    ];
+    let cfg = TrainConfig::resolve(None, &all).unwrap();
+    assert_eq!(cfg.eval.examples, 1319);
+    assert_eq!((cfg.gsm8k_config().format_bonus, cfg.gsm8k_config().instruction.as_str()), (0.1, ""));
+    assert_eq!(cfg.task.gsm8k.dir, "elsewhere");
+    let e = config_error(TrainConfig::resolve(None, &[model, task, ("task.gsm8k.format_bonus".into(), "-1".into())]));
+    assert_eq!(e.0, "task.gsm8k.format_bonus");
+    // Without a model it is refused, naming the flag it needs.
+    let (field, reason) = config_error(TrainConfig::resolve(None, &o("task.name", "gsm8k")));
+    assert_eq!(field, "task.name");
+    assert!(reason.contains("--model"), "{reason}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

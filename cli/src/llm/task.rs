@@ -3,9 +3,11 @@
 //! token, and rewards on the decoded text up to the first stop token.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 use wapo_core::rl::ModelConfig;
+use wapo_core::task::text::gsm8k::Gsm8k;
 use wapo_core::task::text::{self, TextExample, TextTask};
 use wapo_core::task::{Example, Split, Task};
 use wapo_io::tokenizer::Tokenizer;
@@ -73,19 +75,29 @@ impl LmTask {
             return Err(CliError::config(
                 "task.name",
                 format!(
-                    "`{name}` is a toy task with its own vocabulary; a pretrained model takes arith, countdown, gsm or jsonl"
+                    "`{name}` is a toy task with its own vocabulary; a pretrained model takes arith, countdown, gsm, gsm8k or jsonl"
                 ),
             ));
         }
-        let text: Box<dyn TextTask> = if cfg.task.name == TaskName::Jsonl {
-            let j = &cfg.task.jsonl;
-            if j.file.is_empty() {
-                return Err(CliError::config("task.jsonl.file", "the jsonl task needs its file (--task-file F)"));
+        let text: Box<dyn TextTask> = match cfg.task.name {
+            TaskName::Jsonl => {
+                let j = &cfg.task.jsonl;
+                if j.file.is_empty() {
+                    return Err(CliError::config("task.jsonl.file", "the jsonl task needs its file (--task-file F)"));
+                }
+                let path = Path::new(&j.file);
+                Box::new(wapo_io::jsonl::JsonlTask::load(path, &j.verifier, cfg.task.seed, j.held_out)?)
             }
-            let path = std::path::Path::new(&j.file);
-            Box::new(wapo_io::jsonl::JsonlTask::load(path, &j.verifier, cfg.task.seed, j.held_out)?)
-        } else {
-            text::by_name(name, cfg.task.seed, &cfg.text_options()).map_err(|e| CliError::from(e).under("task"))?
+            TaskName::Gsm8k => {
+                let g = cfg.gsm8k_config();
+                g.validate().map_err(|e| CliError::from(e).under("task"))?;
+                let dir = &cfg.task.gsm8k.dir;
+                let (train, test) = wapo_io::gsm8k::read((!dir.is_empty()).then(|| Path::new(dir)), &g)?;
+                Box::new(Gsm8k::new(g, train, test).map_err(|e| CliError::from(e).under("task"))?)
+            }
+            _ => {
+                text::by_name(name, cfg.task.seed, &cfg.text_options()).map_err(|e| CliError::from(e).under("task"))?
+            }
         };
         let max_new = cfg.max_new_tokens();
         LmTask::new(text, tokenizer, cfg.rollout.chat, model.vocab, model.context, max_new)
@@ -159,5 +171,68 @@ impl Task for LmTask {
 
     fn stop_tokens(&self) -> &[u32] {
         &self.stop
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wapo_io::tokenizer::{chatml, tiny};
+
+    fn gsm8k_config(edit: impl FnOnce(&mut TrainConfig)) -> TrainConfig {
+        let mut cfg = TrainConfig::default();
+        cfg.task.name = TaskName::Gsm8k;
+        cfg.rollout.chat = true;
+        edit(&mut cfg);
+        cfg
+    }
+
+    fn lm_task(cfg: &TrainConfig) -> Result<LmTask> {
+        let tokenizer = tiny();
+        let model = ModelConfig::llama(tokenizer.vocab_size(), 4096, 64, 2, 4, 2, 96, 10_000.0);
+        LmTask::from_config(cfg, tokenizer, &model)
+    }
+
+    #[test]
+    fn gsm8k_prompts_render_through_the_chat_template_and_the_gold_answer_pays() {
+        let task = lm_task(&gsm8k_config(|_| {})).unwrap();
+        assert_eq!(task.name(), "gsm8k");
+        let e = task.example(Split::Heldout, 0);
+        let te = task.text_example(&e.prompt).unwrap();
+        assert!(te.prompt.starts_with("Janet\u{2019}s ducks lay 16 eggs per day."), "{}", te.prompt);
+        assert!(te.prompt.ends_with(" Show your steps, then give the final answer after ####."), "{}", te.prompt);
+        assert_eq!(task.render(&e.prompt), chatml(&[("user", &te.prompt)], true));
+        // The gold completion (cut to max_new_tokens) and a bare `#### 18` earn 1; others 0.
+        let tokenizer = tiny();
+        let ids = |text: &str| {
+            let mut ids = tokenizer.encode_continuation(text).unwrap();
+            ids.push(tokenizer.eos()[0]);
+            ids
+        };
+        assert_eq!(task.reward(&e, &ids("#### 18")), 1.0);
+        assert_eq!(task.reward(&e, &ids("She makes 9 * 2 = $18 a day.\n#### 18")), 1.0);
+        for wrong in ["#### 17", "16 - 3 - 4 = 9", ""] {
+            assert_eq!(task.reward(&e, &ids(wrong)), 0.0, "{wrong:?}");
+        }
+        // The training split is GSM8K's train file, not its test file.
+        let train = task.example(Split::Train, 0);
+        assert!(task.text_example(&train.prompt).unwrap().prompt.starts_with("Natalia sold clips"));
+    }
+
+    #[test]
+    fn gsm8k_errors_name_the_file_or_the_field() {
+        let dir = std::env::temp_dir().join(format!("wapo-cli-gsm8k-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = "{\"question\": \"Q?\", \"answer\": \"#### 2\"}\n";
+        std::fs::write(dir.join("train.jsonl"), format!("{good}{{\"question\": \"Q?\"}}\n")).unwrap();
+        std::fs::write(dir.join("test.jsonl"), good).unwrap();
+        let cfg = gsm8k_config(|c| c.task.gsm8k.dir = dir.to_str().unwrap().to_string());
+        let err = lm_task(&cfg).err().unwrap().to_string();
+        assert!(err.contains("train.jsonl") && err.contains("line 2") && err.contains("missing field"), "{err}");
+        std::fs::write(dir.join("train.jsonl"), good).unwrap();
+        assert_eq!(lm_task(&cfg).unwrap().text.held_out_size(), 1);
+        let err = lm_task(&gsm8k_config(|c| c.task.gsm8k.format_bonus = 2.0)).err().unwrap();
+        assert!(matches!(&err, CliError::Config { field, .. } if field == "task.gsm8k.format_bonus"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,13 +10,23 @@
 //! * optional thousands groups when the first run has 1–3 digits: `,`
 //!   followed by exactly three digits (`1,234,567`; `2,3` is two numbers);
 //! * an optional fraction: `.` followed by digits (`47.` is 47, the dot ends
-//!   a sentence).
+//!   a sentence);
+//! * or else an optional denominator: `/` followed by digits, the two sides
+//!   whole numbers of at most 30 digits, the denominator not 0, and not part
+//!   of a longer chain (`1/2/2020`, `3/4.5` and `6/0` are several numbers);
+//! * an optional `$` right before the digits or the sign (`$5`, `-$5`,
+//!   `$-5`) and `%` right after (`50%`), which belong to the number's span
+//!   and leave its value alone.
 //!
 //! Its canonical form drops commas, leading zeros of the integer part and
 //! trailing zeros of the fraction, and the sign of zero: `007` and `7.0` are
-//! `7`, `-0` is `0`, `1,234.50` is `1234.5`.
+//! `7`, `-0` is `0`, `1,234.50` is `1234.5`. A ratio is reduced and written
+//! as a decimal when it has a finite one (`3/4` and `6/8` are `0.75`, `4/2`
+//! is `2`), else as `p/q` in lowest terms (`2/6` is `1/3`), so two numbers
+//! are equal exactly when their canonical forms are.
 
-use alloc::string::String;
+use alloc::format;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 /// A number found in text: its canonical form and its byte span.
@@ -77,6 +87,17 @@ pub fn hash_number(text: &str) -> Option<String> {
     marked_number(text).or_else(|| final_number(text))
 }
 
+/// The answer of a worked math solution, by the first rule that finds a
+/// number: the first number after the last `####`; else that of the last
+/// `\boxed{…}` (as in [`final_number`], with `\frac{3}{4}` read as `3/4`);
+/// else the last number in the text.
+///
+/// Unlike [`final_number`] it never reads the first equation of the text:
+/// a worked solution's first lines are its intermediate steps.
+pub fn math_number(text: &str) -> Option<String> {
+    marked_number(text).or_else(|| boxed(text)).or_else(|| numbers(text).pop().map(|f| f.value))
+}
+
 /// The first number after the last `####`, if that tail has one.
 pub fn marked_number(text: &str) -> Option<String> {
     let at = text.rfind("####")?;
@@ -101,8 +122,53 @@ pub fn states_answer(text: &str) -> bool {
 fn boxed(text: &str) -> Option<String> {
     const OPEN: &str = "\\boxed{";
     let start = text.rfind(OPEN)? + OPEN.len();
-    let content = &text[start..start + braced_len(&text[start..])];
-    after_last_equals(content).or_else(|| numbers(content).pop().map(|f| f.value))
+    let content = latex_fractions(&text[start..start + braced_len(&text[start..])]);
+    after_last_equals(&content).or_else(|| numbers(&content).pop().map(|f| f.value))
+}
+
+/// `s` with every `\frac{p}{q}` (or `\dfrac`, `\tfrac`) of whole numbers
+/// written `p/q`; other LaTeX is left as it is.
+fn latex_fractions(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while let Some(off) = s[i..].find('\\') {
+        let at = i + off;
+        out.push_str(&s[i..at]);
+        match latex_fraction(&s[at..]) {
+            Some((p, q, len)) => {
+                out.push_str(p);
+                out.push('/');
+                out.push_str(q);
+                i = at + len;
+            }
+            None => {
+                out.push('\\');
+                i = at + 1;
+            }
+        }
+    }
+    out.push_str(&s[i..]);
+    out
+}
+
+/// The numerator, the denominator and the length of the `\frac{p}{q}` at
+/// the start of `s`: `p` digits with an optional `-`, `q` digits. Each part
+/// is read only as far as its digits go, so no text is scanned twice.
+fn latex_fraction(s: &str) -> Option<(&str, &str, usize)> {
+    let rest = ["\\frac", "\\dfrac", "\\tfrac"].iter().find_map(|c| s.strip_prefix(c))?;
+    let (p, after_p) = braced_digits(rest, true)?;
+    let (q, after_q) = braced_digits(after_p, false)?;
+    Some((p, q, s.len() - after_q.len()))
+}
+
+/// `{digits}` at the start of `s` (a leading `-` allowed when `signed`): the
+/// digits and what follows the `}`.
+fn braced_digits(s: &str, signed: bool) -> Option<(&str, &str)> {
+    let inner = s.strip_prefix('{')?;
+    let sign = usize::from(signed && inner.starts_with('-'));
+    let digits = inner[sign..].bytes().take_while(u8::is_ascii_digit).count();
+    let end = sign + digits;
+    (digits > 0 && inner[end..].starts_with('}')).then(|| (&inner[..end], &inner[end + 1..]))
 }
 
 /// Length of the text up to the `}` that closes an already opened brace, or
@@ -146,41 +212,119 @@ fn after_last_equals(line: &str) -> Option<String> {
 /// just past it.
 fn scan(text: &str, start: usize) -> (Found, usize) {
     let b = text.as_bytes();
-    let digits_from = |mut i: usize| {
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        i
-    };
-    let mut end = digits_from(start);
+    let mut end = digits_from(b, start);
     let mut int = String::from(&text[start..end]);
     if end - start <= 3 {
-        while end < b.len() && b[end] == b',' && digits_from(end + 1) == end + 4 {
+        while end < b.len() && b[end] == b',' && digits_from(b, end + 1) == end + 4 {
             int.push_str(&text[end + 1..end + 4]);
             end += 4;
         }
     }
-    let mut frac = "";
-    if end + 1 < b.len() && b[end] == b'.' && b[end + 1].is_ascii_digit() {
-        let frac_end = digits_from(end + 1);
-        frac = &text[end + 1..frac_end];
-        end = frac_end;
-    }
     let (negative, begin) = sign_before(text, start);
-    let value = canonical_form(negative, &int, frac);
+    let value = if end + 1 < b.len() && b[end] == b'.' && b[end + 1].is_ascii_digit() {
+        let frac_end = digits_from(b, end + 1);
+        let frac = &text[end + 1..frac_end];
+        end = frac_end;
+        canonical_form(negative, &int, frac)
+    } else if let Some((value, ratio_end)) = ratio(text, start, end, &int, negative) {
+        end = ratio_end;
+        value
+    } else {
+        canonical_form(negative, &int, "")
+    };
+    if b.get(end) == Some(&b'%') {
+        end += 1;
+    }
     (Found { value, start: begin, end }, end)
 }
 
-/// Whether a minus sign belongs to the number starting at `start`, and where
-/// the number (with its sign) begins.
-fn sign_before(text: &str, start: usize) -> (bool, usize) {
-    let head = &text[..start];
-    let Some(minus) = head.chars().next_back().filter(|&c| c == '-' || c == '\u{2212}') else {
-        return (false, start);
+/// The first byte at or after `i` that is not an ASCII digit.
+fn digits_from(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+/// Most digits of either side of a ratio; 10^30 · 10 still fits a `u128`.
+const RATIO_DIGITS: usize = 30;
+
+/// The canonical value of the ratio whose numerator `int` spans
+/// `start..end`, and the byte past its denominator; `None` when no ratio
+/// starts there (see the module docs).
+fn ratio(text: &str, start: usize, end: usize, int: &str, negative: bool) -> Option<(String, usize)> {
+    let b = text.as_bytes();
+    let digit_at = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    if b.get(end) != Some(&b'/') || !digit_at(end + 1) || (start > 0 && b[start - 1] == b'/') {
+        return None;
+    }
+    let den_end = digits_from(b, end + 1);
+    if matches!(b.get(den_end), Some(b'/' | b'.')) && digit_at(den_end + 1) {
+        return None;
+    }
+    let small = |digits: &str| {
+        let digits = digits.trim_start_matches('0');
+        if digits.len() > RATIO_DIGITS {
+            return None;
+        }
+        Some(digits.bytes().fold(0u128, |acc, d| acc * 10 + u128::from(d - b'0')))
     };
-    let at = start - minus.len_utf8();
-    let joined = head[..at].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == ')');
-    if joined { (false, start) } else { (true, at) }
+    let (p, q) = (small(int)?, small(&text[end + 1..den_end])?);
+    (q != 0).then(|| (ratio_form(negative, p, q), den_end))
+}
+
+/// The canonical form of ±p/q (q ≠ 0): its decimal when finite, else `p/q`
+/// in lowest terms.
+fn ratio_form(negative: bool, p: u128, q: u128) -> String {
+    let g = gcd(p, q);
+    let (p, q) = (p / g, q / g);
+    let mut rest = q;
+    for f in [2, 5] {
+        while rest % f == 0 {
+            rest /= f;
+        }
+    }
+    if rest != 1 {
+        // Lowest terms with q > 1, so p ≠ 0 and the sign stays.
+        let sign = if negative { "-" } else { "" };
+        return format!("{sign}{p}/{q}");
+    }
+    // q = 2^a 5^b: at most max(a, b) ≤ 100 digits after the point.
+    let mut frac = String::new();
+    let mut r = p % q;
+    while r != 0 {
+        r *= 10;
+        frac.push(char::from(b'0' + (r / q) as u8));
+        r %= q;
+    }
+    canonical_form(negative, &(p / q).to_string(), &frac)
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Whether a minus sign belongs to the number starting at `start`, and where
+/// the number (with its sign and a `$`) begins.
+fn sign_before(text: &str, start: usize) -> (bool, usize) {
+    // `$5`, `-$5`: the dollar right before the digits.
+    let dollar = text[..start].ends_with('$');
+    let at = if dollar { start - 1 } else { start };
+    let head = &text[..at];
+    let Some(minus) = head.chars().next_back().filter(|&c| c == '-' || c == '\u{2212}') else {
+        return (false, at);
+    };
+    let m = at - minus.len_utf8();
+    let joined = head[..m].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == ')');
+    if joined {
+        return (false, at);
+    }
+    // `$-5`: the dollar before the sign.
+    let begin = if !dollar && head[..m].ends_with('$') { m - 1 } else { m };
+    (true, begin)
 }
 
 fn canonical_form(negative: bool, int: &str, frac: &str) -> String {

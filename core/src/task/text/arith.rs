@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{
     Generated, TextExample, TextTask, answer, check_bonus, check_held_out, draw, held_out_example, held_out_set, score,
+    with_instruction,
 };
 use crate::error::{Error, Result};
 use crate::task::Split;
@@ -159,11 +160,7 @@ impl Arith {
             ArithStyle::Mixed => rng.random_range(0..2) == 1,
         };
         let sign = if words { op.word() } else { op.symbol() };
-        let mut prompt = format!("What is {a} {sign} {b}?");
-        if !self.cfg.instruction.is_empty() {
-            prompt.push(' ');
-            prompt.push_str(&self.cfg.instruction);
-        }
+        let prompt = with_instruction(format!("What is {a} {sign} {b}?"), &self.cfg.instruction);
         let result = op.apply(a, b).to_string();
         Generated {
             key: format!("{a}{}{b}", op.symbol()),

@@ -27,6 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use super::expr::{self, uses_at_most_once};
 use super::{
     Generated, TextExample, TextTask, check_bonus, check_held_out, draw, held_out_example, held_out_set, score,
+    with_instruction,
 };
 use crate::error::{Error, Result};
 use crate::task::Split;
@@ -138,15 +139,12 @@ impl Countdown {
                 continue;
             }
             let listed: Vec<String> = numbers.iter().map(i128::to_string).collect();
-            let mut prompt = format!(
+            let question = format!(
                 "Using the numbers {}, write an arithmetic expression that equals {}. You may use +, -, *, / and parentheses, and each number at most once.",
                 listed.join(", "),
                 root.value
             );
-            if !self.cfg.instruction.is_empty() {
-                prompt.push(' ');
-                prompt.push_str(&self.cfg.instruction);
-            }
+            let prompt = with_instruction(question, &self.cfg.instruction);
             let mut sorted = numbers.clone();
             sorted.sort_unstable();
             let sorted: Vec<String> = sorted.iter().map(i128::to_string).collect();

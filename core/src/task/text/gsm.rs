@@ -1,9 +1,9 @@
 //! Grade-school word problems from templates: one or two steps of sums,
 //! differences, products, sharing, rates and money, with varied names,
 //! items and numbers. The gold completion is a short worked solution, one
-//! equation a line, then `#### <answer>`; the reward reads the number after
-//! the last `####`, else the completion's answer by the rules of
-//! [`answer::final_number`].
+//! equation a line, then `#### <answer>`; the reward is [`worked_reward`],
+//! which reads the answer by [`answer::math_number`]: the number after the
+//! last `####`, else in the last `\boxed{}`, else the last number.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -14,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{
     Generated, TextExample, TextTask, answer, check_bonus, check_held_out, draw, held_out_example, held_out_set, score,
+    with_instruction,
 };
 use crate::error::Result;
 use crate::task::Split;
@@ -31,13 +32,20 @@ pub struct GsmConfig {
     pub format_bonus: f64,
 }
 
+/// The default instruction of the worked-solution tasks (gsm, gsm8k).
+pub const INSTRUCTION: &str = "Show your steps, then give the final answer after ####.";
+
+/// The reward of a worked solution (gsm, gsm8k): 1.0 when the completion's
+/// answer by [`answer::math_number`] equals `target`, else 0.0, plus
+/// `format_bonus` when the completion gives a number after `####`.
+pub fn worked_reward(target: &str, completion: &str, format_bonus: f64) -> f64 {
+    let correct = answer::same_number(target, answer::math_number(completion));
+    score(correct, answer::marked_number(completion).is_some(), format_bonus)
+}
+
 impl Default for GsmConfig {
     fn default() -> Self {
-        GsmConfig {
-            instruction: "Show your steps, then give the final answer after ####.".to_string(),
-            held_out: 200,
-            format_bonus: 0.0,
-        }
+        GsmConfig { instruction: INSTRUCTION.to_string(), held_out: 200, format_bonus: 0.0 }
     }
 }
 
@@ -69,11 +77,7 @@ impl Gsm {
         let id = rng.random_range(0..TEMPLATES.len());
         let mut w = Writer { rng, numbers: Vec::new(), steps: Vec::new() };
         let (story, result) = TEMPLATES[id](&mut w);
-        let mut prompt = story;
-        if !self.cfg.instruction.is_empty() {
-            prompt.push(' ');
-            prompt.push_str(&self.cfg.instruction);
-        }
+        let prompt = with_instruction(story, &self.cfg.instruction);
         let mut answer = w.steps.join("\n");
         answer.push_str(&format!("\n#### {result}"));
         let drawn: Vec<String> = w.numbers.iter().map(i64::to_string).collect();
@@ -95,8 +99,7 @@ impl TextTask for Gsm {
         }
     }
     fn reward(&self, example: &TextExample, completion: &str) -> f64 {
-        let correct = answer::same_number(&example.target, answer::hash_number(completion));
-        score(correct, answer::marked_number(completion).is_some(), self.cfg.format_bonus)
+        worked_reward(&example.target, completion, self.cfg.format_bonus)
     }
     fn held_out_size(&self) -> usize {
         self.held.len()

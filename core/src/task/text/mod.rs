@@ -5,6 +5,8 @@
 //! * [`arith`] — `What is 23 + 45?`, the answer a number.
 //! * [`countdown`] — reach a target with +, −, ×, / over given numbers.
 //! * [`gsm`] — grade-school word problems, the answer after `####`.
+//! * [`gsm8k`] — the rules of the GSM8K dataset's problems (read from its
+//!   files by `wapo-io`): prompts, gold answers, the reward of [`gsm`].
 //!
 //! Like the toy tasks, every task is seeded and deterministic and has two
 //! splits that never share a problem: the split of a problem is a hash of
@@ -34,6 +36,7 @@ pub mod arith;
 pub mod countdown;
 pub mod expr;
 pub mod gsm;
+pub mod gsm8k;
 
 #[cfg(test)]
 mod tests;
@@ -51,7 +54,7 @@ pub struct TextExample {
 
 /// A verifiable text task.
 pub trait TextTask: Send + Sync {
-    /// Short name (`arith`, `countdown`, `gsm`, `jsonl`).
+    /// Short name (`arith`, `countdown`, `gsm`, `gsm8k`, `jsonl`).
     fn name(&self) -> &str;
     /// Example `index` of `split`; the same for the same seed and options.
     fn example(&self, split: Split, index: u64) -> TextExample;
@@ -159,6 +162,17 @@ pub(crate) fn held_out_set(
 pub(crate) fn held_out_example(set: &[TextExample], index: u64) -> TextExample {
     // Never empty: `held_out_set` refuses a size of 0.
     set[(index % set.len() as u64) as usize].clone()
+}
+
+/// The user message: `question`, then `instruction` after a space unless
+/// the instruction is empty.
+pub fn with_instruction(question: impl Into<String>, instruction: &str) -> String {
+    let mut prompt = question.into();
+    if !instruction.is_empty() {
+        prompt.push(' ');
+        prompt.push_str(instruction);
+    }
+    prompt
 }
 
 /// `1.0` or `0.0` for correctness, plus `bonus` when well formed.

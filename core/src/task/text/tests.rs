@@ -10,11 +10,12 @@ use alloc::{format, vec};
 
 use proptest::prelude::*;
 
-use super::answer::{canonical, final_number, hash_number, numbers};
+use super::answer::{canonical, final_number, hash_number, math_number, numbers, same_number};
 use super::arith::{Arith, ArithConfig, ArithStyle};
 use super::countdown::{Countdown, CountdownConfig, candidate, parse_target, solves};
 use super::expr::{ArithError, MAX_DEPTH, SyntaxError, evaluate};
 use super::gsm::{Gsm, GsmConfig};
+use super::gsm8k::{Gsm8k, Gsm8kConfig, without_annotations};
 use super::*;
 use crate::error::Error;
 
@@ -116,6 +117,67 @@ fn adversarial_text_is_read_in_linear_time() {
     assert_eq!(num(&answers), None);
     let lines = "(1 +\n".repeat(100_000);
     assert_eq!(candidate(&lines), None);
+}
+
+#[test]
+fn dollars_percents_and_ratios_are_part_of_a_number() {
+    let values = |s: &str| numbers(s).into_iter().map(|f| f.value).collect::<Vec<_>>();
+    assert_eq!(values("$5, -$5, $-5, $1,234.50 and 50%"), ["5", "-5", "-5", "1234.5", "50"]);
+    assert_eq!(values("3/4 6/8 4/2 2/6 -1/3 0/7 007/010"), ["0.75", "0.75", "2", "1/3", "-1/3", "0", "0.7"]);
+    assert_eq!(values("1/2/2020, 3/4.5, 6/0 and 1.5/2"), ["1", "2", "2020", "3", "4.5", "6", "0", "1.5", "2"]);
+    assert_eq!(values("1/3 = 0.333"), ["1/3", "0.333"]);
+    assert_eq!(values("1/8 and 1/1024"), ["0.125", "0.0009765625"]);
+    // Sides past 30 digits are two numbers; at 30 they are still reduced.
+    let thirty = "1".repeat(30);
+    assert_eq!(values(&format!("{thirty}/{thirty}")), ["1"]);
+    let long = "1".repeat(31);
+    assert_eq!(values(&format!("{long}/3")), [long.as_str(), "3"]);
+    // The span takes in `$` and `%`.
+    let f = &numbers("is -$12%!")[0];
+    assert_eq!((f.start, f.end), (3, 8));
+    assert_eq!(canonical(" $18 "), some("18"));
+    assert_eq!(canonical("-$0.50"), some("-0.5"));
+    assert_eq!(canonical("12.5%"), some("12.5"));
+    assert_eq!(canonical("3/4"), some("0.75"));
+    assert_eq!(canonical("$$5"), None);
+    assert_eq!(canonical("5%%"), None);
+    assert_eq!(canonical("1/2/3"), None);
+    // Canonical forms are fixed points.
+    for s in ["0.75", "-1/3", "1234.5", "0", "-7", "22/7"] {
+        assert_eq!(canonical(s), some(s));
+    }
+}
+
+#[test]
+fn math_number_reads_hashes_then_boxes_then_the_last_number() {
+    let m = math_number;
+    assert_eq!(m("16 - 3 - 4 = 9\n9 * 2 = 18\n#### 18"), some("18"));
+    assert_eq!(m("#### $1,080.00"), some("1080"));
+    assert_eq!(m("#### 18\n#### 19"), some("19"));
+    assert_eq!(m("so \\boxed{18} and #### 19"), some("19"));
+    assert_eq!(m("#### none, so \\boxed{18}"), some("18"));
+    assert_eq!(m("9 * 2 = 18, so \\boxed{x = 18} dollars in 1 day"), some("18"));
+    assert_eq!(m("\\boxed{\\frac{3}{4}}"), some("0.75"));
+    assert_eq!(m("\\boxed{-\\dfrac{6}{8}}"), some("-0.75"));
+    assert_eq!(m("\\boxed{\\tfrac{-1}{3}}"), some("-1/3"));
+    assert_eq!(m("\\boxed{\\frac{a}{3}}"), some("3"));
+    // Else the last number: not the first equation, as final_number reads it.
+    assert_eq!(m("16 - 3 - 4 = 9 eggs\n9 * 2 = 18\nShe makes $18 a day."), some("18"));
+    assert_eq!(final_number("16 - 3 - 4 = 9 eggs\n9 * 2 = 18\nShe makes $18 a day."), some("9"));
+    assert_eq!(m("It is 50%."), some("50"));
+    assert_eq!(m("no numbers"), None);
+    assert_eq!(m("####"), None);
+    assert_eq!(m(""), None);
+}
+
+#[test]
+fn fractions_in_boxes_are_read_in_linear_time() {
+    let fracs = format!("\\boxed{{{}", "\\frac{".repeat(100_000));
+    assert_eq!(math_number(&fracs), None);
+    let digits = format!("\\boxed{{\\frac{{{}x", "9".repeat(100_000));
+    assert_eq!(math_number(&digits).map(|v| v.len()), Some(100_000));
+    let ratios = "1/".repeat(100_000);
+    assert_eq!(math_number(&ratios), some("1"));
 }
 
 // ---- arith ----
@@ -344,7 +406,7 @@ fn countdown_targets_are_reachable_and_in_range() {
 // ---- gsm ----
 
 #[test]
-fn gsm_reward_reads_after_hashes_then_the_arith_rules() {
+fn gsm_reward_reads_after_hashes_then_boxes_then_the_last_number() {
     let t = Gsm::new(GsmConfig::default(), 0).unwrap();
     let r = |target: &str, completion: &str| t.reward(&ex(target), completion);
     assert_eq!(r("19", "#### 19"), 1.0);
@@ -356,11 +418,90 @@ fn gsm_reward_reads_after_hashes_then_the_arith_rules() {
     assert_eq!(r("19", "The answer is 19."), 1.0);
     assert_eq!(r("-5", "#### \u{2212}5"), 1.0);
     assert_eq!(r("1019", "#### 1,019"), 1.0);
+    assert_eq!(r("19", "12 + 7 = 19, and 19 apples minus 0 is \\boxed{19}"), 1.0);
+    // A multi-step solution is read at its end, not at its first step.
+    assert_eq!(r("18", "16 - 3 - 4 = 9 eggs\n9 * 2 = 18\nShe makes $18."), 1.0);
+    assert_eq!(r("9", "16 - 3 - 4 = 9 eggs\n9 * 2 = 18\nShe makes $18."), 0.0);
     assert_eq!(r("19", ""), 0.0);
     let bonus = Gsm::new(GsmConfig { format_bonus: 0.1, ..GsmConfig::default() }, 0).unwrap();
     assert_eq!(bonus.reward(&ex("19"), "#### 19"), 1.1);
     assert_eq!(bonus.reward(&ex("19"), "19"), 1.0);
     assert_eq!(bonus.reward(&ex("19"), "#### 18"), 0.1);
+}
+
+// ---- gsm8k ----
+
+const DUCKS: &str =
+    "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\nShe makes 9 * 2 = $<<9*2=18>>18 every day.\n#### 18";
+
+fn gsm8k(train: &[(&str, &str)], held: &[(&str, &str)], cfg: Gsm8kConfig) -> Result<Gsm8k> {
+    let read = |v: &[(&str, &str)]| v.iter().map(|(q, a)| cfg.example(q, a).unwrap()).collect::<Vec<_>>();
+    Gsm8k::new(cfg.clone(), read(train), read(held))
+}
+
+#[test]
+fn gsm8k_problems_become_prompts_gold_solutions_and_targets() {
+    let e = Gsm8kConfig::default().example("How much does Janet make?", DUCKS).unwrap();
+    assert_eq!(e.prompt, "How much does Janet make? Show your steps, then give the final answer after ####.");
+    assert_eq!(e.answer, "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\nShe makes 9 * 2 = $18 every day.\n#### 18");
+    assert_eq!(e.target, "18");
+    let plain = Gsm8kConfig { instruction: String::new(), ..Gsm8kConfig::default() };
+    assert_eq!(
+        plain.example("Q?", "#### 1,200").unwrap(),
+        TextExample { prompt: "Q?".to_string(), answer: "#### 1,200".to_string(), target: "1200".to_string() }
+    );
+    let cfg = Gsm8kConfig::default();
+    assert_eq!(cfg.example(" \n", "#### 3"), Err("the question is empty"));
+    assert_eq!(cfg.example("Q?", "so 3"), Err("the answer has no `####` before its final number"));
+    assert_eq!(cfg.example("Q?", "3 #### none"), Err("the answer has no number after its last `####`"));
+    assert_eq!(cfg.example("Q?", "<<#### 3>>"), Err("the answer has no `####` before its final number"));
+    assert_eq!(cfg.example("Q?", "#### 2 <<#### 3>>").unwrap().target, "2");
+    assert_eq!(without_annotations("a<<1+1=2>>2 b<<x>>c"), "a2 bc");
+    assert_eq!(without_annotations("a<<1 and >> b <<open"), "a b <<open");
+    assert_eq!(without_annotations(">><<"), ">><<");
+}
+
+#[test]
+fn gsm8k_reads_its_splits_in_order_and_pays_the_gold_answer() {
+    let t = gsm8k(&[("A?", "#### 1"), ("B?", "#### 2"), ("C?", DUCKS)], &[("D?", "#### 3/4")], Gsm8kConfig::default())
+        .unwrap();
+    assert_eq!((t.name(), t.train_size(), t.held_out_size()), ("gsm8k", Some(3), 1));
+    assert!(t.example(Split::Train, 4).prompt.starts_with("B?"));
+    assert_eq!(t.example(Split::Heldout, 7).target, "0.75");
+    for split in [Split::Train, Split::Heldout] {
+        for e in t.examples(split) {
+            assert_eq!(t.reward(e, &e.answer), 1.0, "{e:?}");
+            assert_eq!(t.reward(e, "#### 19"), 0.0, "{e:?}");
+            assert_eq!(t.reward(e, ""), 0.0, "{e:?}");
+        }
+    }
+    let e = t.example(Split::Train, 2);
+    for right in
+        ["#### 18", "#### $18.00", "The answer is \\boxed{18}.", "9 * 2 = 18, so she makes $18.", "#### 18 dollars"]
+    {
+        assert_eq!(t.reward(&e, right), 1.0, "{right:?}");
+    }
+    for wrong in ["#### 18\n#### 9", "#### 1.8", "16 - 3 - 4 = 9", "#### 180", "eighteen"] {
+        assert_eq!(t.reward(&e, wrong), 0.0, "{wrong:?}");
+    }
+    assert_eq!(t.reward(&t.example(Split::Heldout, 0), "#### 0.75"), 1.0);
+    let bonus =
+        gsm8k(&[("A?", "#### 1")], &[("B?", "#### 2")], Gsm8kConfig { format_bonus: 0.25, ..Gsm8kConfig::default() })
+            .unwrap();
+    let e = bonus.example(Split::Heldout, 0);
+    assert_eq!((bonus.reward(&e, "#### 2"), bonus.reward(&e, "2"), bonus.reward(&e, "#### 3")), (1.25, 1.0, 0.25));
+}
+
+#[test]
+fn gsm8k_refuses_an_empty_split_and_a_bad_bonus() {
+    let field = |r: Result<Gsm8k>| match r {
+        Err(Error::Config { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(gsm8k(&[], &[("B?", "#### 2")], Gsm8kConfig::default())), "gsm8k");
+    assert_eq!(field(gsm8k(&[("A?", "#### 1")], &[], Gsm8kConfig::default())), "gsm8k");
+    let bad = Gsm8kConfig { format_bonus: 1.5, ..Gsm8kConfig::default() };
+    assert_eq!(field(gsm8k(&[("A?", "#### 1")], &[("B?", "#### 2")], bad)), "gsm8k.format_bonus");
 }
 
 // ---- every task ----
@@ -485,7 +626,7 @@ fn soup() -> impl Strategy<Value = String> {
 }
 
 fn check_every_verifier(s: &str) {
-    let _ = (final_number(s), hash_number(s), canonical(s), numbers(s), evaluate(s), candidate(s));
+    let _ = (final_number(s), hash_number(s), math_number(s), canonical(s), numbers(s), evaluate(s), candidate(s));
     for t in all_tasks(0) {
         let e = t.example(Split::Heldout, 0);
         for target in [e.target.as_str(), s, ""] {
@@ -495,8 +636,83 @@ fn check_every_verifier(s: &str) {
     }
 }
 
+/// A gold answer as solutions write it: any sign, `$` and `%`, long digit
+/// runs, thousands groups, decimals and ratios.
+fn gold_number() -> impl Strategy<Value = String> {
+    let body = prop_oneof![
+        "[0-9]{1,80}(\\.[0-9]{1,40})?",
+        "[1-9][0-9]{0,2}(,[0-9]{3}){1,6}(\\.[0-9]{1,5})?",
+        "[0-9]{1,30}/[0-9]{0,29}[1-9]",
+    ];
+    let prefix = prop::sample::select(vec!["", "-", "\u{2212}", "$", "-$", "$-", "\u{2212}$"]);
+    (prefix, body, prop::sample::select(vec!["", "%"])).prop_map(|(p, b, s)| format!("{p}{b}{s}"))
+}
+
+/// Text that opens and closes braces, boxes and fractions at random.
+fn braces() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "\\boxed{", "\\frac{", "\\dfrac", "{", "}", "}{", "-", "$", "%", "/", "12", "3", "0", ".", ",", "####", " ",
+    ]);
+    prop::collection::vec(piece, 0..80).prop_map(|v| v.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_hash_marked_gold_number_is_read_back(gold in gold_number(), before in soup()) {
+        prop_assert!(canonical(&gold).is_some(), "{}", gold);
+        for completion in [format!("#### {gold}"), format!("{before}\n#### {gold}"), format!("\\boxed{{{gold}}}")] {
+            prop_assert!(same_number(&gold, math_number(&completion)), "{:?} of {:?}", gold, completion);
+        }
+    }
+
+    #[test]
+    fn gsm8k_pays_a_hash_marked_gold_answer_and_nothing_panics(gold in gold_number(), steps in soup(), s in any::<String>()) {
+        let cfg = Gsm8kConfig::default();
+        let e = cfg.example("Q?", &format!("{steps}\n#### {gold}")).unwrap();
+        let t = Gsm8k::new(cfg, vec![e.clone()], vec![e.clone()]).unwrap();
+        prop_assert_eq!(t.reward(&e, &format!("#### {gold}")), 1.0, "{:?}", gold);
+        prop_assert_eq!(t.reward(&e, &e.answer), 1.0, "{:?}", e.answer);
+        for completion in [&s, &steps] {
+            let r = t.reward(&e, completion);
+            prop_assert!(r == 0.0 || r == 1.0);
+        }
+        // Whatever solution is accepted, its gold completion earns the reward.
+        for solution in [s.clone(), format!("{steps}<<{s}>>#### {gold}"), format!("{s}<<#### 1>>\n#### {steps}")] {
+            if let Ok(e) = Gsm8kConfig::default().example("Q?", &solution) {
+                prop_assert!(t.reward(&e, &e.answer) == 1.0, "{:?}", solution);
+            }
+        }
+    }
+
+    #[test]
+    fn any_one_number_is_read_back_after_hashes(s in any::<String>(), t in braces()) {
+        for text in [&s, &t] {
+            let _ = math_number(text);
+            if canonical(text).is_some() {
+                prop_assert!(same_number(text, math_number(&format!("#### {text}"))), "{:?}", text);
+                // A canonical form is its own canonical form.
+                let c = canonical(text).unwrap();
+                prop_assert_eq!(canonical(&c), Some(c));
+            }
+        }
+    }
+
+    #[test]
+    fn no_math_verifier_panics_on_huge_digit_runs_and_nesting(
+        n in 0usize..5000, depth in 0usize..500, prefix in prop::sample::select(vec!["", "-", "$", "#### ", "\\boxed{"]),
+    ) {
+        let digits = "9".repeat(n);
+        for text in [
+            format!("{prefix}{digits}/{digits}"),
+            format!("{prefix}{}{digits}{}", "{".repeat(depth), "}".repeat(depth)),
+            format!("\\boxed{{{}{digits}}}{}", "\\frac{".repeat(depth), "}{7}".repeat(depth)),
+            format!("{prefix}1{}", ",000".repeat(n / 4)),
+        ] {
+            let _ = (math_number(&text), final_number(&text), canonical(&text));
+        }
+    }
 
     #[test]
     fn no_verifier_panics_on_arbitrary_text(s in any::<String>()) {
