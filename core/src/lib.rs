@@ -13,7 +13,7 @@
 //!   ([`rl::arch`], [`rl::layout`]), the `Policy` trait, and the training
 //!   loop written once (SFT, the RL step, evaluation) (`alloc`).
 //! * [`task`] — the toy tasks and the text tasks with verifiers
-//!   ([`task::text`]: arith, countdown, gsm) (`alloc`).
+//!   ([`task::text`]: arith, countdown, gsm, gsm8k) (`alloc`).
 //! * `case` — case files (`serde`).
 //!
 //! ```
