@@ -1,9 +1,10 @@
-//! Generation on the GPU with a KV cache, as the CPU's `model/decode.rs`: the prompt pass once per unique
-//! prompt (its keys and values serve all G samples), then one-token steps
-//! over the N rows through the training's block ([`super::block`]) at
-//! T = 1, each step's keys and values appended to a cache. Tokens
-//! are drawn on the device from the given uniforms (top-k / top-p there
-//! too) and feed the next step there; the host reads the rollout at the end.
+//! Generation on the GPU with a KV cache, as the CPU's `model/decode.rs`:
+//! the prompt pass once per unique prompt (its keys and values serve all G
+//! samples), then one-token steps over the N rows through the training's
+//! block ([`super::block`]) at T = 1, each step's keys and values appended
+//! to a cache. Tokens are drawn on the device from the given uniforms
+//! (top-k / top-p there too) and feed the next step there; the host reads
+//! the rollout at the end.
 //!
 //! Stop tokens need nothing on the device: a row's tokens after its stop
 //! token change only that row's own later tokens, which the host then
