@@ -51,6 +51,22 @@ fn train_writes_config_metrics_checkpoints_and_plots() {
     let eval = rs.iter().find(|r| r["phase"] == "eval").unwrap();
     assert!(eval.contains_key("eval/greedy_exact") && eval.contains_key("eval/pass@k"));
 
+    // `wapo eval --samples 6`: pass@k for k = 1, 2, 4, 6 (rising with k; at
+    // k = n it is "any sample solves"; at k = 1 the share that solve),
+    // mean@6 and maj@6.
+    let ckpt = run.join("checkpoints/step-000004.safetensors");
+    let ev =
+        Command::new(env!("CARGO_BIN_EXE_wapo")).arg("eval").arg(&ckpt).args(["--json", "--samples", "6"]).output();
+    let ev = ev.unwrap();
+    assert!(ev.status.success(), "{}", String::from_utf8_lossy(&ev.stderr));
+    let e: Value = serde_json::from_slice(&ev.stdout).unwrap();
+    let get = |k: &str| e[k].as_f64().unwrap_or_else(|| panic!("eval --samples 6 lacks {k}: {e}"));
+    let pass: Vec<f64> = [1, 2, 4, 6].iter().map(|k| get(&format!("eval/pass@{k}"))).collect();
+    assert!(pass.windows(2).all(|w| w[0] <= w[1] + 1e-12) && pass.iter().all(|p| (0.0..=1.0).contains(p)), "{pass:?}");
+    assert_eq!(pass[3], get("eval/pass@k"));
+    assert!((pass[0] - get("eval/mean@6")).abs() < 1e-12);
+    assert!((0.0..=1.0).contains(&get("eval/maj@6")));
+
     let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
     assert!(saved.contains("name = \"sort\"") && saved.contains("steps = 4"));
     let stdout = String::from_utf8_lossy(&out.stdout);

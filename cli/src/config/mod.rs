@@ -302,8 +302,8 @@ section! {
     pub struct EvalSection {
         /// Held-out examples per evaluation
         examples: usize = 256, "eval-examples", at_least(1);
-        /// k of pass@k, samples per held-out prompt (0: greedy only)
-        k: usize = 8, "pass-k";
+        /// Samples per held-out prompt, n: pass@k for k ≤ n, mean@n, maj@n (0: greedy only)
+        k: usize = 8, "samples";
         /// Sampling temperature of pass@k
         temperature: f64 = 1.0, "eval-temperature", finite_positive;
         /// Prompts per evaluation batch

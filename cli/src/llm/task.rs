@@ -165,6 +165,11 @@ impl Task for LmTask {
         }
     }
 
+    fn answer(&self, example: &Example, completion: &[u32]) -> Option<String> {
+        let te = self.text_example(&example.prompt)?;
+        self.text.answer(&te, &self.completion_text(completion))
+    }
+
     fn render(&self, tokens: &[u32]) -> String {
         self.tokenizer.decode(tokens, false).unwrap_or_default()
     }

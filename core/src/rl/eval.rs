@@ -1,7 +1,11 @@
-//! Evaluation on the held-out split: greedy exact match, pass@k with
-//! sampling, mean reward and mean entropy. It draws from its own seeded RNG,
-//! so evaluating never perturbs the training stream.
+//! Evaluation on the held-out split: greedy exact match; from n sampled
+//! completions per prompt, pass@k for k ≤ n (the unbiased estimator),
+//! mean@n, maj@n (a majority vote over the answers the task reads), mean
+//! reward and mean entropy. It draws from its own seeded RNG, so evaluating
+//! never perturbs the training stream.
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use rand_chacha::ChaCha8Rng;
@@ -28,7 +32,10 @@ pub struct EvalConfig {
     pub batch: usize,
 }
 
-/// `eval/greedy_exact`, `eval/pass@k`, `eval/k`, `eval/reward_mean`,
+/// `eval/greedy_exact`, `eval/pass@k` (any of the n = `cfg.k` samples
+/// solves), `eval/k`, `eval/pass@{k}` for k = 1, 2, 4, … < n and n
+/// ([`pass_at_k`]), `eval/mean@{n}` (the share of samples that solve),
+/// `eval/maj@{n}` ([`majority_solves`]), `eval/reward_mean`,
 /// `eval/entropy_mean`; for a task whose completions end at a stop token,
 /// also `eval/length_mean` (tokens of a greedy completion, its stop token
 /// included) and `eval/truncated_fraction` (greedy completions cut at the
@@ -51,6 +58,8 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (p, t, k) = (task.prompt_len(), task.completion_len(), cfg.k);
     let (mut passed, mut reward, mut entropy) = (0usize, 0.0, 0.0);
+    let sizes = pass_sizes(k);
+    let (mut pass, mut solved, mut majority) = (alloc::vec![0.0; sizes.len()], 0usize, 0usize);
     for chunk in heldout(task, cfg.examples).chunks(cfg.batch) {
         let prompts = flatten_prompts(chunk, p)?;
         let view = prompts.view(0, chunk.len());
@@ -63,7 +72,16 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
                     task.reward(e, &r.tokens[n * t..(n + 1) * t])
                 })
                 .collect();
-            passed += usize::from(rewards.iter().any(|&x| crate::task::solves(x)));
+            let solves: Vec<bool> = rewards.iter().map(|&x| crate::task::solves(x)).collect();
+            let c = solves.iter().filter(|&&s| s).count();
+            passed += usize::from(c > 0);
+            solved += c;
+            for (acc, &size) in pass.iter_mut().zip(&sizes) {
+                *acc += pass_at_k(k, c, size);
+            }
+            let answers: Vec<Option<String>> =
+                (0..k).map(|j| task.answer(e, &r.tokens[(b * k + j) * t..(b * k + j + 1) * t])).collect();
+            majority += usize::from(majority_solves(&answers, &solves));
             reward += rewards.iter().sum::<f64>();
         }
         // Greedy sampling (τ = 0) reports the entropy of the untempered policy.
@@ -82,9 +100,50 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
     let n = cfg.examples as f64;
     push(&mut m, "eval/pass@k", passed as f64 / n);
     push(&mut m, "eval/k", k as f64);
+    for (acc, size) in pass.iter().zip(&sizes) {
+        push(&mut m, &format!("eval/pass@{size}"), acc / n);
+    }
+    push(&mut m, &format!("eval/mean@{k}"), solved as f64 / (n * k as f64));
+    push(&mut m, &format!("eval/maj@{k}"), majority as f64 / n);
     push(&mut m, "eval/reward_mean", reward / (n * k as f64));
     push(&mut m, "eval/entropy_mean", entropy / n);
     Ok(m)
+}
+
+/// pass@k of one problem from `n` samples of which `c` solve it: the
+/// unbiased estimator 1 − C(n−c, k)/C(n, k) of Chen et al. (2021), as the
+/// product 1 − Π_{i=n−c+1..n} (1 − k/i), which never overflows. `k` ≤ `n`.
+pub fn pass_at_k(n: usize, c: usize, k: usize) -> f64 {
+    if n - c < k {
+        return 1.0;
+    }
+    1.0 - ((n - c + 1)..=n).map(|i| 1.0 - k as f64 / i as f64).product::<f64>()
+}
+
+/// The k of pass@k reported for `n` samples: 1, 2, 4, … below n, and n.
+fn pass_sizes(n: usize) -> Vec<usize> {
+    let mut ks: Vec<usize> =
+        core::iter::successors(Some(1usize), |k| k.checked_mul(2)).take_while(|&k| k < n).collect();
+    ks.push(n);
+    ks
+}
+
+/// Whether the answer most samples give solves the problem: `None` answers
+/// do not vote, a tie goes to the answer given first, and the answer solves
+/// when the first sample that gives it does. No answer at all: false.
+pub fn majority_solves(answers: &[Option<String>], solves: &[bool]) -> bool {
+    let mut best: Option<(usize, usize)> = None; // (votes, first sample)
+    for (i, a) in answers.iter().enumerate() {
+        let Some(a) = a else { continue };
+        if answers[..i].iter().any(|b| b.as_ref() == Some(a)) {
+            continue; // counted at its first sample
+        }
+        let votes = answers[i..].iter().filter(|b| b.as_ref() == Some(a)).count();
+        if best.is_none_or(|(v, _)| votes > v) {
+            best = Some((votes, i));
+        }
+    }
+    best.is_some_and(|(_, i)| solves[i])
 }
 
 /// What greedy decoding of the held-out examples shows.
@@ -142,4 +201,46 @@ fn stopping(task: &dyn Task) -> Option<Sampling> {
 
 fn heldout(task: &dyn Task, n: usize) -> Vec<Example> {
     (0..n as u64).map(|i| task.example(Split::Heldout, i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::*;
+
+    /// The exact binomial form, in Python:
+    /// `from math import comb; 1 - comb(n - c, k) / comb(n, k)`.
+    #[test]
+    fn pass_at_k_is_the_unbiased_estimator() {
+        let cases = [
+            ((16, 0, 1), 0.0),
+            ((16, 3, 1), 0.1875),
+            ((16, 3, 4), 0.6071428571428572),
+            ((16, 3, 8), 0.9),
+            ((16, 15, 2), 1.0),
+            ((16, 16, 16), 1.0),
+            ((10, 1, 10), 1.0),
+            ((8, 2, 3), 0.6428571428571428),
+            ((100, 7, 10), 0.5332595856827855),
+        ];
+        for ((n, c, k), want) in cases {
+            let got = pass_at_k(n, c, k);
+            assert!((got - want).abs() < 1e-12, "pass@{k} of {c}/{n}: {got}, want {want}");
+        }
+        assert_eq!(pass_sizes(16), [1, 2, 4, 8, 16]);
+        assert_eq!(pass_sizes(12), [1, 2, 4, 8, 12]);
+        assert_eq!(pass_sizes(1), [1]);
+    }
+
+    #[test]
+    fn the_majority_answer_decides() {
+        let a = |xs: &[Option<&str>]| xs.iter().map(|x| x.map(|s| s.to_string())).collect::<Vec<_>>();
+        // "4" twice beats "5" once, whichever solves.
+        assert!(majority_solves(&a(&[Some("5"), Some("4"), Some("4")]), &[false, true, true]));
+        assert!(!majority_solves(&a(&[Some("5"), Some("4"), Some("4")]), &[true, false, false]));
+        // A tie goes to the answer given first; no answer does not vote.
+        assert!(majority_solves(&a(&[None, Some("7"), Some("8"), None, None]), &[false, true, false, false, false]));
+        assert!(!majority_solves(&a(&[None, None]), &[true, true]));
+    }
 }

@@ -56,6 +56,19 @@ pub trait Task: Send + Sync {
     fn stop_tokens(&self) -> &[u32] {
         &[]
     }
+    /// The answer `completion` gives, for the majority vote of maj@k: by
+    /// default its tokens up to and including the first stop token, so two
+    /// completions agree when they are the same; a text task returns the
+    /// answer its verifier reads. `None`: no answer, no vote.
+    fn answer(&self, example: &Example, completion: &[u32]) -> Option<String> {
+        let _ = example;
+        let end = completion.iter().position(|y| self.stop_tokens().contains(y)).map_or(completion.len(), |i| i + 1);
+        let mut key = String::new();
+        for y in &completion[..end] {
+            key.push_str(&alloc::format!("{y},"));
+        }
+        Some(key)
+    }
 }
 
 pub mod add;

@@ -183,6 +183,9 @@ impl TextTask for Arith {
         let correct = answer::same_number(&example.target, answer::final_number(completion));
         score(correct, answer::states_answer(completion), self.cfg.format_bonus)
     }
+    fn answer(&self, _: &TextExample, completion: &str) -> Option<String> {
+        answer::final_number(completion)
+    }
     fn held_out_size(&self) -> usize {
         self.held.len()
     }

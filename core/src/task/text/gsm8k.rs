@@ -117,6 +117,9 @@ impl TextTask for Gsm8k {
     fn reward(&self, example: &TextExample, completion: &str) -> f64 {
         worked_reward(&example.target, completion, self.cfg.format_bonus)
     }
+    fn answer(&self, _: &TextExample, completion: &str) -> Option<String> {
+        answer::math_number(completion)
+    }
     fn held_out_size(&self) -> usize {
         self.held.len()
     }

@@ -22,7 +22,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use rand_chacha::ChaCha8Rng;
@@ -61,6 +61,14 @@ pub trait TextTask: Send + Sync {
     /// Reward of `completion` for `example`: 1.0 or 0.0, plus the task's
     /// format bonus when configured. Never panics, whatever the text.
     fn reward(&self, example: &TextExample, completion: &str) -> f64;
+    /// The answer of `completion` for majority voting (maj@k), in a
+    /// canonical form where the verifier has one: by default the trimmed
+    /// text; `None` when there is none.
+    fn answer(&self, example: &TextExample, completion: &str) -> Option<String> {
+        let _ = example;
+        let t = completion.trim();
+        (!t.is_empty()).then(|| t.to_string())
+    }
     /// Number of held-out examples (a fixed set).
     fn held_out_size(&self) -> usize;
     /// Number of training examples; `None` when unbounded.
