@@ -57,7 +57,7 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
     let sampling = stopping(task).unwrap_or_default();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (p, t, k) = (task.prompt_len(), task.completion_len(), cfg.k);
-    let (mut passed, mut reward, mut entropy) = (0usize, 0.0, 0.0);
+    let (mut reward, mut entropy) = (0.0, 0.0);
     let sizes = pass_sizes(k);
     let (mut pass, mut solved, mut majority) = (alloc::vec![0.0; sizes.len()], 0usize, 0usize);
     for chunk in heldout(task, cfg.examples).chunks(cfg.batch) {
@@ -74,7 +74,6 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
                 .collect();
             let solves: Vec<bool> = rewards.iter().map(|&x| crate::task::solves(x)).collect();
             let c = solves.iter().filter(|&&s| s).count();
-            passed += usize::from(c > 0);
             solved += c;
             for (acc, &size) in pass.iter_mut().zip(&sizes) {
                 *acc += pass_at_k(k, c, size);
@@ -98,7 +97,8 @@ pub fn evaluate<P: Policy>(policy: &mut P, task: &dyn Task, cfg: &EvalConfig) ->
         entropy += mean * chunk.len() as f64;
     }
     let n = cfg.examples as f64;
-    push(&mut m, "eval/pass@k", passed as f64 / n);
+    // pass@n is 1 exactly when any sample solves, 0 otherwise: "any of n".
+    push(&mut m, "eval/pass@k", pass.last().copied().unwrap_or(0.0) / n);
     push(&mut m, "eval/k", k as f64);
     for (acc, size) in pass.iter().zip(&sizes) {
         push(&mut m, &format!("eval/pass@{size}"), acc / n);
